@@ -1,0 +1,153 @@
+// CPU kernels of the shape family. Axis-wise ops view a tensor as
+// (outer, axis, inner) blocks, row-major.
+#include <algorithm>
+#include <cstring>
+
+#include "autograd/ops/op.hpp"
+
+namespace ag::cpu {
+
+namespace {
+struct Blocks {
+  int64_t outer = 1, inner = 1;
+};
+Blocks blocks(const Shape& s, int64_t axis) {
+  Blocks b;
+  for (int64_t i = 0; i < axis; ++i) b.outer *= s[static_cast<size_t>(i)];
+  for (size_t i = static_cast<size_t>(axis) + 1; i < s.size(); ++i) b.inner *= s[i];
+  return b;
+}
+}  // namespace
+
+// out[o, r, i] = x[o, 0, i]
+template <class T> void repeat(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* x = in[0].impl()->data<T>();
+  T* y = out.impl()->data<T>();
+  const Blocks b = blocks(out.shape(), a.axis);
+  const int64_t n = out.shape()[static_cast<size_t>(a.axis)];
+  for (int64_t o = 0; o < b.outer; ++o)
+    for (int64_t r = 0; r < n; ++r) std::copy_n(x + o * b.inner, b.inner, y + (o * n + r) * b.inner);
+}
+
+// out axis i is input axis perm[i]
+template <class T> void permute(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* x = in[0].impl()->data<T>();
+  T* y = out.impl()->data<T>();
+  const Shape& xs = in[0].shape();
+  const size_t nd = xs.size();
+  Shape xstride(nd, 1);
+  for (size_t i = nd; i-- > 1;) xstride[i - 1] = xstride[i] * xs[i];
+  Shape stride(nd), size(nd), idx(nd, 0);
+  for (size_t i = 0; i < nd; ++i) {
+    stride[i] = xstride[static_cast<size_t>(a.axes[i])];
+    size[i] = xs[static_cast<size_t>(a.axes[i])];
+  }
+  const int64_t n = out.numel();
+  if (n == 0) return;
+  int64_t off = 0;
+  for (int64_t k = 0; k < n; ++k) {
+    y[k] = x[off];
+    for (size_t d = nd; d-- > 0;) {
+      off += stride[d];
+      if (++idx[d] < size[d]) break;
+      off -= stride[d] * size[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+// out[o, j, i] = x[o, start + j*step, i]
+template <class T> void slice(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* x = in[0].impl()->data<T>();
+  T* y = out.impl()->data<T>();
+  const Blocks b = blocks(out.shape(), a.axis);
+  const int64_t n = out.shape()[static_cast<size_t>(a.axis)];
+  const int64_t d = in[0].shape()[static_cast<size_t>(a.axis)];
+  for (int64_t o = 0; o < b.outer; ++o)
+    for (int64_t j = 0; j < n; ++j)
+      std::copy_n(x + (o * d + a.start + j * a.step) * b.inner, b.inner, y + (o * n + j) * b.inner);
+}
+
+// zeros, then out[o, start + j*step, i] = g[o, j, i]
+template <class T> void unslice(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* g = in[0].impl()->data<T>();
+  T* y = out.impl()->data<T>();
+  std::fill_n(y, out.numel(), T(0));
+  const Blocks b = blocks(out.shape(), a.axis);
+  const int64_t n = in[0].shape()[static_cast<size_t>(a.axis)];
+  const int64_t d = out.shape()[static_cast<size_t>(a.axis)];
+  for (int64_t o = 0; o < b.outer; ++o)
+    for (int64_t j = 0; j < n; ++j)
+      std::copy_n(g + (o * n + j) * b.inner, b.inner, y + (o * d + a.start + j * a.step) * b.inner);
+}
+
+// out[o, j, i] = x[o, index[j], i]
+template <class T> void index_select(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* x = in[0].impl()->data<T>();
+  const int64_t* idx = in[1].impl()->data<int64_t>();
+  T* y = out.impl()->data<T>();
+  const Blocks b = blocks(out.shape(), a.axis);
+  const int64_t n = in[1].numel();
+  const int64_t d = in[0].shape()[static_cast<size_t>(a.axis)];
+  for (int64_t o = 0; o < b.outer; ++o)
+    for (int64_t j = 0; j < n; ++j) std::copy_n(x + (o * d + idx[j]) * b.inner, b.inner, y + (o * n + j) * b.inner);
+}
+
+// zeros, then out[o, index[j], i] += src[o, j, i]
+template <class T> void index_add(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* src = in[0].impl()->data<T>();
+  const int64_t* idx = in[1].impl()->data<int64_t>();
+  T* y = out.impl()->data<T>();
+  std::fill_n(y, out.numel(), T(0));
+  const Blocks b = blocks(out.shape(), a.axis);
+  const int64_t n = in[1].numel();
+  const int64_t d = out.shape()[static_cast<size_t>(a.axis)];
+  for (int64_t o = 0; o < b.outer; ++o)
+    for (int64_t j = 0; j < n; ++j) {
+      const T* s = src + (o * n + j) * b.inner;
+      T* t = y + (o * d + idx[j]) * b.inner;
+      for (int64_t i = 0; i < b.inner; ++i) t[i] += s[i];
+    }
+}
+
+// inputs side by side along the axis
+template <class T> void concat(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  T* y = out.impl()->data<T>();
+  const Blocks b = blocks(out.shape(), a.axis);
+  const int64_t d = out.shape()[static_cast<size_t>(a.axis)];
+  int64_t offset = 0;
+  for (const Tensor& t : in) {
+    const T* x = t.impl()->data<T>();
+    const int64_t n = t.shape()[static_cast<size_t>(a.axis)];
+    for (int64_t o = 0; o < b.outer; ++o) std::copy_n(x + o * n * b.inner, n * b.inner, y + (o * d + offset) * b.inner);
+    offset += n;
+  }
+}
+
+// int64 labels -> rows of 0/1 in attrs.dtype
+void one_hot(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const int64_t* l = in[0].impl()->data<int64_t>();
+  const int64_t n = in[0].numel(), c = out.shape().back();
+  auto fill = [&](auto* y) {
+    using U = std::remove_pointer_t<decltype(y)>;
+    std::fill_n(y, out.numel(), U(0));
+    for (int64_t i = 0; i < n; ++i) y[i * c + l[i]] = U(1);
+  };
+  if (a.dtype == DType::float32) fill(out.impl()->data<float>());
+  else if (a.dtype == DType::float64) fill(out.impl()->data<double>());
+  else fill(out.impl()->data<int64_t>());
+}
+
+AG_CPU_KERNEL(repeat, repeat);
+AG_CPU_KERNEL(permute, permute);
+AG_CPU_KERNEL(slice, slice);
+AG_CPU_KERNEL(unslice, unslice);
+AG_CPU_KERNEL(index_select, index_select);
+AG_CPU_KERNEL(index_add, index_add);
+AG_CPU_KERNEL(concat, concat);
+static const detail::KernelRegistrar cpu_i64_one_hot(Op::one_hot, Device::Kind::cpu, DType::int64, one_hot);
+static const detail::KernelRegistrar cpu_i64_index_select(Op::index_select, Device::Kind::cpu, DType::int64,
+                                                          index_select<int64_t>);
+static const detail::KernelRegistrar cpu_i64_slice(Op::slice, Device::Kind::cpu, DType::int64, slice<int64_t>);
+
+}  // namespace ag::cpu

@@ -1,0 +1,83 @@
+// Element types, devices and shapes: the small value types every tensor carries.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string_view>
+
+#include <boost/container/small_vector.hpp>
+#include <fmt/format.h>
+
+namespace ag {
+
+// Element type of a tensor. int64 holds indices and labels; it is never differentiable.
+enum class DType : uint8_t { float32, float64, int64 };
+inline constexpr int kNumDTypes = 3;
+
+constexpr std::string_view dtype_name(DType t) {
+  switch (t) {
+    case DType::float32: return "float32";
+    case DType::float64: return "float64";
+    case DType::int64: return "int64";
+  }
+  return "?";
+}
+constexpr size_t dtype_size(DType t) { return t == DType::float32 ? 4 : 8; }
+constexpr bool is_floating(DType t) { return t != DType::int64; }
+
+template <class T> constexpr DType dtype_of();
+template <> constexpr DType dtype_of<float>() { return DType::float32; }
+template <> constexpr DType dtype_of<double>() { return DType::float64; }
+template <> constexpr DType dtype_of<int64_t>() { return DType::int64; }
+
+// Where a tensor's data lives.
+struct Device {
+  enum class Kind : uint8_t { cpu, cuda };
+  Kind kind = Kind::cpu;
+  int index = 0;
+
+  static constexpr Device cpu() { return {}; }
+  static constexpr Device cuda(int i = 0) { return {Kind::cuda, i}; }
+  constexpr bool is_cpu() const { return kind == Kind::cpu; }
+  constexpr bool operator==(const Device&) const = default;
+};
+inline constexpr int kNumDeviceKinds = 2;
+
+// Sizes of a tensor's axes, outermost first. Inline for up to 6 axes.
+using Shape = boost::container::small_vector<int64_t, 6>;
+// A list of axes (negative counts from the end, as in NumPy).
+using Axes = Shape;
+
+// Number of elements of a shape (1 for a scalar).
+inline int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (auto d : s) n *= d;
+  return n;
+}
+
+}  // namespace ag
+
+template <>
+struct fmt::formatter<ag::DType> : fmt::formatter<std::string_view> {
+  auto format(ag::DType t, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(ag::dtype_name(t), ctx);
+  }
+};
+
+template <>
+struct fmt::formatter<ag::Device> : fmt::formatter<std::string_view> {
+  auto format(ag::Device d, format_context& ctx) const {
+    if (d.is_cpu()) return fmt::format_to(ctx.out(), "cpu");
+    return fmt::format_to(ctx.out(), "cuda:{}", d.index);
+  }
+};
+
+// Shapes print as (2, 3); a scalar as ().
+template <>
+struct fmt::formatter<ag::Shape> : fmt::formatter<std::string_view> {
+  auto format(const ag::Shape& s, format_context& ctx) const {
+    auto out = fmt::format_to(ctx.out(), "(");
+    for (size_t i = 0; i < s.size(); ++i) out = fmt::format_to(out, fmt::runtime(i ? ", {}" : "{}"), s[i]);
+    return fmt::format_to(out, fmt::runtime(s.size() == 1 ? ",)" : ")"));
+  }
+};

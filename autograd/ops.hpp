@@ -1,0 +1,139 @@
+// Every differentiable op, as a function. Each records one node on the tape
+// (see tape.hpp) when recording is on and an input requires grad. Binary ops
+// broadcast NumPy-style, recorded as explicit reshape and repeat nodes.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "autograd/tensor.hpp"
+
+namespace ag {
+
+enum class Reduction { mean, sum };
+
+// ---- Elementwise (ops/elementwise.cpp) ------------------------------------------
+
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& x);
+// x + c
+Tensor add_scalar(const Tensor& x, double c);
+// x * c
+Tensor mul_scalar(const Tensor& x, double c);
+// x ^ p for a scalar exponent p
+Tensor pow(const Tensor& x, double p);
+Tensor exp(const Tensor& x);
+Tensor log(const Tensor& x);
+Tensor sqrt(const Tensor& x);
+Tensor abs(const Tensor& x);
+// 1 / (1 + e^-x)
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+// max(x, 0)
+Tensor relu(const Tensor& x);
+// x if x > 0 else slope * x
+Tensor leaky_relu(const Tensor& x, double slope = 0.01);
+// x if x > 0 else alpha * (e^x - 1)
+Tensor elu(const Tensor& x, double alpha = 1.0);
+// min(max(x, lo), hi)
+Tensor clip(const Tensor& x, double lo, double hi);
+// mask * a + (1 - mask) * b for a 0/1 mask (differentiable in a and b)
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
+// Explicit dtype conversion, recorded (its backward casts back).
+Tensor cast(const Tensor& x, DType dtype);
+// Not differentiable: 1 where x > 0 else 0; the sign of x; 1 where a == b else 0.
+Tensor heaviside(const Tensor& x);
+Tensor sign(const Tensor& x);
+Tensor eq(const Tensor& a, const Tensor& b);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& x);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator/(double a, const Tensor& b);
+
+// ---- Broadcasting -------------------------------------------------------------------
+
+// The NumPy broadcast of two shapes; `op` names the caller in the error.
+Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
+// x expanded to `shape`: leading axes by reshape, size-1 axes by repeat nodes.
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+// The adjoint of broadcast_to: sums g over the broadcast axes down to `shape`.
+Tensor sum_to(const Tensor& g, const Shape& shape);
+
+// ---- Reductions (ops/reduce.cpp) ---------------------------------------------------
+// Empty axes mean all axes. keepdims keeps reduced axes with size 1.
+
+Tensor sum(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
+Tensor mean(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
+Tensor max(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
+Tensor min(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
+// Index of the largest value along one axis (int64, not differentiable).
+Tensor argmax(const Tensor& x, int64_t axis = -1, bool keepdims = false);
+// e^x / sum(e^x) along an axis, computed stably.
+Tensor softmax(const Tensor& x, int64_t axis = -1);
+// x - logsumexp(x) along an axis.
+Tensor log_softmax(const Tensor& x, int64_t axis = -1);
+
+// ---- Shape (ops/shape.cpp) ------------------------------------------------------
+
+// A size-1 axis copied n times: (.., 1, ..) -> (.., n, ..). Backward sums it.
+Tensor repeat(const Tensor& x, int64_t axis, int64_t n);
+// Same data, new shape; one size may be -1 (inferred).
+Tensor reshape(const Tensor& x, const Shape& shape);
+// Removes a size-1 axis / inserts one.
+Tensor squeeze(const Tensor& x, int64_t axis);
+Tensor unsqueeze(const Tensor& x, int64_t axis);
+// All axes after the first merged: (n, ...) -> (n, rest).
+Tensor flatten(const Tensor& x);
+// Axes reordered: output axis i is input axis perm[i].
+Tensor permute(const Tensor& x, const Axes& perm);
+// Two axes swapped (the last two by default).
+Tensor transpose(const Tensor& x, int64_t axis0 = -2, int64_t axis1 = -1);
+// Elements start, start+step, ... below stop along an axis (negative start/stop count from the end).
+Tensor slice(const Tensor& x, int64_t axis, int64_t start, int64_t stop, int64_t step = 1);
+// The adjoint of slice: g placed into zeros of `shape` at the sliced positions.
+Tensor unslice(const Tensor& g, const Shape& shape, int64_t axis, int64_t start, int64_t stop, int64_t step = 1);
+// Entries of x at int64 `index` along an axis (rows by default): gather.
+Tensor index_select(const Tensor& x, const Tensor& index, int64_t axis = 0);
+// The adjoint of index_select: zeros of size `size` along the axis, with
+// src's slices added at `index` (repeated indices add up).
+Tensor index_add(const Tensor& src, const Tensor& index, int64_t size, int64_t axis = 0);
+// Tensors joined along an axis.
+Tensor concat(std::span<const Tensor> xs, int64_t axis = 0);
+Tensor concat(std::initializer_list<Tensor> xs, int64_t axis = 0);
+// int64 labels (n,) -> (n, classes) 0/1 rows. Not differentiable.
+Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype = DType::float32);
+
+// ---- Matrix products (ops/matmul.cpp) ------------------------------------------------
+
+// (m, k) @ (k, n); batched (..., m, k) @ (..., k, n) with equal batch axes;
+// (..., m, k) @ (k, n) shares the right factor across the batch.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- Losses (ops/loss.cpp) -------------------------------------------------------
+
+// Softmax-with-Loss over the last axis of (n, classes) logits, against int64
+// labels (n,) or probability/one-hot targets (n, classes).
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Reduction r = Reduction::mean);
+// Negative log-likelihood of int64 labels (n,) under log-probabilities (n, classes).
+Tensor nll(const Tensor& log_probs, const Tensor& labels, Reduction r = Reduction::mean);
+// Mean (or sum) of squared differences.
+Tensor mse(const Tensor& pred, const Tensor& target, Reduction r = Reduction::mean);
+// Binary cross entropy of probabilities p in (0, 1) against targets t in [0, 1].
+Tensor bce(const Tensor& p, const Tensor& target, Reduction r = Reduction::mean);
+// Binary cross entropy of sigmoid(logits), computed stably from the logits.
+Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r = Reduction::mean);
+
+}  // namespace ag

@@ -1,0 +1,41 @@
+// Helpers shared by the op builders in this folder (not part of the public API).
+#pragma once
+
+#include <array>
+
+#include "autograd/ops.hpp"
+#include "autograd/ops/op.hpp"
+#include "autograd/tape.hpp"
+
+namespace ag::detail {
+
+inline void check_float(Op op, const Tensor& x, const char* role = "input") {
+  if (!is_floating(x.dtype()))
+    fail(op_name(op), "needs a floating {}, got an {} tensor of shape {}", role, x.dtype(), x.shape());
+}
+
+inline void check_int(Op op, const Tensor& x, const char* role) {
+  if (x.dtype() != DType::int64)
+    fail(op_name(op), "needs int64 {}, got {} of shape {}", role, x.dtype(), x.shape());
+}
+
+// Both operands share dtype and device, or a clear error says how to fix it.
+inline void check_pair(Op op, const Tensor& a, const Tensor& b) {
+  if (a.dtype() != b.dtype())
+    fail(op_name(op), "dtypes differ: lhs {} {}, rhs {} {}; convert one explicitly with ag::cast(x, ag::DType::{})",
+         a.shape(), a.dtype(), b.shape(), b.dtype(), a.dtype());
+  if (a.device() != b.device())
+    fail(op_name(op), "devices differ: lhs on {}, rhs on {}; move one with .to()", a.device(), b.device());
+}
+
+// Allocates the output, runs the kernel and records the node; returns it with its node (or nullptr).
+template <size_t N>
+inline std::pair<Tensor, Node*> run(Op op, const std::array<Tensor, N>& in, const Shape& shape, DType dtype,
+                                    const Attrs& attrs = {}) {
+  Tensor y = empty(shape, dtype, in[0].device());
+  dispatch(op, in, y, attrs);
+  Node* n = op_info(op).differentiable ? record(op, in, y, attrs) : nullptr;
+  return {std::move(y), n};
+}
+
+}  // namespace ag::detail

@@ -1,0 +1,247 @@
+// Elementwise ops: builders, each with its backward rule right below it and
+// the call the gradient-check suite samples. Binary ops broadcast through
+// broadcast_to (explicit reshape/repeat nodes), so rules see equal shapes.
+#include "autograd/ops/builder.hpp"
+
+namespace ag {
+
+using detail::run;
+
+namespace {
+
+Tensor unary(Op op, const Tensor& x, const Attrs& attrs = {}, bool save_in = false, bool save_out = false) {
+  detail::check_float(op, x);
+  auto [y, n] = run<1>(op, {x}, x.shape(), x.dtype(), attrs);
+  if (n && save_in) n->save(x);
+  if (n && save_out) n->save(y);
+  return y;
+}
+
+Tensor binary(Op op, const Tensor& a, const Tensor& b, bool save) {
+  detail::check_pair(op, a, b);
+  detail::check_float(op, a);
+  if (a.shape() != b.shape()) {
+    Shape s = broadcast_shapes(a.shape(), b.shape(), op_name(op));
+    return binary(op, broadcast_to(a, s), broadcast_to(b, s), save);
+  }
+  auto [y, n] = run<2>(op, {a, b}, a.shape(), a.dtype());
+  if (n && save) {
+    n->save(a);
+    n->save(b);
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary(Op::add, a, b, false); }
+// d(a+b)/da = 1, d(a+b)/db = 1
+AG_BACKWARD(add) {
+  if (ctx.needs_grad(0)) gx[0] = gy;
+  if (ctx.needs_grad(1)) gx[1] = gy;
+}
+AG_SAMPLE(add) { return x[0] + x[1]; }
+
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(Op::sub, a, b, false); }
+// d(a-b)/da = 1, d(a-b)/db = -1
+AG_BACKWARD(sub) {
+  if (ctx.needs_grad(0)) gx[0] = gy;
+  if (ctx.needs_grad(1)) gx[1] = neg(gy);
+}
+AG_SAMPLE(sub) { return x[0] - x[1]; }
+
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(Op::mul, a, b, true); }
+// d(ab)/da = b, d(ab)/db = a: the inputs swap
+AG_BACKWARD(mul) {
+  if (ctx.needs_grad(0)) gx[0] = gy * ctx.saved(1);
+  if (ctx.needs_grad(1)) gx[1] = gy * ctx.saved(0);
+}
+AG_SAMPLE(mul) { return x[0] * x[1]; }
+
+Tensor div(const Tensor& a, const Tensor& b) { return binary(Op::div, a, b, true); }
+// d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+AG_BACKWARD(div) {
+  Tensor b = ctx.saved(1);
+  if (ctx.needs_grad(0)) gx[0] = gy / b;
+  if (ctx.needs_grad(1)) gx[1] = neg(gy * ctx.saved(0) / (b * b));
+}
+AG_SAMPLE(div) { return x[0] / x[1]; }
+
+Tensor neg(const Tensor& x) { return unary(Op::neg, x); }
+// d(-x)/dx = -1
+AG_BACKWARD(neg) { gx[0] = neg(gy); }
+AG_SAMPLE(neg) { return -x[0]; }
+
+Tensor add_scalar(const Tensor& x, double c) {
+  Attrs a;
+  a.a = c;
+  return unary(Op::add_scalar, x, a);
+}
+// d(x+c)/dx = 1
+AG_BACKWARD(add_scalar) { gx[0] = gy; }
+AG_SAMPLE(add_scalar) { return x[0] + 2.5; }
+
+Tensor mul_scalar(const Tensor& x, double c) {
+  Attrs a;
+  a.a = c;
+  return unary(Op::mul_scalar, x, a);
+}
+// d(cx)/dx = c
+AG_BACKWARD(mul_scalar) { gx[0] = mul_scalar(gy, ctx.attrs().a); }
+AG_SAMPLE(mul_scalar) { return x[0] * -1.5; }
+
+Tensor pow(const Tensor& x, double p) {
+  Attrs a;
+  a.a = p;
+  return unary(Op::pow, x, a, true);
+}
+// d(x^p)/dx = p x^(p-1)
+AG_BACKWARD(pow) {
+  double p = ctx.attrs().a;
+  gx[0] = mul_scalar(gy * pow(ctx.saved(0), p - 1.0), p);
+}
+AG_SAMPLE(pow) { return pow(x[0], 2.5); }
+
+Tensor exp(const Tensor& x) { return unary(Op::exp, x, {}, false, true); }
+// d(e^x)/dx = e^x = y
+AG_BACKWARD(exp) { gx[0] = gy * ctx.saved(0); }
+AG_SAMPLE(exp) { return exp(x[0]); }
+
+Tensor log(const Tensor& x) { return unary(Op::log, x, {}, true); }
+// d(log x)/dx = 1/x
+AG_BACKWARD(log) { gx[0] = gy / ctx.saved(0); }
+AG_SAMPLE(log) { return log(x[0]); }
+
+Tensor sqrt(const Tensor& x) { return unary(Op::sqrt, x, {}, false, true); }
+// d(sqrt x)/dx = 1 / (2 sqrt x) = 0.5 / y
+AG_BACKWARD(sqrt) { gx[0] = mul_scalar(gy / ctx.saved(0), 0.5); }
+AG_SAMPLE(sqrt) { return sqrt(x[0]); }
+
+Tensor abs(const Tensor& x) { return unary(Op::abs, x, {}, true); }
+// d|x|/dx = sign(x)
+AG_BACKWARD(abs) { gx[0] = gy * sign(ctx.saved(0)); }
+AG_SAMPLE(abs) { return abs(x[0]); }
+
+Tensor sigmoid(const Tensor& x) { return unary(Op::sigmoid, x, {}, false, true); }
+// d sigmoid(x)/dx = y (1 - y)
+AG_BACKWARD(sigmoid) {
+  Tensor y = ctx.saved(0);
+  gx[0] = gy * (y - y * y);
+}
+AG_SAMPLE(sigmoid) { return sigmoid(x[0]); }
+
+Tensor tanh(const Tensor& x) { return unary(Op::tanh, x, {}, false, true); }
+// d tanh(x)/dx = 1 - y^2
+AG_BACKWARD(tanh) {
+  Tensor y = ctx.saved(0);
+  gx[0] = gy * (1.0 - y * y);
+}
+AG_SAMPLE(tanh) { return tanh(x[0]); }
+
+Tensor relu(const Tensor& x) { return unary(Op::relu, x, {}, false, true); }
+// d relu(x)/dx = 1 where x > 0 (equivalently y > 0), else 0
+AG_BACKWARD(relu) { gx[0] = gy * heaviside(ctx.saved(0)); }
+AG_SAMPLE(relu) { return relu(x[0]); }
+
+Tensor leaky_relu(const Tensor& x, double slope) {
+  Attrs a;
+  a.a = slope;
+  return unary(Op::leaky_relu, x, a, true);
+}
+// d leaky_relu(x)/dx = 1 where x > 0, else slope
+AG_BACKWARD(leaky_relu) {
+  double s = ctx.attrs().a;
+  gx[0] = gy * add_scalar(mul_scalar(heaviside(ctx.saved(0)), 1.0 - s), s);
+}
+AG_SAMPLE(leaky_relu) { return leaky_relu(x[0], 0.1); }
+
+Tensor elu(const Tensor& x, double alpha) {
+  Attrs a;
+  a.a = alpha;
+  Tensor y = unary(Op::elu, x, a, true, true);
+  return y;
+}
+// d elu(x)/dx = 1 where x > 0, else alpha e^x = y + alpha
+AG_BACKWARD(elu) {
+  Tensor x = ctx.saved(0), y = ctx.saved(1);
+  gx[0] = gy * where(heaviside(x), ones_like(gy), add_scalar(y, ctx.attrs().a));
+}
+AG_SAMPLE(elu) { return elu(x[0], 0.7); }
+
+Tensor clip(const Tensor& x, double lo, double hi) {
+  if (!(lo <= hi)) fail("clip", "needs lo <= hi, got lo {} and hi {}", lo, hi);
+  Attrs a;
+  a.a = lo;
+  a.b = hi;
+  return unary(Op::clip, x, a, true);
+}
+// d clip(x)/dx = 1 where lo < x < hi, else 0
+AG_BACKWARD(clip) {
+  Tensor x = ctx.saved(0);
+  gx[0] = gy * heaviside(add_scalar(x, -ctx.attrs().a)) * heaviside(add_scalar(neg(x), ctx.attrs().b));
+}
+AG_SAMPLE(clip) { return clip(x[0], -0.5, 0.5); }
+
+Tensor Tensor::clone() const { return unary(Op::clone, *this); }
+// d copy(x)/dx = 1
+AG_BACKWARD(clone) { gx[0] = gy; }
+AG_SAMPLE(clone) { return x[0].clone(); }
+
+Tensor cast(const Tensor& x, DType dtype) {
+  if (x.dtype() == dtype) return x;
+  Attrs a;
+  a.dtype = dtype;
+  a.src_dtype = x.dtype();
+  Tensor y = empty(x.shape(), dtype, x.device());
+  std::array<Tensor, 1> in{x};
+  dispatch(Op::cast, in, y, a);
+  if (is_floating(x.dtype()) && is_floating(dtype)) record(Op::cast, in, y, a);
+  return y;
+}
+// the gradient is cast back to the input's dtype
+AG_BACKWARD(cast) { gx[0] = cast(gy, ctx.attrs().src_dtype); }
+AG_SAMPLE(cast) { return cast(cast(x[0], DType::float32), DType::float64) + x[0]; }
+
+Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
+  detail::check_pair(Op::where, mask, a);
+  detail::check_pair(Op::where, a, b);
+  detail::check_float(Op::where, a);
+  if (mask.shape() != a.shape() || a.shape() != b.shape()) {
+    Shape s = broadcast_shapes(broadcast_shapes(mask.shape(), a.shape(), "where"), b.shape(), "where");
+    return where(broadcast_to(mask, s), broadcast_to(a, s), broadcast_to(b, s));
+  }
+  auto [y, n] = run<3>(Op::where, {mask, a, b}, a.shape(), a.dtype());
+  if (n) n->save(mask);
+  return y;
+}
+// d/da = mask, d/db = 1 - mask; the mask gets no gradient
+AG_BACKWARD(where) {
+  Tensor m = ctx.saved(0);
+  if (ctx.needs_grad(1)) gx[1] = gy * m;
+  if (ctx.needs_grad(2)) gx[2] = gy * (1.0 - m);
+}
+AG_SAMPLE(where) { return where(x[0], x[1], x[2]); }
+
+// Not differentiable: never recorded.
+Tensor heaviside(const Tensor& x) { return unary(Op::heaviside, x); }
+AG_SAMPLE(heaviside) { return heaviside(x[0]); }
+Tensor sign(const Tensor& x) { return unary(Op::sign, x); }
+AG_SAMPLE(sign) { return sign(x[0]); }
+Tensor eq(const Tensor& a, const Tensor& b) { return binary(Op::eq, a, b, false); }
+AG_SAMPLE(eq) { return eq(x[0], x[1]); }
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& x) { return neg(x); }
+Tensor operator+(const Tensor& a, double b) { return add_scalar(a, b); }
+Tensor operator+(double a, const Tensor& b) { return add_scalar(b, a); }
+Tensor operator-(const Tensor& a, double b) { return add_scalar(a, -b); }
+Tensor operator-(double a, const Tensor& b) { return add_scalar(neg(b), a); }
+Tensor operator*(const Tensor& a, double b) { return mul_scalar(a, b); }
+Tensor operator*(double a, const Tensor& b) { return mul_scalar(b, a); }
+Tensor operator/(const Tensor& a, double b) { return mul_scalar(a, 1.0 / b); }
+Tensor operator/(double a, const Tensor& b) { return mul_scalar(pow(b, -1.0), a); }
+
+}  // namespace ag

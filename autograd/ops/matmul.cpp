@@ -1,0 +1,69 @@
+// MatMul: Y = A B, 2-D and batched. Its backward multiplies the upstream
+// gradient by the other operand, transposed: dA = dY B^T, dB = A^T dY.
+#include "autograd/ops/builder.hpp"
+
+namespace ag {
+
+namespace detail {
+
+// op(A) op(B) where op transposes the last two axes when flagged; A and B
+// have equal batch axes. The transposes are gemm flags, never copies.
+Tensor matmul_ex(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  const size_t na = sa.size(), nb = sb.size();
+  const int64_t m = ta ? sa[na - 1] : sa[na - 2], k = ta ? sa[na - 2] : sa[na - 1];
+  const int64_t kb = tb ? sb[nb - 1] : sb[nb - 2], n = tb ? sb[nb - 2] : sb[nb - 1];
+  if (k != kb) fail("matmul", "inner dimensions differ: lhs {}, rhs {}", sa, sb);
+  Shape s(sa.begin(), sa.end() - 2);
+  s.push_back(m);
+  s.push_back(n);
+  Attrs attrs;
+  attrs.transpose_a = ta;
+  attrs.transpose_b = tb;
+  auto [y, node] = run<2>(Op::matmul, {a, b}, s, a.dtype(), attrs);
+  if (node) {
+    node->save(a);
+    node->save(b);
+  }
+  return y;
+}
+
+}  // namespace detail
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::check_pair(Op::matmul, a, b);
+  detail::check_float(Op::matmul, a);
+  if (a.dim() < 2 || b.dim() < 2)
+    fail("matmul", "needs operands with at least 2 axes, got lhs {} and rhs {}; use reshape or unsqueeze to make a "
+                   "row or column",
+         a.shape(), b.shape());
+  const Shape& sa = a.shape();
+  const Shape& sb = b.shape();
+  if (sa.back() != sb[sb.size() - 2]) fail("matmul", "inner dimensions differ: lhs {}, rhs {}", sa, sb);
+  if (a.dim() > 2 && b.dim() == 2) {
+    // (..., m, k) @ (k, n): one product of the rows of all matrices
+    Shape s(sa.begin(), sa.end() - 1);
+    s.push_back(sb.back());
+    return reshape(detail::matmul_ex(reshape(a, {-1, sa.back()}), b, false, false), s);
+  }
+  if (a.dim() != b.dim() || !std::equal(sa.begin(), sa.end() - 2, sb.begin())) {
+    Shape batch_a(sa.begin(), sa.end() - 2), batch_b(sb.begin(), sb.end() - 2);
+    Shape batch = broadcast_shapes(batch_a, batch_b, "matmul");
+    Shape ta = batch, tb = batch;
+    ta.insert(ta.end(), sa.end() - 2, sa.end());
+    tb.insert(tb.end(), sb.end() - 2, sb.end());
+    return detail::matmul_ex(broadcast_to(a, ta), broadcast_to(b, tb), false, false);
+  }
+  return detail::matmul_ex(a, b, false, false);
+}
+// C = op(A) op(B): d op(A) = dC op(B)^T and d op(B) = op(A)^T dC, transposed back where op transposes
+AG_BACKWARD(matmul) {
+  const bool ta = ctx.attrs().transpose_a, tb = ctx.attrs().transpose_b;
+  Tensor a = ctx.saved(0), b = ctx.saved(1);
+  if (ctx.needs_grad(0)) gx[0] = ta ? detail::matmul_ex(b, gy, tb, true) : detail::matmul_ex(gy, b, false, !tb);
+  if (ctx.needs_grad(1)) gx[1] = tb ? detail::matmul_ex(gy, a, true, ta) : detail::matmul_ex(a, gy, !ta, false);
+}
+AG_SAMPLE(matmul) { return matmul(x[0], x[1]); }
+
+}  // namespace ag

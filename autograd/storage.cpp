@@ -1,0 +1,112 @@
+#include "autograd/storage.hpp"
+
+#include <array>
+#include <bit>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "autograd/error.hpp"
+
+namespace ag {
+
+namespace {
+
+// Blocks of 64 B .. 1 MiB are cached by power-of-two size class.
+constexpr int kMinShift = 6;
+constexpr int kMaxShift = 20;
+constexpr size_t kMaxCachedPerClass = 64;
+
+struct Pool {
+  std::array<std::vector<void*>, kMaxShift + 1> free;
+  size_t cached = 0;
+  ~Pool() {
+    for (auto& list : free)
+      for (void* p : list) std::free(p);
+  }
+};
+
+// The pointer is trivially destructible, so storages freed during static
+// destruction (after the pool is gone) see nullptr and free directly.
+thread_local Pool* tl_pool = nullptr;
+struct PoolOwner {
+  Pool pool;
+  PoolOwner() { tl_pool = &pool; }
+  ~PoolOwner() { tl_pool = nullptr; }
+};
+
+Pool* pool() {
+  thread_local PoolOwner owner;
+  return tl_pool;
+}
+
+int size_class(size_t bytes) {
+  if (bytes <= (size_t{1} << kMinShift)) return kMinShift;
+  return std::bit_width(bytes - 1);
+}
+
+void* cpu_alloc(size_t bytes) {
+  int c = size_class(bytes);
+  if (c <= kMaxShift) {
+    if (Pool* p = pool(); p && !p->free[c].empty()) {
+      void* ptr = p->free[c].back();
+      p->free[c].pop_back();
+      p->cached -= size_t{1} << c;
+      return ptr;
+    }
+    bytes = size_t{1} << c;
+  } else {
+    bytes = (bytes + 63) & ~size_t{63};
+  }
+  void* ptr = std::aligned_alloc(64, bytes);
+  if (!ptr) fail("alloc", "out of memory allocating {} bytes on the cpu", bytes);
+  return ptr;
+}
+
+void cpu_free(void* ptr, size_t bytes) {
+  int c = size_class(bytes);
+  if (c <= kMaxShift && tl_pool && tl_pool->free[c].size() < kMaxCachedPerClass) {
+    tl_pool->free[c].push_back(ptr);
+    tl_pool->cached += size_t{1} << c;
+    return;
+  }
+  std::free(ptr);
+}
+
+}  // namespace
+
+Storage::~Storage() {
+  if (data) cpu_free(data, bytes);
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
+  if (!device.is_cpu())
+    fail("alloc", "device {} is not supported by this build: only cpu tensors exist so far", device);
+  auto s = std::make_shared<Storage>();
+  s->data = cpu_alloc(bytes == 0 ? 1 : bytes);
+  s->bytes = bytes == 0 ? 1 : bytes;
+  s->device = device;
+  return s;
+}
+
+size_t cpu_pool_cached_bytes() {
+  Pool* p = pool();
+  return p ? p->cached : 0;
+}
+
+void cpu_pool_release() {
+  Pool* p = pool();
+  if (!p) return;
+  for (auto& list : p->free) {
+    for (void* ptr : list) std::free(ptr);
+    list.clear();
+  }
+  p->cached = 0;
+}
+
+void assert_failed(const char* cond, const char* file, int line, std::string_view what) {
+  throw Error(fmt::format("[internal] {} ({} failed at {}:{}); this is a tapegrad bug, please report it",
+                          what, cond, file, line));
+}
+
+}  // namespace ag

@@ -1,0 +1,404 @@
+// The tape and the backward engine. See Note [Graph lifetime] in tape.hpp.
+#include "autograd/tape.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/ops.hpp"
+
+namespace ag {
+
+namespace detail {
+thread_local bool tl_grad_mode = true;
+thread_local bool tl_anomaly = false;
+}  // namespace detail
+
+namespace {
+
+std::shared_ptr<Graph>& tape_graph() {
+  thread_local std::shared_ptr<Graph> current;
+  return current;
+}
+
+// The first NaN or Inf of a floating tensor, or -1.
+int64_t first_nonfinite(const Tensor& t) {
+  if (!t.defined() || !is_floating(t.dtype())) return -1;
+  const int64_t n = t.numel();
+  if (t.dtype() == DType::float32) {
+    const float* p = t.impl()->data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+  } else {
+    const double* p = t.impl()->data<double>();
+    for (int64_t i = 0; i < n; ++i)
+      if (!std::isfinite(p[i])) return i;
+  }
+  return -1;
+}
+
+std::string describe_index(const Shape& shape, int64_t flat) {
+  Shape idx(shape.size());
+  for (size_t k = shape.size(); k-- > 0;) {
+    idx[k] = flat % shape[k];
+    flat /= shape[k];
+  }
+  return fmt::format("{}", idx);
+}
+
+}  // namespace
+
+// ---- Recording ---------------------------------------------------------------
+
+Node* detail::record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs) {
+  auto& current = tape_graph();
+  if (!current || current->released) {
+    current = std::make_shared<Graph>();
+  } else if (current.use_count() == 1) {
+    current->nodes.clear();  // no tensor refers to these nodes any more
+  }
+  Graph* graph = current.get();
+  const auto index = static_cast<int32_t>(graph->nodes.size());
+  Node& n = graph->nodes.emplace_back();
+  n.op = op;
+  n.attrs = attrs;
+  n.inputs.resize(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    TensorImpl* t = inputs[i].impl();
+    Edge& e = n.inputs[i];
+    if (t->node >= 0 && t->graph) {
+      if (t->graph.get() == graph) {
+        e.node = t->node;
+      } else if (t->graph->released) {
+        e.released = true;
+      } else {
+        graph->nodes.pop_back();
+        fail(op_name(op),
+             "input {} was recorded on another thread's tape; each thread records its own graph. "
+             "Call detach() to use its value here",
+             i);
+      }
+    } else if (t->requires_grad) {
+      e.leaf = inputs[i].impl_ptr();
+    }
+  }
+  TensorImpl* o = out.impl();
+  o->graph = current;
+  o->node = index;
+  o->requires_grad = true;
+  n.out_shape = o->shape;
+  n.out_dtype = o->dtype;
+  return &n;
+}
+
+void detail::check_anomaly_forward(Op op, const Tensor& out) {
+  int64_t bad = first_nonfinite(out);
+  if (bad < 0) return;
+  const auto& g = tape_graph();
+  fail(op_name(op), "anomaly: forward produced {} at index {} of its output of shape {} (next node #{} on the tape)",
+       out.value_at(bad), describe_index(out.shape(), bad), out.shape(), g && !g->released ? g->nodes.size() : 0);
+}
+
+size_t SavedTensor::bytes() const {
+  if (leaf) return leaf->storage->bytes;
+  return storage ? storage->bytes : 0;
+}
+
+void Node::save(const Tensor& t) {
+  SavedTensor& s = saved.emplace_back();
+  TensorImpl* impl = t.impl();
+  s.version = impl->storage->version;
+  if (impl->node >= 0 && impl->graph) {
+    s.storage = impl->storage;
+    s.shape = impl->shape;
+    s.dtype = impl->dtype;
+    s.node = impl->node;
+    s.name = impl->name;
+  } else {
+    s.leaf = t.impl_ptr();
+  }
+}
+
+// ---- The backward context -------------------------------------------------------
+
+const Attrs& BackwardCtx::attrs() const { return node_.attrs; }
+int BackwardCtx::num_inputs() const { return static_cast<int>(node_.inputs.size()); }
+bool BackwardCtx::needs_grad(int input) const {
+  const Edge& e = node_.inputs[static_cast<size_t>(input)];
+  return e.node >= 0 || e.leaf || e.released;
+}
+
+// Note [Versions]
+// Every in-place write bumps its storage's version. A node remembers the
+// version of each tensor it saved; unpacking a saved tensor whose storage has
+// moved on means the rule would read values that are not the ones the forward
+// used (typically: weights updated between forward and backward).
+Tensor BackwardCtx::saved(int i) const {
+  AG_ASSERT(i >= 0 && static_cast<size_t>(i) < node_.saved.size(), "saved tensor index out of range");
+  const SavedTensor& s = node_.saved[static_cast<size_t>(i)];
+  const Storage& st = s.leaf ? *s.leaf->storage : *s.storage;
+  if (st.version != s.version) {
+    const std::string& name = s.leaf ? s.leaf->name : s.name;
+    fail("backward",
+         "{} node: saved tensor {}{}{} of shape {} was modified in place after the forward pass saved it "
+         "(version {} when saved, now {}). Update it after backward() (e.g. the optimiser step), or save a "
+         "clone()",
+         op_name(node_.op), i, name.empty() ? "" : " '", name.empty() ? "" : name + "'",
+         s.leaf ? s.leaf->shape : s.shape, s.version, st.version);
+  }
+  if (s.leaf) return Tensor(s.leaf);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = s.storage;
+  impl->shape = s.shape;
+  impl->numel = shape_numel(s.shape);
+  impl->dtype = s.dtype;
+  impl->name = s.name;
+  if (grad_mode_enabled() && graph_) {
+    // create_graph: reconnect to the node that produced it, so the rule is differentiable
+    impl->requires_grad = true;
+    impl->node = s.node;
+    AG_ASSERT(tape_graph().get() == graph_, "create_graph backward on a graph that is not the thread's live graph");
+    impl->graph = tape_graph();
+  }
+  return Tensor(std::move(impl));
+}
+
+// ---- The engine -----------------------------------------------------------------
+
+namespace {
+
+struct Capture {
+  TensorImpl* leaf = nullptr;  // a leaf input, or
+  int32_t node = -1;           // a recorded input
+  Tensor grad;
+};
+
+// A gradient buffer we may add into in place: not shared with anyone else.
+Tensor owned_copy(const Tensor& g) {
+  if (g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1) return g;
+  return g.detach().clone();
+}
+
+void accumulate_leaf(TensorImpl* leaf, const Tensor& g, bool create_graph) {
+  if (!leaf->grad) {
+    leaf->grad = create_graph ? g.impl_ptr() : owned_copy(g).impl_ptr();
+  } else if (create_graph || leaf->grad->requires_grad) {
+    leaf->grad = (Tensor(leaf->grad) + g).impl_ptr();
+  } else {
+    Tensor(leaf->grad).add_(g);
+  }
+}
+
+void accumulate_node(Node& m, const Tensor& g, bool create_graph) {
+  if (!m.grad.defined()) {
+    m.grad = g;
+    m.grad_owned = false;
+  } else if (create_graph) {
+    m.grad = m.grad + g;
+  } else if (m.grad_owned) {
+    m.grad.add_(g);
+  } else {
+    m.grad = m.grad + g;
+    m.grad_owned = true;
+  }
+}
+
+[[noreturn]] void released_error(std::string_view op) {
+  fail(op,
+       "trying to backward through a graph a second time: the first backward() released the tape. "
+       "Pass BackwardOptions{{.retain_graph = true}} to the first backward() if you need to go through it again, "
+       "or recompute the forward pass");
+}
+
+void check_grad(const Node& n, size_t j, const Tensor& g, const Shape& want_shape, DType want_dtype) {
+  if (g.shape() != want_shape || g.dtype() != want_dtype)
+    fail("backward",
+         "the {} rule returned a gradient of shape {} and dtype {} for input {}, which has shape {} and dtype {}",
+         op_name(n.op), g.shape(), g.dtype(), j, want_shape, want_dtype);
+  if (detail::tl_anomaly) {
+    int64_t bad = first_nonfinite(g);
+    if (bad >= 0)
+      fail("backward", "anomaly: the {} rule produced {} at index {} of the gradient of input {} (shape {})",
+           op_name(n.op), g.value_at(bad), describe_index(g.shape(), bad), j, g.shape());
+  }
+}
+
+std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const Tensor> root_grads,
+                                 BackwardOptions opts, std::span<const Tensor> inputs, bool allow_unused,
+                                 std::string_view who) {
+  if (opts.create_graph) opts.retain_graph = true;
+  if (!root_grads.empty() && root_grads.size() != roots.size())
+    fail(who, "got {} outputs but {} upstream gradients", roots.size(), root_grads.size());
+
+  // The graph all recorded roots live on.
+  std::shared_ptr<Graph> graph;
+  for (const Tensor& r : roots) {
+    if (!r.defined()) fail(who, "an output is an undefined tensor");
+    if (!r.requires_grad())
+      fail(who,
+           "the output of shape {} does not require grad: no input of the ops that computed it requires grad, "
+           "or it was computed under NoGradGuard. Call requires_grad_() on the parameters first",
+           r.shape());
+    TensorImpl* impl = r.impl();
+    if (impl->node < 0) continue;
+    if (!impl->graph || impl->graph->released) released_error(who);
+    if (graph && graph != impl->graph) fail(who, "the outputs were recorded on different graphs");
+    graph = impl->graph;
+  }
+  if (graph && graph != tape_graph())
+    fail(who, "the output was recorded on another thread's tape; call backward on the thread that recorded it");
+
+  std::vector<Capture> caps(inputs.size());
+  const bool capture = !inputs.empty();
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const Tensor& x = inputs[k];
+    if (!x.defined() || !x.requires_grad())
+      fail(who, "input {} does not require grad, so it has no gradient; call requires_grad_() on it", k);
+    if (x.impl()->node >= 0) {
+      if (x.impl()->graph != graph) fail(who, "input {} was recorded on a different graph than the outputs", k);
+      caps[k].node = x.impl()->node;
+    } else {
+      caps[k].leaf = x.impl();
+    }
+  }
+
+  auto deliver_leaf = [&](TensorImpl* leaf, const Tensor& g) {
+    if (!capture) return accumulate_leaf(leaf, g, opts.create_graph);
+    for (Capture& c : caps) {
+      if (c.leaf != leaf) continue;
+      if (!c.grad.defined()) c.grad = g;
+      else c.grad = c.grad + g;
+    }
+  };
+
+  GradModeGuard mode(opts.create_graph);
+  int32_t top = -1;
+  try {
+    // Seed dL/dL.
+    for (size_t r = 0; r < roots.size(); ++r) {
+      const Tensor& root = roots[r];
+      Tensor seed;
+      if (!root_grads.empty() && root_grads[r].defined()) {
+        seed = root_grads[r];
+        if (seed.shape() != root.shape() || seed.dtype() != root.dtype())
+          fail(who, "the upstream gradient has shape {} and dtype {}, but the output has shape {} and dtype {}",
+               seed.shape(), seed.dtype(), root.shape(), root.dtype());
+      } else {
+        if (root.numel() != 1)
+          fail(who,
+               "the output has shape {}; dL/dL = 1 is only defined for a scalar loss. Pass an upstream gradient "
+               "of shape {} (e.g. ones_like(output)), or reduce the output to a scalar first",
+               root.shape(), root.shape());
+        seed = ones_like(root.detach());
+      }
+      TensorImpl* impl = root.impl();
+      if (impl->node < 0) {
+        deliver_leaf(impl, seed);
+      } else {
+        accumulate_node(graph->nodes[static_cast<size_t>(impl->node)], seed, opts.create_graph);
+        top = std::max(top, impl->node);
+      }
+    }
+
+    for (int32_t i = top; i >= 0; --i) {
+      Node& n = graph->nodes[static_cast<size_t>(i)];
+      if (!n.grad.defined()) continue;
+      Tensor gy = std::move(n.grad);
+      n.grad = Tensor();
+      if (auto out = n.retained.lock()) out->grad = gy.impl_ptr();
+      if (capture)
+        for (Capture& c : caps)
+          if (c.node == i) c.grad = gy;
+
+      const OpInfo& info = op_info(n.op);
+      AG_ASSERT(info.backward != nullptr, "a recorded op has no backward rule");
+      Grads gx(n.inputs.size());
+      BackwardCtx ctx(n, opts.create_graph ? graph.get() : nullptr);
+      info.backward(ctx, gy, gx);
+
+      for (size_t j = 0; j < n.inputs.size(); ++j) {
+        const Edge& e = n.inputs[j];
+        if (!gx[j].defined()) continue;
+        if (e.released) released_error(who);
+        if (e.node >= 0) {
+          Node& m = graph->nodes[static_cast<size_t>(e.node)];
+          check_grad(n, j, gx[j], m.out_shape, m.out_dtype);
+          accumulate_node(m, gx[j], opts.create_graph);
+        } else if (e.leaf) {
+          check_grad(n, j, gx[j], e.leaf->shape, e.leaf->dtype);
+          deliver_leaf(e.leaf.get(), gx[j]);
+        }
+      }
+      if (!opts.retain_graph) n.saved.clear();
+    }
+  } catch (...) {
+    if (graph)
+      for (Node& n : graph->nodes) n.grad = Tensor();
+    throw;
+  }
+
+  if (graph && !opts.retain_graph) {
+    graph->released = true;
+    graph->nodes.clear();
+    if (tape_graph() == graph) tape_graph().reset();
+  }
+
+  std::vector<Tensor> result;
+  if (capture) {
+    result.reserve(caps.size());
+    for (size_t k = 0; k < caps.size(); ++k) {
+      if (!caps[k].grad.defined() && !allow_unused)
+        fail(who, "input {} of shape {} does not affect the outputs; pass allow_unused = true to get an "
+                  "undefined gradient for it instead",
+             k, inputs[k].shape());
+      result.push_back(caps[k].grad);
+    }
+  }
+  return result;
+}
+
+}  // namespace
+
+void backward(const Tensor& root, const Tensor& grad, const BackwardOptions& opts) {
+  Tensor g[1] = {grad};
+  run_backward({&root, 1}, grad.defined() ? std::span<const Tensor>(g) : std::span<const Tensor>(), opts, {}, false,
+               "backward");
+}
+
+std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
+                         std::span<const Tensor> grad_outputs, const BackwardOptions& opts, bool allow_unused) {
+  if (inputs.empty()) fail("grad", "no inputs given: name the tensors to differentiate with respect to");
+  return run_backward(outputs, grad_outputs, opts, inputs, allow_unused, "grad");
+}
+
+TapeStats tape_stats() {
+  TapeStats s;
+  const auto& g = tape_graph();
+  if (!g || g->released) return s;
+  s.nodes = g->nodes.size();
+  for (const Node& n : g->nodes)
+    for (const SavedTensor& t : n.saved) s.saved_bytes += t.bytes();
+  return s;
+}
+
+std::shared_ptr<Graph> current_graph() {
+  const auto& g = tape_graph();
+  if (g && !g->released) return g;
+  return nullptr;
+}
+
+// ---- Tensor's autograd methods ----------------------------------------------------
+
+void Tensor::backward(const BackwardOptions& opts) const { ag::backward(*this, Tensor(), opts); }
+void Tensor::backward(const Tensor& grad, const BackwardOptions& opts) const { ag::backward(*this, grad, opts); }
+
+Tensor& Tensor::retain_grad() {
+  TensorImpl* impl = impl_.get();
+  if (!checked().requires_grad) fail("retain_grad", "the tensor does not require grad");
+  if (impl->node < 0) return *this;  // leaves keep their gradient anyway
+  if (impl->graph && !impl->graph->released)
+    impl->graph->nodes[static_cast<size_t>(impl->node)].retained = impl_;
+  impl->retains_grad = true;
+  return *this;
+}
+
+}  // namespace ag

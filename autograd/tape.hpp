@@ -1,0 +1,155 @@
+// The dynamic tape: one per thread. Every differentiable op executed while
+// recording is on, with at least one input that requires a gradient, appends
+// one Node; backward walks the nodes in reverse (recording order is already a
+// topological order) and applies each op's backward rule.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <boost/container/small_vector.hpp>
+
+#include "autograd/ops/op.hpp"
+#include "autograd/tensor.hpp"
+
+namespace ag {
+
+// Note [Graph lifetime]
+// A thread's tape holds one live Graph: the nodes recorded since the last
+// backward. Every tensor an op recorded holds a shared_ptr to that Graph and
+// its node index, so the Graph lives while any such tensor does. It ends when
+// (a) a backward without retain_graph releases it: its nodes are freed and any
+// later backward through them is an error that names retain_graph; or (b) no
+// recorded tensor refers to it any more: the next op starts a fresh Graph, so
+// a loop that forgets NoGradGuard does not grow the tape forever. Nodes never
+// point at tensors that point back at the graph, so there are no cycles:
+// saved tensors keep their data and node index, not the Graph.
+
+// Where a node's input gets its gradient: another node on the same graph, a
+// leaf's .grad, nowhere (a constant), or a released graph (an error if reached).
+struct Edge {
+  int32_t node = -1;
+  bool released = false;
+  std::shared_ptr<TensorImpl> leaf;
+};
+
+// A tensor a backward rule needs, kept as data plus where it was recorded.
+struct SavedTensor {
+  std::shared_ptr<TensorImpl> leaf;  // a leaf or constant: the tensor itself
+  std::shared_ptr<Storage> storage;  // a recorded tensor: its data, shape and node
+  Shape shape;
+  DType dtype = DType::float32;
+  int32_t node = -1;
+  uint32_t version = 0;  // Note [Versions]
+  std::string name;
+  size_t bytes() const;
+};
+
+struct Node {
+  Op op;
+  boost::container::small_vector<Edge, 2> inputs;
+  boost::container::small_vector<SavedTensor, 2> saved;
+  Attrs attrs;
+  Shape out_shape;
+  DType out_dtype = DType::float32;
+  Tensor grad;              // upstream gradient accumulated so far
+  bool grad_owned = false;  // grad is a buffer of our own, safe to add into in place
+  std::weak_ptr<TensorImpl> retained;  // output that asked for retain_grad()
+
+  // Keeps `t` for the backward rule (see SavedTensor).
+  void save(const Tensor& t);
+};
+
+struct Graph {
+  std::deque<Node> nodes;  // a deque: rules recorded during backward never move nodes
+  bool released = false;
+};
+
+// ---- Recording -----------------------------------------------------------------
+
+namespace detail {
+extern thread_local bool tl_grad_mode;
+extern thread_local bool tl_anomaly;
+Node* record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs);
+void check_anomaly_forward(Op op, const Tensor& out);
+}  // namespace detail
+
+// Whether ops on this thread are recorded now.
+inline bool grad_mode_enabled() { return detail::tl_grad_mode; }
+
+// Records `out = op(inputs)` when recording is on and an input requires grad;
+// returns the new node (to save tensors on) or nullptr.
+inline Node* record(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs = {}) {
+  if (detail::tl_anomaly) detail::check_anomaly_forward(op, out);
+  if (!detail::tl_grad_mode) return nullptr;
+  for (const Tensor& t : inputs)
+    if (t.impl()->requires_grad) return detail::record_node(op, inputs, out, attrs);
+  return nullptr;
+}
+
+// Turns recording off for its scope (evaluation, optimiser steps).
+class NoGradGuard {
+ public:
+  NoGradGuard() : prev_(detail::tl_grad_mode) { detail::tl_grad_mode = false; }
+  ~NoGradGuard() { detail::tl_grad_mode = prev_; }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Sets recording on or off for its scope.
+class GradModeGuard {
+ public:
+  explicit GradModeGuard(bool on) : prev_(detail::tl_grad_mode) { detail::tl_grad_mode = on; }
+  ~GradModeGuard() { detail::tl_grad_mode = prev_; }
+  GradModeGuard(const GradModeGuard&) = delete;
+  GradModeGuard& operator=(const GradModeGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// Anomaly mode for its scope: after each op's forward and each backward rule,
+// outputs are checked for NaN/Inf and the first bad one is reported with its node.
+class AnomalyGuard {
+ public:
+  AnomalyGuard() : prev_(detail::tl_anomaly) { detail::tl_anomaly = true; }
+  ~AnomalyGuard() { detail::tl_anomaly = prev_; }
+  AnomalyGuard(const AnomalyGuard&) = delete;
+  AnomalyGuard& operator=(const AnomalyGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
+// ---- Backward ------------------------------------------------------------------
+
+// Backpropagates from `root`: seeds dL/dL (ones for a scalar root; `grad` is
+// required otherwise), walks the tape in reverse and accumulates into the
+// leaves' .grad(). Without retain_graph the tape is released afterwards.
+void backward(const Tensor& root, const Tensor& grad = {}, const BackwardOptions& opts = {});
+
+// The gradients of `outputs` (seeded with grad_outputs, or ones for scalars)
+// with respect to `inputs`, returned instead of accumulated into .grad().
+// An input that does not affect the outputs is an error unless allow_unused,
+// in which case its gradient is an undefined Tensor.
+std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor> inputs,
+                         std::span<const Tensor> grad_outputs = {}, const BackwardOptions& opts = {},
+                         bool allow_unused = false);
+
+// What this thread's tape holds now.
+struct TapeStats {
+  size_t nodes = 0;        // nodes alive (not yet released)
+  size_t saved_bytes = 0;  // bytes of saved tensors they keep
+};
+TapeStats tape_stats();
+// The nodes of this thread's live graph (empty when none), for dumps and checkers.
+std::shared_ptr<Graph> current_graph();
+
+}  // namespace ag

@@ -1,0 +1,10 @@
+// tapegrad: reverse-mode automatic differentiation with a dynamic tape.
+// One include for the whole autograd API.
+#pragma once
+
+#include "autograd/check.hpp"
+#include "autograd/dtype.hpp"
+#include "autograd/error.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+#include "autograd/tensor.hpp"

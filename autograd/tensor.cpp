@@ -1,0 +1,392 @@
+#include "autograd/tensor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <boost/random/normal_distribution.hpp>
+#include <boost/random/uniform_int_distribution.hpp>
+#include <boost/random/uniform_real_distribution.hpp>
+
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+namespace ag {
+
+namespace detail {
+void dtype_mismatch(std::string_view what, DType have, DType want) {
+  fail(what, "the tensor holds {} but {} was requested", have, want);
+}
+void index_error(std::string_view what, const Shape& shape, std::initializer_list<int64_t> index) {
+  Shape idx(index.begin(), index.end());
+  fail(what, "index {} is out of range for shape {}", idx, shape);
+}
+}  // namespace detail
+
+int64_t normalize_axis(int64_t axis, int64_t ndim, std::string_view op) {
+  int64_t a = axis < 0 ? axis + ndim : axis;
+  if (a < 0 || a >= ndim) fail(op, "axis {} is out of range for a tensor with {} axes", axis, ndim);
+  return a;
+}
+
+// Applies f(T*) to the tensor's data for its floating dtype (int64 where allowed).
+template <class F>
+static void visit_float(const Tensor& t, std::string_view op, F&& f) {
+  switch (t.dtype()) {
+    case DType::float32: f(t.impl()->data<float>()); break;
+    case DType::float64: f(t.impl()->data<double>()); break;
+    default: fail(op, "needs a floating tensor, got {}", t.dtype());
+  }
+}
+
+// ---- Tensor methods ------------------------------------------------------------
+
+int64_t Tensor::size(int64_t axis) const { return shape()[static_cast<size_t>(normalize_axis(axis, dim(), "size"))]; }
+
+Tensor& Tensor::requires_grad_(bool on) {
+  TensorImpl& t = *impl_;
+  if (!is_leaf())
+    fail("requires_grad_", "only leaves can be marked; this tensor was computed by a recorded op (use detach() first)");
+  if (on && !is_floating(checked().dtype)) fail("requires_grad_", "an {} tensor cannot require grad", t.dtype);
+  t.requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return Tensor(checked().grad); }
+void Tensor::set_grad(const Tensor& g) {
+  if (g.defined() && (g.shape() != shape() || g.dtype() != dtype()))
+    fail("set_grad", "gradient of shape {} and dtype {} for a tensor of shape {} and dtype {}", g.shape(), g.dtype(),
+         shape(), dtype());
+  impl_->grad = g.impl_ptr();
+}
+void Tensor::zero_grad() { checked(), impl_->grad.reset(); }
+
+Tensor Tensor::detach() const {
+  const TensorImpl& t = checked();
+  auto d = std::make_shared<TensorImpl>();
+  d->storage = t.storage;
+  d->shape = t.shape;
+  d->numel = t.numel;
+  d->dtype = t.dtype;
+  d->name = t.name;
+  return Tensor(std::move(d));
+}
+
+Tensor& Tensor::set_name(std::string name) {
+  checked();
+  impl_->name = std::move(name);
+  return *this;
+}
+
+double Tensor::value_at(int64_t i) const {
+  if (i < 0 || i >= numel()) fail("value_at", "flat index {} out of range for {} elements", i, numel());
+  switch (dtype()) {
+    case DType::float32: return impl_->data<float>()[i];
+    case DType::float64: return impl_->data<double>()[i];
+    case DType::int64: return static_cast<double>(impl_->data<int64_t>()[i]);
+  }
+  return 0.0;
+}
+
+static void check_inplace(const Tensor& self, std::string_view op) {
+  if (self.requires_grad() && grad_mode_enabled())
+    fail(op,
+         "in-place update of a tensor that requires grad while recording is on; do the update inside a "
+         "NoGradGuard scope (as optimisers do)");
+}
+
+static void check_same(const Tensor& self, const Tensor& other, std::string_view op) {
+  if (other.shape() != self.shape() || other.dtype() != self.dtype())
+    fail(op, "shapes/dtypes differ: self {} {}, other {} {}", self.shape(), self.dtype(), other.shape(),
+         other.dtype());
+}
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  check_inplace(*this, "add_");
+  check_same(*this, other, "add_");
+  const int64_t n = numel();
+  visit_float(*this, "add_", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    const T* q = other.impl()->data<T>();
+    const T a = static_cast<T>(alpha);
+    if (alpha == 1.0)
+      for (int64_t i = 0; i < n; ++i) p[i] += q[i];
+    else
+      for (int64_t i = 0; i < n; ++i) p[i] += a * q[i];
+  });
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor& Tensor::mul_(const Tensor& other) {
+  check_inplace(*this, "mul_");
+  check_same(*this, other, "mul_");
+  const int64_t n = numel();
+  visit_float(*this, "mul_", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    const T* q = other.impl()->data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] *= q[i];
+  });
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor& Tensor::mul_(double factor) {
+  check_inplace(*this, "mul_");
+  const int64_t n = numel();
+  visit_float(*this, "mul_", [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    const T f = static_cast<T>(factor);
+    for (int64_t i = 0; i < n; ++i) p[i] *= f;
+  });
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor& Tensor::fill_(double value) {
+  check_inplace(*this, "fill_");
+  const int64_t n = numel();
+  if (dtype() == DType::int64) {
+    std::fill_n(impl_->data<int64_t>(), n, static_cast<int64_t>(value));
+  } else {
+    visit_float(*this, "fill_", [&](auto* p) {
+      using T = std::remove_pointer_t<decltype(p)>;
+      std::fill_n(p, n, static_cast<T>(value));
+    });
+  }
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_inplace(*this, "copy_");
+  check_same(*this, src, "copy_");
+  if (src.impl()->storage != impl_->storage)
+    std::memcpy(impl_->storage->data, src.impl()->storage->data, static_cast<size_t>(numel()) * dtype_size(dtype()));
+  ++impl_->storage->version;
+  return *this;
+}
+
+Tensor Tensor::reshape(const Shape& s) const { return ag::reshape(*this, s); }
+Tensor Tensor::t() const { return ag::transpose(*this); }
+
+// ---- Creation ---------------------------------------------------------------------
+
+Tensor empty(const Shape& shape, DType dtype, Device device) {
+  for (auto d : shape)
+    if (d < 0) fail("empty", "negative size in shape {}", shape);
+  auto t = std::make_shared<TensorImpl>();
+  t->shape = shape;
+  t->numel = shape_numel(shape);
+  t->dtype = dtype;
+  t->storage = Storage::allocate(static_cast<size_t>(t->numel) * dtype_size(dtype), device);
+  return Tensor(std::move(t));
+}
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor t = empty(shape, dtype);
+  const int64_t n = t.numel();
+  switch (dtype) {
+    case DType::float32: std::fill_n(t.impl()->data<float>(), n, static_cast<float>(value)); break;
+    case DType::float64: std::fill_n(t.impl()->data<double>(), n, value); break;
+    case DType::int64: std::fill_n(t.impl()->data<int64_t>(), n, static_cast<int64_t>(value)); break;
+  }
+  return t;
+}
+
+Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& t) { return full(t.shape(), 0.0, t.dtype()); }
+Tensor ones_like(const Tensor& t) { return full(t.shape(), 1.0, t.dtype()); }
+Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+Tensor arange(double start, double stop, double step, DType dtype) {
+  if (step == 0.0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
+    fail("arange", "needs finite bounds and a non-zero step, got start {}, stop {}, step {}", start, stop, step);
+  auto n = static_cast<int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  Tensor t = empty({n}, dtype);
+  for (int64_t i = 0; i < n; ++i) {
+    double v = start + static_cast<double>(i) * step;
+    switch (dtype) {
+      case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(v); break;
+      case DType::float64: t.impl()->data<double>()[i] = v; break;
+      case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(v); break;
+    }
+  }
+  return t;
+}
+
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype) {
+  Shape s = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
+  if (shape_numel(s) != static_cast<int64_t>(values.size()))
+    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), s, shape_numel(s));
+  Tensor t = empty(s, dtype);
+  for (size_t i = 0; i < values.size(); ++i) {
+    switch (dtype) {
+      case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
+      case DType::float64: t.impl()->data<double>()[i] = values[i]; break;
+      case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(values[i]); break;
+    }
+  }
+  return t;
+}
+
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype) {
+  return from_vector(std::vector<double>(values), shape, dtype);
+}
+
+Tensor from_vector(const std::vector<float>& values, const Shape& shape) {
+  if (shape_numel(shape) != static_cast<int64_t>(values.size()))
+    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), shape, shape_numel(shape));
+  Tensor t = empty(shape, DType::float32);
+  std::copy(values.begin(), values.end(), t.impl()->data<float>());
+  return t;
+}
+
+Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape) {
+  if (shape_numel(shape) != static_cast<int64_t>(values.size()))
+    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), shape, shape_numel(shape));
+  Tensor t = empty(shape, DType::int64);
+  std::copy(values.begin(), values.end(), t.impl()->data<int64_t>());
+  return t;
+}
+
+double Generator::normal(double mean, double stddev) {
+  return boost::random::normal_distribution<double>(mean, stddev)(engine_);
+}
+double Generator::uniform(double lo, double hi) {
+  return boost::random::uniform_real_distribution<double>(lo, hi)(engine_);
+}
+int64_t Generator::randint(int64_t lo, int64_t hi) {
+  if (hi <= lo) fail("randint", "empty range [{}, {})", lo, hi);
+  return boost::random::uniform_int_distribution<int64_t>(lo, hi - 1)(engine_);
+}
+
+template <class Draw>
+static Tensor random_fill(const Shape& shape, DType dtype, std::string_view op, Draw&& draw) {
+  if (!is_floating(dtype)) fail(op, "needs a floating dtype, got {}", dtype);
+  Tensor t = empty(shape, dtype);
+  const int64_t n = t.numel();
+  if (dtype == DType::float32) {
+    float* p = t.impl()->data<float>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<float>(draw());
+  } else {
+    double* p = t.impl()->data<double>();
+    for (int64_t i = 0; i < n; ++i) p[i] = draw();
+  }
+  return t;
+}
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev) {
+  if (!(stddev >= 0)) fail("randn", "stddev must be >= 0, got {}", stddev);
+  boost::random::normal_distribution<double> dist(mean, stddev);
+  return random_fill(shape, dtype, "randn", [&] { return dist(gen.engine()); });
+}
+
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi) {
+  if (!(hi > lo)) fail("rand", "needs lo < hi, got [{}, {})", lo, hi);
+  boost::random::uniform_real_distribution<double> dist(lo, hi);
+  return random_fill(shape, dtype, "rand", [&] { return dist(gen.engine()); });
+}
+
+Tensor randint(const Shape& shape, int64_t lo, int64_t hi, Generator& gen) {
+  if (hi <= lo) fail("randint", "empty range [{}, {})", lo, hi);
+  boost::random::uniform_int_distribution<int64_t> dist(lo, hi - 1);
+  Tensor t = empty(shape, DType::int64);
+  int64_t* p = t.impl()->data<int64_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(gen.engine());
+  return t;
+}
+
+// ---- Printing ----------------------------------------------------------------------
+
+namespace {
+
+constexpr int64_t kSummariseOver = 1000;  // elements, as NumPy's threshold
+constexpr int64_t kEdgeItems = 3;
+
+struct Printer {
+  const Tensor& t;
+  bool summarise;
+  bool scientific = false;
+  size_t width = 0;
+  std::string out;
+
+  std::string format_value(double v) const {
+    if (t.dtype() == DType::int64) return fmt::format("{}", static_cast<int64_t>(v));
+    if (std::isnan(v)) return "nan";
+    if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+    return scientific ? fmt::format("{:.4e}", v) : fmt::format("{:.4f}", v);
+  }
+
+  // Visits the flat indices that are printed (all, or the edges of each axis).
+  template <class F>
+  void for_shown(size_t axis, int64_t offset, F&& f) const {
+    const Shape& s = t.shape();
+    if (axis == s.size()) return f(offset);
+    int64_t stride = 1;
+    for (size_t k = axis + 1; k < s.size(); ++k) stride *= s[k];
+    for (int64_t i = 0; i < s[axis]; ++i) {
+      if (summarise && s[axis] > 2 * kEdgeItems && i == kEdgeItems) i = s[axis] - kEdgeItems;
+      for_shown(axis + 1, offset + i * stride, f);
+    }
+  }
+
+  void print(size_t axis, int64_t offset, size_t indent) {
+    const Shape& s = t.shape();
+    if (axis == s.size()) {
+      std::string v = format_value(t.value_at(offset));
+      out.append(width - std::min(width, v.size()), ' ');
+      out += v;
+      return;
+    }
+    int64_t stride = 1;
+    for (size_t k = axis + 1; k < s.size(); ++k) stride *= s[k];
+    out += '[';
+    const bool last_axis = axis + 1 == s.size();
+    for (int64_t i = 0; i < s[axis]; ++i) {
+      if (i > 0) {
+        out += ',';
+        if (last_axis) {
+          out += ' ';
+        } else {
+          out.append(s.size() - axis - 1, '\n');
+          out.append(indent + 1, ' ');
+        }
+      }
+      if (summarise && s[axis] > 2 * kEdgeItems && i == kEdgeItems) {
+        out += "...";
+        i = s[axis] - kEdgeItems - 1;
+        continue;
+      }
+      print(axis + 1, offset + i * stride, indent + 1);
+    }
+    out += ']';
+  }
+};
+
+}  // namespace
+
+std::string to_string(const Tensor& t) {
+  if (!t.defined()) return "tensor(undefined)";
+  Printer p{t, t.numel() > kSummariseOver};
+  if (is_floating(t.dtype())) {
+    double hi = 0, lo = INFINITY;
+    p.for_shown(0, 0, [&](int64_t i) {
+      double a = std::abs(t.value_at(i));
+      if (!std::isfinite(a)) return;
+      hi = std::max(hi, a);
+      if (a > 0) lo = std::min(lo, a);
+    });
+    p.scientific = hi >= 1e5 || (lo < 1e-4 && lo > 0);
+  }
+  p.for_shown(0, 0, [&](int64_t i) { p.width = std::max(p.width, p.format_value(t.value_at(i)).size()); });
+  p.out = "tensor(";
+  p.print(0, 0, 7);
+  p.out += fmt::format(", shape={}, dtype={}", t.shape(), t.dtype());
+  if (t.requires_grad()) p.out += ", requires_grad=true";
+  p.out += ')';
+  return p.out;
+}
+
+}  // namespace ag

@@ -1,0 +1,2 @@
+#include <doctest/doctest.h>
+#include "autograd/tapegrad.hpp"
