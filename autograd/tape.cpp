@@ -313,7 +313,11 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
       AG_ASSERT(info.backward != nullptr, "a recorded op has no backward rule");
       Grads gx(n.inputs.size());
       BackwardCtx ctx(n, opts.create_graph ? graph.get() : nullptr);
-      info.backward(ctx, gy, gx);
+      try {
+        info.backward(ctx, gy, gx);
+      } catch (const Error& e) {
+        throw Error(fmt::format("{} (raised in the backward rule of {}, node #{})", e.what(), op_name(n.op), i));
+      }
 
       for (size_t j = 0; j < n.inputs.size(); ++j) {
         const Edge& e = n.inputs[j];
@@ -370,10 +374,20 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
   return run_backward(outputs, grad_outputs, opts, inputs, allow_unused, "grad");
 }
 
+namespace {
+// The thread's live graph, or null; a graph no tensor refers to any more is cleared here.
+Graph* live_graph() {
+  auto& g = tape_graph();
+  if (!g || g->released) return nullptr;
+  if (g.use_count() == 1) g->nodes.clear();
+  return g.get();
+}
+}  // namespace
+
 TapeStats tape_stats() {
   TapeStats s;
-  const auto& g = tape_graph();
-  if (!g || g->released) return s;
+  Graph* g = live_graph();
+  if (!g) return s;
   s.nodes = g->nodes.size();
   for (const Node& n : g->nodes)
     for (const SavedTensor& t : n.saved) s.saved_bytes += t.bytes();
@@ -381,9 +395,8 @@ TapeStats tape_stats() {
 }
 
 std::shared_ptr<Graph> current_graph() {
-  const auto& g = tape_graph();
-  if (g && !g->released) return g;
-  return nullptr;
+  if (!live_graph()) return nullptr;
+  return tape_graph();
 }
 
 // ---- Tensor's autograd methods ----------------------------------------------------

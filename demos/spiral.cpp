@@ -22,7 +22,7 @@ using ag::Tensor;
 namespace {
 
 struct Options {
-  int epochs = 300;
+  int epochs = 1000;
   double lr = 1.0;
   int64_t batch = 30;
   uint64_t seed = 0;

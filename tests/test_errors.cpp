@@ -1,2 +1,68 @@
-#include <doctest/doctest.h>
-#include "autograd/tapegrad.hpp"
+// Bad input gets a clear error that names the op and the shapes or values.
+#include "helpers.hpp"
+
+using namespace ag;
+
+TEST_SUITE("errors") {
+
+TEST_CASE("matmul: inner dimensions that do not align") {
+  CHECK(error_of([] { matmul(ones({2, 3}), ones({4, 5})); }) ==
+        "[matmul] inner dimensions differ: lhs (2, 3), rhs (4, 5)");
+  CHECK(error_of([] { matmul(ones({3}), ones({3, 2})); }).find("[matmul] needs operands with at least 2 axes") == 0);
+}
+
+TEST_CASE("mixing dtypes is an error unless a cast is recorded") {
+  std::string msg = error_of([] { ones({2}) + ones({2}, DType::float64); });
+  CHECK(msg.find("[add] dtypes differ: lhs (2,) float32, rhs (2,) float64") == 0);
+  CHECK(msg.find("ag::cast") != std::string::npos);
+  CHECK(error_of([] { ones({2}) + cast(ones({2}, DType::float64), DType::float32); }).empty());
+}
+
+TEST_CASE("shapes that cannot broadcast") {
+  CHECK(error_of([] { ones({2, 3}) * ones({4, 3}); }) ==
+        "[mul] shapes (2, 3) and (4, 3) cannot broadcast: sizes 2 and 4 at axis 0 differ and neither is 1");
+}
+
+TEST_CASE("axes, reshapes and slices out of range") {
+  CHECK(error_of([] { sum(ones({2, 3}), {2}); }) == "[sum] axis 2 is out of range for a tensor with 2 axes");
+  CHECK(error_of([] { reshape(ones({2, 3}), {4, 2}); }) ==
+        "[reshape] cannot reshape (2, 3) (6 elements) to (4, 2) (8 elements)");
+  CHECK(error_of([] { repeat(ones({2, 3}), 0, 4); }).find("[repeat] copies an axis of size 1") == 0);
+  CHECK(error_of([] { slice(ones({4}), 0, 0, 4, 0); }) == "[slice] needs a positive step, got 0");
+  CHECK(error_of([] { permute(ones({2, 3}), {0, 0}); }).find("[permute]") == 0);
+  CHECK(error_of([] { concat({ones({2, 3}), ones({2, 4})}, 0); }).find("[concat] tensor 1 has shape (2, 4)") == 0);
+}
+
+TEST_CASE("indices and labels out of range name the value and its position") {
+  Tensor idx = from_vector(std::vector<int64_t>{0, 7}, {2});
+  CHECK(error_of([&] { index_select(ones({3, 2}), idx); }) ==
+        "[index_select] index 7 at position 1 is out of range [0, 3)");
+  CHECK(error_of([&] { softmax_cross_entropy(ones({2, 3}), idx); }) ==
+        "[softmax_cross_entropy] label 7 at row 1 is out of range [0, 3)");
+  CHECK(error_of([&] { softmax_cross_entropy(ones({2, 3}), ones({2})); }).find("[softmax_cross_entropy]") == 0);
+  CHECK(error_of([&] { one_hot(idx, 3); }) == "[one_hot] label 7 at position 1 is out of range [0, 3)");
+  CHECK(error_of([&] { index_select(ones({3, 2}), ones({2})); }).find("needs int64 indices") != std::string::npos);
+}
+
+TEST_CASE("loss inputs: shapes and domains") {
+  CHECK(error_of([] { mse(ones({3}), ones({3, 1})); }) ==
+        "[mse] prediction and target shapes differ: (3,) and (3, 1); reshape one so they match");
+  CHECK(error_of([] { bce(tensor({0.5, 1.5}), tensor({0, 1})); }).find("[bce] probabilities must lie in [0, 1], got 1.5") ==
+        0);
+}
+
+TEST_CASE("float ops refuse integer tensors; integer tensors cannot require grad") {
+  Tensor i = arange(0, 3, 1, DType::int64);
+  CHECK(error_of([&] { sigmoid(i); }) == "[sigmoid] needs a floating input, got an int64 tensor of shape (3,)");
+  CHECK(error_of([&] { i.requires_grad_(); }).find("cannot require grad") != std::string::npos);
+}
+
+TEST_CASE("backward misuse") {
+  CHECK(error_of([] { ones({1}).backward(); }).find("does not require grad") != std::string::npos);
+  Tensor x = ones({2}).requires_grad_();
+  Tensor y = x * 2.0;
+  CHECK(error_of([&] { y.backward(ones({3})); }).find("upstream gradient has shape (3,)") != std::string::npos);
+  CHECK(error_of([&] { (y * 1.0).requires_grad_(); }).find("[requires_grad_] only leaves") == 0);
+}
+
+}  // TEST_SUITE

@@ -1,2 +1,227 @@
-#include <doctest/doctest.h>
-#include "autograd/tapegrad.hpp"
+// Forward values of the ops against hand-computed results, and the shape of
+// the graphs they record.
+#include "helpers.hpp"
+
+using namespace ag;
+
+TEST_SUITE("ops") {
+
+TEST_CASE("repeat copies a size-1 axis; its backward sums") {
+  Tensor x = tensor({1, 2, 3}, {1, 3}, DType::float64).requires_grad_();
+  Tensor y = repeat(x, 0, 2);
+  CHECK(y.shape() == Shape{2, 3});
+  check_values(y, {1, 2, 3, 1, 2, 3});
+  y.backward(tensor({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float64));
+  check_values(x.grad(), {5, 7, 9});
+}
+
+TEST_CASE("sum over chosen axes, with and without keepdims; its backward repeats") {
+  Tensor x = arange(0, 24, 1, DType::float64).reshape({2, 3, 4}).detach().requires_grad_();
+  CHECK(sum(x).item<double>() == 276.0);
+  Tensor s1 = sum(x, {1});
+  CHECK(s1.shape() == Shape{2, 4});
+  check_values(s1, {12, 15, 18, 21, 48, 51, 54, 57});
+  CHECK(sum(x, {1}, true).shape() == Shape{2, 1, 4});
+  Tensor s02 = sum(x, {0, 2});
+  check_values(s02, {60, 92, 124});
+  CHECK(sum(x, {-1}).shape() == Shape{2, 3});
+  s02.backward(tensor({1, 2, 3}, {}, DType::float64));
+  Tensor g = x.grad();
+  CHECK(g.at<double>({0, 0, 0}) == 1.0);
+  CHECK(g.at<double>({1, 2, 3}) == 3.0);
+  CHECK(g.at<double>({1, 1, 0}) == 2.0);
+}
+
+TEST_CASE("matmul: 2-D, batched and a shared right factor") {
+  Tensor a = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  Tensor b = tensor({7, 8, 9, 10, 11, 12}, {3, 2});
+  check_values(matmul(a, b), {58, 64, 139, 154});
+  Tensor ab = matmul(reshape(concat({a, a}, 0), {2, 2, 3}), reshape(concat({b, b * 2.0}, 0), {2, 3, 2}));
+  CHECK(ab.shape() == Shape{2, 2, 2});
+  check_values(ab, {58, 64, 139, 154, 116, 128, 278, 308});
+  Tensor shared = matmul(reshape(concat({a, a}, 0), {2, 2, 3}), b);
+  check_values(shared, {58, 64, 139, 154, 58, 64, 139, 154});
+  Tensor bcast = matmul(a, reshape(concat({b, b}, 0), {2, 3, 2}));
+  check_values(bcast, {58, 64, 139, 154, 58, 64, 139, 154});
+}
+
+TEST_CASE("matmul backward: dX = dY W^T, dW = X^T dY") {
+  Tensor x = tensor({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float64).requires_grad_();
+  Tensor w = tensor({1, 0, 0, 1, 1, 1}, {3, 2}, DType::float64).requires_grad_();
+  Tensor gy = tensor({1, 2, 3, 4}, {2, 2}, DType::float64);
+  matmul(x, w).backward(gy);
+  NoGradGuard g;
+  check_values(x.grad(), {1, 2, 3, 3, 4, 7});        // gy @ w^T
+  check_values(w.grad(), {13, 18, 17, 24, 21, 30});  // x^T @ gy
+}
+
+TEST_CASE("mul: the backward swaps the inputs") {
+  Tensor a = tensor({2, 3}, {}, DType::float64).requires_grad_();
+  Tensor b = tensor({5, 7}, {}, DType::float64).requires_grad_();
+  sum(a * b).backward();
+  check_values(a.grad(), {5, 7});
+  check_values(b.grad(), {2, 3});
+}
+
+TEST_CASE("sigmoid: values and y(1 - y) backward") {
+  Tensor x = tensor({0, 2, -2, 40, -40}, {}, DType::float64).requires_grad_();
+  Tensor y = sigmoid(x);
+  check_values(y, {0.5, 0.8807970779778823, 0.11920292202211755, 1.0, 4.248354255291589e-18});
+  sum(y).backward();
+  check_values(x.grad(), {0.25, 0.1049935854035065, 0.1049935854035065, 4.248354255291589e-18, 4.248354255291589e-18});
+}
+
+TEST_CASE("a bias add is recorded as reshape + repeat + add, the textbook's Repeat node") {
+  Tensor x = ones({4, 3});
+  Tensor b = tensor({1, 2, 3}).requires_grad_();
+  Tensor y = x + b;
+  CHECK(count_nodes(Op::reshape) == 1);
+  CHECK(count_nodes(Op::repeat) == 1);
+  CHECK(count_nodes(Op::add) == 1);
+  check_values(y, {2, 3, 4, 2, 3, 4, 2, 3, 4, 2, 3, 4});
+  sum(y).backward();
+  check_values(b.grad(), {4, 4, 4});
+}
+
+TEST_CASE("broadcasting follows NumPy: both operands may expand") {
+  Tensor a = tensor({1, 2, 3}, {3, 1});
+  Tensor b = tensor({10, 20}, {1, 2});
+  Tensor c = a + b;
+  CHECK(c.shape() == Shape{3, 2});
+  check_values(c, {11, 21, 12, 22, 13, 23});
+  CHECK(broadcast_shapes({2, 1, 3}, {4, 1}, "test") == Shape{2, 4, 3});
+  check_values(sum_to(ones({2, 3, 4}), {3, 1}), {8, 8, 8});
+}
+
+TEST_CASE("elementwise functions") {
+  Tensor x = tensor({-2, -0.5, 0.5, 2}, {}, DType::float64);
+  check_values(relu(x), {0, 0, 0.5, 2});
+  check_values(leaky_relu(x, 0.1), {-0.2, -0.05, 0.5, 2});
+  check_values(elu(x, 1.0), {std::exp(-2.0) - 1, std::exp(-0.5) - 1, 0.5, 2});
+  check_values(abs(x), {2, 0.5, 0.5, 2});
+  check_values(clip(x, -1, 1), {-1, -0.5, 0.5, 1});
+  check_values(tanh(x), {std::tanh(-2.0), std::tanh(-0.5), std::tanh(0.5), std::tanh(2.0)});
+  check_values(exp(x), {std::exp(-2.0), std::exp(-0.5), std::exp(0.5), std::exp(2.0)});
+  check_values(pow(abs(x), 3), {8, 0.125, 0.125, 8});
+  check_values(sqrt(abs(x)), {std::sqrt(2.0), std::sqrt(0.5), std::sqrt(0.5), std::sqrt(2.0)});
+  check_values(log(abs(x)), {std::log(2.0), std::log(0.5), std::log(0.5), std::log(2.0)});
+  check_values(heaviside(x), {0, 0, 1, 1});
+  check_values(sign(x), {-1, -1, 1, 1});
+  check_values(where(heaviside(x), x, -x), {2, 0.5, 0.5, 2});
+  check_values(1.0 / x, {-0.5, -2, 2, 0.5});
+  check_values(x - 1.0, {-3, -1.5, -0.5, 1});
+  check_values(1.0 - x, {3, 1.5, 0.5, -1});
+  check_values(-x, {2, 0.5, -0.5, -2});
+  check_values(x / x, {1, 1, 1, 1});
+  check_values(eq(x, abs(x)), {0, 0, 1, 1});
+}
+
+TEST_CASE("softmax: rows sum to one, stable for large inputs") {
+  Tensor x = tensor({1, 2, 3, 1000, 1001, 1002}, {2, 3}, DType::float64);
+  Tensor y = softmax(x, 1);
+  check_values(sum(y, {1}), {1, 1});
+  check_values(slice(y, 0, 0, 1), {0.09003057317038046, 0.24472847105479767, 0.6652409557748219});
+  check_values(slice(y, 0, 1, 2), {0.09003057317038046, 0.24472847105479767, 0.6652409557748219});
+  Tensor ls = log_softmax(x, 1);
+  check_values(slice(ls, 0, 1, 2), {std::log(0.09003057317038046), std::log(0.24472847105479767),
+                                    std::log(0.6652409557748219)});
+  Tensor col = softmax(x, 0);
+  check_values(sum(col, {0}), {1, 1, 1});
+}
+
+TEST_CASE("reductions: mean, max, min, argmax") {
+  Tensor x = tensor({3, 1, 4, 1, 5, 9}, {2, 3});
+  check_values(mean(x, {1}), {8.0 / 3, 5});
+  check_values(max(x, {1}), {4, 9});
+  check_values(min(x, {0}), {1, 1, 4});
+  check_values(max(x), {9});
+  Tensor am = argmax(x, 1);
+  CHECK(am.dtype() == DType::int64);
+  CHECK(am.to_vector<int64_t>() == std::vector<int64_t>{2, 2});
+  CHECK(argmax(x, 0).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 1});
+}
+
+TEST_CASE("max backward shares the gradient between ties") {
+  Tensor x = tensor({1, 3, 3}, {}, DType::float64).requires_grad_();
+  max(x).backward();
+  check_values(x.grad(), {0, 0.5, 0.5});
+}
+
+TEST_CASE("shape ops: permute, transpose, slice, concat, index_select, index_add, one_hot") {
+  Tensor x = arange(0, 6).reshape({2, 3});
+  check_values(transpose(x), {0, 3, 1, 4, 2, 5});
+  CHECK(transpose(x).shape() == Shape{3, 2});
+  Tensor p = permute(arange(0, 24).reshape({2, 3, 4}), {2, 0, 1});
+  CHECK(p.shape() == Shape{4, 2, 3});
+  CHECK(p.at<float>({3, 1, 2}) == 23.0f);
+  CHECK(p.at<float>({1, 0, 2}) == 9.0f);
+  check_values(slice(x, 1, 1, 3), {1, 2, 4, 5});
+  check_values(slice(arange(0, 10), 0, 1, -1, 3), {1, 4, 7});
+  check_values(unslice(tensor({1, 2}), {5}, 0, 1, 5, 2), {0, 1, 0, 2, 0});
+  check_values(concat({x, x * 10.0}, 1), {0, 1, 2, 0, 10, 20, 3, 4, 5, 30, 40, 50});
+  Tensor idx = from_vector(std::vector<int64_t>{1, 1, 0}, {3});
+  check_values(index_select(x, idx), {3, 4, 5, 3, 4, 5, 0, 1, 2});
+  check_values(index_select(x, from_vector(std::vector<int64_t>{2, 0}, {2}), 1), {2, 0, 5, 3});
+  check_values(index_add(ones({3, 2}), idx, 2), {1, 1, 2, 2});
+  check_values(one_hot(from_vector(std::vector<int64_t>{2, 0}, {2}), 3), {0, 0, 1, 1, 0, 0});
+}
+
+TEST_CASE("losses against hand-computed values") {
+  Tensor logits = tensor({1, 2, 3, 1, 1, 1}, {2, 3}, DType::float64);
+  Tensor labels = from_vector(std::vector<int64_t>{2, 0}, {2});
+  double l0 = -std::log(0.6652409557748219), l1 = std::log(3.0);
+  CHECK(softmax_cross_entropy(logits, labels).item<double>() == doctest::Approx((l0 + l1) / 2));
+  CHECK(softmax_cross_entropy(logits, labels, Reduction::sum).item<double>() == doctest::Approx(l0 + l1));
+  Tensor onehot = one_hot(labels, 3, DType::float64);
+  CHECK(softmax_cross_entropy(logits, onehot).item<double>() == doctest::Approx((l0 + l1) / 2));
+  CHECK(nll(log_softmax(logits, 1), labels).item<double>() == doctest::Approx((l0 + l1) / 2));
+  Tensor p = tensor({0.5, 2}, {}, DType::float64), t = tensor({1, 0}, {}, DType::float64);
+  CHECK(mse(p, t).item<double>() == doctest::Approx((0.25 + 4) / 2));
+  Tensor q = tensor({0.9, 0.2}, {}, DType::float64);
+  CHECK(bce(q, t).item<double>() == doctest::Approx(-(std::log(0.9) + std::log(0.8)) / 2));
+  Tensor z = tensor({2, -1}, {}, DType::float64);
+  double s0 = 1 / (1 + std::exp(-2.0)), s1 = 1 / (1 + std::exp(1.0));
+  CHECK(bce_with_logits(z, t).item<double>() == doctest::Approx(-(std::log(s0) + std::log(1 - s1)) / 2));
+}
+
+TEST_CASE("softmax with loss: the backward is (y - t) / N") {
+  Tensor logits = tensor({1, 2, 3, 1, 1, 1}, {2, 3}, DType::float64).requires_grad_();
+  Tensor labels = from_vector(std::vector<int64_t>{2, 0}, {2});
+  softmax_cross_entropy(logits, labels).backward();
+  NoGradGuard g;
+  Tensor expected = (softmax(logits.detach(), 1) - one_hot(labels, 3, DType::float64)) / 2.0;
+  check_values(logits.grad(), expected.to_vector<double>());
+}
+
+TEST_CASE("cast is explicit and recorded; its gradient comes back in the input's dtype") {
+  Tensor x = tensor({1, 2}).requires_grad_();
+  Tensor y = cast(x, DType::float64);
+  CHECK(y.dtype() == DType::float64);
+  CHECK(count_nodes(Op::cast) == 1);
+  sum(y * y).backward();
+  CHECK(x.grad().dtype() == DType::float32);
+  check_values(x.grad(), {2, 4});
+}
+
+TEST_CASE("every op runs in float32 and agrees with float64") {
+  for (const OpInfo& op : all_ops()) {
+    INFO("op " << op.name);
+    REQUIRE(static_cast<bool>(op.sample));
+    Generator g64(1), g32(1);
+    auto c64 = op_check_inputs(op, DType::float64, g64);
+    auto c32 = op_check_inputs(op, DType::float32, g32);
+    for (size_t c = 0; c < c64.size(); ++c) {
+      Tensor y64 = op.sample(c64[c]);
+      Tensor y32 = op.sample(c32[c]);
+      REQUIRE(y64.shape() == y32.shape());
+      if (y64.dtype() == DType::int64) {
+        CHECK(y64.to_vector<int64_t>() == y32.to_vector<int64_t>());
+        continue;
+      }
+      for (int64_t i = 0; i < y64.numel(); ++i)
+        CHECK(y32.value_at(i) == doctest::Approx(y64.value_at(i)).epsilon(1e-4).scale(1.0));
+    }
+  }
+}
+
+}  // TEST_SUITE

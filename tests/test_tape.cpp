@@ -1,2 +1,209 @@
-#include <doctest/doctest.h>
-#include "autograd/tapegrad.hpp"
+#include <thread>
+
+#include "helpers.hpp"
+
+using namespace ag;
+
+TEST_SUITE("tape") {
+
+TEST_CASE("backward: y = x*x + 3x gives dy/dx = 2x + 3") {
+  Tensor x = tensor({1, -2, 0.5}, {}, DType::float64).requires_grad_();
+  Tensor y = sum(x * x + 3.0 * x);
+  y.backward();
+  check_values(x.grad(), {5, -1, 4});
+}
+
+TEST_CASE("a tensor used twice gets the sum of both gradients (the branch rule)") {
+  Tensor x = scalar(3.0, DType::float64).requires_grad_();
+  Tensor a = x * 2.0;  // da/dx = 2
+  Tensor y = a * a + a;  // a used three times: dy/da = 2a + 1 = 13
+  y.backward();
+  CHECK(x.grad().item<double>() == doctest::Approx(26.0));
+}
+
+TEST_CASE("one node per recorded op; nothing without a tensor that requires grad") {
+  Tensor c = ones({2, 2});
+  Tensor d = sigmoid(c * c);
+  CHECK(tape_stats().nodes == 0);
+  CHECK_FALSE(d.requires_grad());
+
+  Tensor w = ones({2, 2}).requires_grad_();
+  Tensor y = sigmoid(c * w);
+  CHECK(tape_stats().nodes == 2);
+  CHECK(count_nodes(Op::mul) == 1);
+  CHECK(count_nodes(Op::sigmoid) == 1);
+  CHECK(y.requires_grad());
+  CHECK_FALSE(y.is_leaf());
+}
+
+TEST_CASE("NoGradGuard turns recording off for its scope") {
+  Tensor w = ones({3}).requires_grad_();
+  {
+    NoGradGuard guard;
+    CHECK_FALSE(grad_mode_enabled());
+    Tensor y = w * w;
+    CHECK_FALSE(y.requires_grad());
+    CHECK(tape_stats().nodes == 0);
+  }
+  CHECK(grad_mode_enabled());
+  Tensor y = w * w;
+  CHECK(y.requires_grad());
+}
+
+TEST_CASE("backward releases the tape; a second backward says to use retain_graph") {
+  Tensor x = scalar(2.0).requires_grad_();
+  Tensor y = x * x;
+  y.backward();
+  CHECK(tape_stats().nodes == 0);
+  std::string msg = error_of([&] { y.backward(); });
+  CHECK(msg.find("[backward]") == 0);
+  CHECK(msg.find("retain_graph") != std::string::npos);
+}
+
+TEST_CASE("retain_graph: two backward calls accumulate exactly twice") {
+  Tensor x = scalar(2.0, DType::float64).requires_grad_();
+  Tensor y = x * x * x;  // dy/dx = 3x^2 = 12
+  y.backward({.retain_graph = true});
+  CHECK(x.grad().item<double>() == doctest::Approx(12.0));
+  CHECK(tape_stats().nodes == 2);
+  y.backward({.retain_graph = true});
+  CHECK(x.grad().item<double>() == doctest::Approx(24.0));
+  y.backward();
+  CHECK(x.grad().item<double>() == doctest::Approx(36.0));
+  x.zero_grad();
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("a non-scalar output needs an explicit upstream gradient") {
+  Tensor x = ones({2, 3}).requires_grad_();
+  Tensor y = x * 2.0;
+  std::string msg = error_of([&] { y.backward(); });
+  CHECK(msg.find("shape (2, 3)") != std::string::npos);
+  CHECK(msg.find("scalar") != std::string::npos);
+  y.backward(full({2, 3}, 0.5));
+  check_values(x.grad(), {1, 1, 1, 1, 1, 1});
+}
+
+TEST_CASE("a weight updated between forward and backward is reported with both versions") {
+  Tensor w = ones({2, 2}).requires_grad_().set_name("W");
+  Tensor x = ones({1, 2});
+  Tensor loss = sum(matmul(x, w) * matmul(x, w));
+  {
+    NoGradGuard guard;
+    w.add_(ones({2, 2}), -0.1);  // the classic bug: an optimiser step before backward
+  }
+  std::string msg = error_of([&] { loss.backward(); });
+  CHECK(msg.find("[backward]") == 0);
+  CHECK(msg.find("matmul") != std::string::npos);
+  CHECK(msg.find("'W'") != std::string::npos);
+  CHECK(msg.find("version 0 when saved, now 1") != std::string::npos);
+}
+
+TEST_CASE("detach stops the gradient") {
+  Tensor x = scalar(3.0, DType::float64).requires_grad_();
+  Tensor y = x * x.detach();  // only the first factor is differentiated
+  y.backward();
+  CHECK(x.grad().item<double>() == doctest::Approx(3.0));
+}
+
+TEST_CASE("ag::grad returns gradients without touching .grad()") {
+  Tensor x = tensor({1, 2}, {}, DType::float64).requires_grad_();
+  Tensor y = sum(x * x);
+  Tensor outs[1] = {y};
+  Tensor ins[1] = {x};
+  auto g = grad(outs, ins);
+  check_values(g[0], {2, 4});
+  CHECK_FALSE(x.grad().defined());
+}
+
+TEST_CASE("retain_grad keeps a non-leaf's gradient") {
+  Tensor x = tensor({1, 2}, {}, DType::float64).requires_grad_();
+  Tensor h = x * 3.0;
+  h.retain_grad();
+  Tensor y = sum(h * h);
+  y.backward();
+  check_values(h.grad(), {6, 12});  // dy/dh = 2h
+  check_values(x.grad(), {18, 36});
+}
+
+TEST_CASE("a loop that forgets NoGradGuard does not grow the tape") {
+  Tensor w = ones({4, 4}).requires_grad_();
+  Tensor x = ones({1, 4});
+  for (int i = 0; i < 100; ++i) {
+    Tensor y = sigmoid(matmul(x, w));
+    (void)y;
+  }
+  CHECK(tape_stats().nodes <= 2);
+}
+
+TEST_CASE("a deep chain backpropagates without overflowing the stack") {
+  Tensor x = scalar(0.5, DType::float64).requires_grad_();
+  Tensor y = x;
+  for (int i = 0; i < 100000; ++i) y = y * 1.0;
+  y.backward();
+  CHECK(x.grad().item<double>() == doctest::Approx(1.0));
+  CHECK(tape_stats().nodes == 0);
+}
+
+TEST_CASE("anomaly mode names the op that produced NaN in the forward") {
+  AnomalyGuard anomaly;
+  Tensor x = tensor({1, -1}).requires_grad_();
+  std::string msg = error_of([&] { log(x); });
+  CHECK(msg.find("[log] anomaly") == 0);
+  CHECK(msg.find("index (1,)") != std::string::npos);
+}
+
+TEST_CASE("anomaly mode names the rule that produced Inf in the backward") {
+  Tensor x = tensor({0, 1}).requires_grad_();
+  Tensor y = sum(sqrt(x));  // finite forward, infinite gradient at 0
+  AnomalyGuard anomaly;
+  std::string msg = error_of([&] { y.backward(); });
+  CHECK(msg.find("anomaly") != std::string::npos);
+  CHECK(msg.find("sqrt") != std::string::npos);
+}
+
+TEST_CASE("without anomaly mode a NaN passes silently") {
+  Tensor x = tensor({-1}).requires_grad_();
+  Tensor y = log(x);
+  CHECK(std::isnan(y.item<float>()));
+}
+
+TEST_CASE("each thread records its own tape") {
+  auto train = [](double start, double* out) {
+    Tensor w = scalar(start, DType::float64).requires_grad_();
+    for (int i = 0; i < 200; ++i) {
+      Tensor loss = (w - 3.0) * (w - 3.0);
+      w.zero_grad();
+      loss.backward();
+      NoGradGuard g;
+      w.add_(w.grad(), -0.1);
+    }
+    *out = w.item<double>();
+  };
+  double a = 0, b = 0;
+  std::thread t1(train, 0.0, &a), t2(train, 10.0, &b);
+  t1.join();
+  t2.join();
+  CHECK(a == doctest::Approx(3.0));
+  CHECK(b == doctest::Approx(3.0));
+}
+
+TEST_CASE("a tensor recorded on another thread cannot join this thread's graph") {
+  Tensor w = ones({2}).requires_grad_();
+  Tensor y = w * 2.0;
+  std::string msg;
+  std::thread t([&] {
+    Tensor z = ones({2}).requires_grad_();
+    msg = error_of([&] { (void)(y * z); });
+  });
+  t.join();
+  CHECK(msg.find("another thread") != std::string::npos);
+}
+
+TEST_CASE("backward with a leaf as the output seeds its own gradient") {
+  Tensor x = scalar(2.0).requires_grad_();
+  x.backward();
+  CHECK(x.grad().item<float>() == 1.0f);
+}
+
+}  // TEST_SUITE

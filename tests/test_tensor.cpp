@@ -1,2 +1,144 @@
-#include <doctest/doctest.h>
-#include "autograd/tapegrad.hpp"
+#include <fmt/format.h>
+
+#include "helpers.hpp"
+
+using namespace ag;
+
+TEST_SUITE("tensor") {
+
+TEST_CASE("creation: zeros, ones, full, arange and values keep shape and dtype") {
+  Tensor z = zeros({2, 3});
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.dtype() == DType::float32);
+  CHECK(z.numel() == 6);
+  check_values(z, {0, 0, 0, 0, 0, 0});
+  Tensor o = ones({4}, DType::float64);
+  CHECK(o.dtype() == DType::float64);
+  check_values(o, {1, 1, 1, 1});
+  check_values(full({2}, 2.5), {2.5, 2.5});
+  check_values(arange(0, 5), {0, 1, 2, 3, 4});
+  check_values(arange(1, 2, 0.25, DType::float64), {1, 1.25, 1.5, 1.75});
+  Tensor t = tensor({1, 2, 3, 4, 5, 6}, {2, 3});
+  CHECK(t.at<float>({1, 2}) == 6.0f);
+  CHECK(t.at<float>({0, 1}) == 2.0f);
+  CHECK(scalar(3.0).item<float>() == 3.0f);
+  CHECK(scalar(3.0).dim() == 0);
+  CHECK(tensor({1, 2, 3}).shape() == Shape{3});
+}
+
+TEST_CASE("creation: wrong value counts and bad ranges are errors") {
+  CHECK(error_of([] { tensor({1, 2, 3}, {2, 2}); }).find("3 values do not fill shape (2, 2)") != std::string::npos);
+  CHECK(error_of([] { arange(0, 1, 0); }).find("[arange]") == 0);
+  CHECK(error_of([] { zeros({2, -1}); }).find("negative size") != std::string::npos);
+  CHECK(error_of([] { tensor({1, 2}).at<float>({2}); }).find("out of range") != std::string::npos);
+  CHECK(error_of([] { tensor({1, 2}).at<double>({0}); }).find("holds float32 but float64") != std::string::npos);
+  CHECK(error_of([] { Tensor().shape(); }).find("undefined tensor") != std::string::npos);
+}
+
+TEST_CASE("random: the same seed gives the same numbers, another seed others") {
+  Generator g1(42), g2(42), g3(43);
+  Tensor a = randn({100}, g1), b = randn({100}, g2), c = randn({100}, g3);
+  CHECK(a.to_vector<float>() == b.to_vector<float>());
+  CHECK(a.to_vector<float>() != c.to_vector<float>());
+  // normal(0, 1): the sample mean and variance are close to 0 and 1
+  Generator g(7);
+  Tensor big = randn({20000}, g, DType::float64);
+  double m = mean(big).item<double>();
+  double v = mean((big - m) * (big - m)).item<double>();
+  CHECK(std::abs(m) < 0.03);
+  CHECK(std::abs(v - 1.0) < 0.05);
+  Tensor u = rand({1000}, g, DType::float64, -1.0, 3.0);
+  CHECK(min(u).item<double>() >= -1.0);
+  CHECK(max(u).item<double>() < 3.0);
+  Tensor i = randint({1000}, 0, 5, g);
+  CHECK(i.dtype() == DType::int64);
+  CHECK(min(cast(i, DType::float64)).item<double>() == 0.0);
+  CHECK(max(cast(i, DType::float64)).item<double>() == 4.0);
+}
+
+TEST_CASE("random: a fixed seed gives the same first values on every run and platform") {
+  // Boost.Random's mt19937_64 and uniform_real_distribution are specified exactly.
+  Generator g(0);
+  Tensor u = rand({3}, g, DType::float64);
+  Generator h(0);
+  boost::random::mt19937_64 ref(0);
+  CHECK(u.at<double>({0}) == doctest::Approx(h.uniform()));
+  CHECK(ref() == boost::random::mt19937_64(0)());
+}
+
+TEST_CASE("printing: fmt shows values, shape and dtype like NumPy") {
+  Tensor t = tensor({1, -2.5, 3, 4}, {2, 2});
+  CHECK(fmt::format("{}", t) ==
+        "tensor([[ 1.0000, -2.5000],\n"
+        "        [ 3.0000,  4.0000]], shape=(2, 2), dtype=float32)");
+  CHECK(fmt::format("{}", arange(0, 3, 1, DType::int64)) == "tensor([0, 1, 2], shape=(3,), dtype=int64)");
+  CHECK(fmt::format("{}", scalar(0.5, DType::float64)) == "tensor(0.5000, shape=(), dtype=float64)");
+  Tensor w = ones({2}).requires_grad_();
+  CHECK(fmt::format("{}", w).find("requires_grad=true") != std::string::npos);
+}
+
+TEST_CASE("printing: large tensors are elided") {
+  std::string s = fmt::format("{}", arange(0, 5000));
+  CHECK(s.find("...") != std::string::npos);
+  CHECK(s.find("4999.0000") != std::string::npos);
+  CHECK(s.find("2500.0000") == std::string::npos);
+  CHECK(s.size() < 200);
+  std::string m = fmt::format("{}", zeros({100, 100}));
+  CHECK(m.find("shape=(100, 100)") != std::string::npos);
+  CHECK(m.size() < 1000);
+}
+
+TEST_CASE("in-place ops update values and bump the version") {
+  Tensor a = tensor({1, 2, 3});
+  uint32_t v0 = a.version();
+  a.add_(tensor({1, 1, 1}), 2.0);
+  check_values(a, {3, 4, 5});
+  CHECK(a.version() == v0 + 1);
+  a.mul_(2.0);
+  check_values(a, {6, 8, 10});
+  a.sub_(tensor({1, 1, 1}));
+  check_values(a, {5, 7, 9});
+  a.mul_(tensor({0, 1, 2}));
+  check_values(a, {0, 7, 18});
+  a.zero_();
+  check_values(a, {0, 0, 0});
+  CHECK(a.version() == v0 + 5);
+  CHECK(error_of([&] { a.add_(ones({2})); }).find("[add_] shapes/dtypes differ") == 0);
+}
+
+TEST_CASE("in-place update of a parameter while recording is refused") {
+  Tensor w = ones({3}).requires_grad_();
+  CHECK(error_of([&] { w.add_(ones({3})); }).find("NoGradGuard") != std::string::npos);
+  NoGradGuard guard;
+  w.add_(ones({3}));
+  check_values(w, {2, 2, 2});
+}
+
+TEST_CASE("reshape is a view sharing storage and version; -1 is inferred") {
+  Tensor a = arange(0, 6);
+  Tensor b = reshape(a, {2, -1});
+  CHECK(b.shape() == Shape{2, 3});
+  b.add_(ones({2, 3}));
+  check_values(a, {1, 2, 3, 4, 5, 6});
+  CHECK(a.version() == b.version());
+  CHECK(squeeze(unsqueeze(a, 0), 0).shape() == Shape{6});
+  CHECK(unsqueeze(a, -1).shape() == Shape{6, 1});
+  CHECK(flatten(zeros({2, 3, 4})).shape() == Shape{2, 12});
+}
+
+TEST_CASE("detach shares data but leaves the tape; clone copies") {
+  Tensor x = tensor({1, 2}).requires_grad_();
+  Tensor y = x * 2.0;
+  Tensor d = y.detach();
+  CHECK_FALSE(d.requires_grad());
+  CHECK(d.is_leaf());
+  Tensor c = y.clone();
+  CHECK(c.requires_grad());
+  {
+    NoGradGuard g;
+    d.mul_(0.0);
+  }
+  check_values(y, {0, 0});  // same storage as d
+}
+
+}  // TEST_SUITE

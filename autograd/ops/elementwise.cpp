@@ -200,7 +200,10 @@ Tensor cast(const Tensor& x, DType dtype) {
 }
 // the gradient is cast back to the input's dtype
 AG_BACKWARD(cast) { gx[0] = cast(gy, ctx.attrs().src_dtype); }
-AG_SAMPLE(cast) { return cast(cast(x[0], DType::float32), DType::float64) + x[0]; }
+AG_SAMPLE(cast) {
+  const DType other = x[0].dtype() == DType::float64 ? DType::float32 : DType::float64;
+  return cast(cast(x[0], other), x[0].dtype());
+}
 
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   detail::check_pair(Op::where, mask, a);

@@ -46,10 +46,6 @@ Attrs loss_attrs(Reduction r, double n) {
 // The scalar upstream gradient divided by the loss's divisor.
 Tensor scaled(const Tensor& gy, const BackwardCtx& ctx) { return mul_scalar(gy, 1.0 / ctx.attrs().a); }
 
-Tensor dense_target(const Tensor& t, const Tensor& like) {
-  return t.dtype() == DType::int64 ? one_hot(t, like.shape()[1], like.dtype()) : t;
-}
-
 }  // namespace
 
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Reduction r) {
@@ -69,13 +65,17 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Reducti
   }
   return y;
 }
-// dx = (softmax(x) - t) gy / N; for a dense target dt = -log_softmax(x) gy / N
+// dx = (softmax(x) - t) gy / N (t one-hot, or rows summing to one); dt = -log_softmax(x) gy / N
 AG_BACKWARD(softmax_cross_entropy) {
   Tensor x = ctx.saved(0), t = ctx.saved(1);
   Tensor s = scaled(gy, ctx);
   // With create_graph the softmax is recomputed so that the rule is differentiable in x.
   Tensor p = grad_mode_enabled() ? softmax(x, 1) : ctx.saved(2);
-  if (ctx.needs_grad(0)) gx[0] = (p - dense_target(t, x)) * s;
+  if (ctx.needs_grad(0)) {
+    // a dense target whose rows do not sum to one scales the softmax by the row sum
+    gx[0] = t.dtype() == DType::int64 ? (p - one_hot(t, x.shape()[1], x.dtype())) * s
+                                      : (p * sum(t, {1}, true) - t) * s;
+  }
   if (ctx.needs_grad(1)) gx[1] = -log_softmax(x, 1) * s;
 }
 AG_SAMPLE(softmax_cross_entropy) { return softmax_cross_entropy(x[0], x[1]); }
