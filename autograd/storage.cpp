@@ -1,5 +1,6 @@
 #include "autograd/storage.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdlib>
@@ -15,7 +16,10 @@ namespace {
 // Blocks of 64 B .. 1 MiB are cached by power-of-two size class.
 constexpr int kMinShift = 6;
 constexpr int kMaxShift = 20;
-constexpr size_t kMaxCachedPerClass = 64;
+// Each class caches up to 2 MiB of blocks (at least 64), so a long tape's
+// tensors, freed all at once after backward, come back to the pool.
+constexpr size_t kMaxCachedBytesPerClass = size_t{2} << 20;
+constexpr size_t max_cached(int c) { return std::max<size_t>(64, kMaxCachedBytesPerClass >> c); }
 
 struct Pool {
   std::array<std::vector<void*>, kMaxShift + 1> free;
@@ -28,16 +32,23 @@ struct Pool {
 
 // The pointer is trivially destructible, so storages freed during static
 // destruction (after the pool is gone) see nullptr and free directly.
-thread_local Pool* tl_pool = nullptr;
+AG_TLS_FAST thread_local Pool* tl_pool = nullptr;
 struct PoolOwner {
   Pool pool;
   PoolOwner() { tl_pool = &pool; }
   ~PoolOwner() { tl_pool = nullptr; }
 };
 
-Pool* pool() {
+Pool* make_pool() {
   thread_local PoolOwner owner;
   return tl_pool;
+}
+
+// Created on a thread's first allocation; null again once the thread's pool is destroyed.
+inline Pool* pool() {
+  if (tl_pool) [[likely]]
+    return tl_pool;
+  return make_pool();
 }
 
 int size_class(size_t bytes) {
@@ -65,7 +76,7 @@ void* cpu_alloc(size_t bytes) {
 
 void cpu_free(void* ptr, size_t bytes) {
   int c = size_class(bytes);
-  if (c <= kMaxShift && tl_pool && tl_pool->free[c].size() < kMaxCachedPerClass) {
+  if (c <= kMaxShift && tl_pool && tl_pool->free[c].size() < max_cached(c)) {
     tl_pool->free[c].push_back(ptr);
     tl_pool->cached += size_t{1} << c;
     return;
@@ -79,10 +90,13 @@ Storage::~Storage() {
   if (data) cpu_free(data, bytes);
 }
 
+void* pool_alloc(size_t bytes) { return cpu_alloc(bytes); }
+void pool_free(void* ptr, size_t bytes) { cpu_free(ptr, bytes); }
+
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
   if (!device.is_cpu())
     fail("alloc", "device {} is not supported by this build: only cpu tensors exist so far", device);
-  auto s = std::make_shared<Storage>();
+  auto s = std::allocate_shared<Storage>(PoolAllocator<Storage>{});
   s->data = cpu_alloc(bytes == 0 ? 1 : bytes);
   s->bytes = bytes == 0 ? 1 : bytes;
   s->device = device;

@@ -8,6 +8,9 @@
 
 #include "autograd/dtype.hpp"
 
+// Thread-locals read on every op use the initial-exec model (no __tls_get_addr call).
+#define AG_TLS_FAST __attribute__((tls_model("initial-exec")))
+
 namespace ag {
 
 struct Storage {
@@ -24,6 +27,21 @@ struct Storage {
 
   // A new uninitialised buffer of `bytes` bytes on `device`, 64-byte aligned.
   static std::shared_ptr<Storage> allocate(size_t bytes, Device device);
+};
+
+// Small blocks from this thread's pool (any thread may free them).
+void* pool_alloc(size_t bytes);
+void pool_free(void* ptr, size_t bytes);
+
+// An allocator over the pool, for allocate_shared of the small objects every op creates.
+template <class T>
+struct PoolAllocator {
+  using value_type = T;
+  PoolAllocator() = default;
+  template <class U> PoolAllocator(const PoolAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(pool_alloc(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { pool_free(p, n * sizeof(T)); }
+  template <class U> bool operator==(const PoolAllocator<U>&) const { return true; }
 };
 
 // Bytes of pooled CPU memory cached by this thread (for memory reports).

@@ -9,8 +9,8 @@
 namespace ag {
 
 namespace detail {
-thread_local bool tl_grad_mode = true;
-thread_local bool tl_anomaly = false;
+AG_TLS_FAST thread_local bool tl_grad_mode = true;
+AG_TLS_FAST thread_local bool tl_anomaly = false;
 }  // namespace detail
 
 namespace {
@@ -146,7 +146,7 @@ Tensor BackwardCtx::saved(int i) const {
          s.leaf ? s.leaf->shape : s.shape, s.version, st.version);
   }
   if (s.leaf) return Tensor(s.leaf);
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_impl();
   impl->storage = s.storage;
   impl->shape = s.shape;
   impl->numel = shape_numel(s.shape);

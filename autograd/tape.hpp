@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -64,16 +63,56 @@ struct Node {
   void save(const Tensor& t);
 };
 
+// Nodes in recording order, kept in chunks that never move (rules recorded
+// during a create_graph backward append while the engine holds references)
+// and are reused after clear(), so recording a node allocates nothing.
+class NodeList {
+ public:
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  Node& operator[](size_t i) { return chunks_[i / kChunk][i % kChunk]; }
+  const Node& operator[](size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  // A fresh node at the end.
+  Node& emplace_back() {
+    if (size_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<Node[]>(kChunk));
+    return (*this)[size_++];
+  }
+  void pop_back() { (*this)[--size_] = Node(); }
+  // Frees what the nodes hold (saved tensors, gradients) but keeps the chunks.
+  void clear() {
+    for (size_t i = 0; i < size_; ++i) (*this)[i] = Node();
+    size_ = 0;
+  }
+
+  template <class L, class N>
+  struct Iter {
+    L* list;
+    size_t i;
+    N& operator*() const { return (*list)[i]; }
+    Iter& operator++() { return ++i, *this; }
+    bool operator!=(const Iter& o) const { return i != o.i; }
+  };
+  Iter<NodeList, Node> begin() { return {this, 0}; }
+  Iter<NodeList, Node> end() { return {this, size_}; }
+  Iter<const NodeList, const Node> begin() const { return {this, 0}; }
+  Iter<const NodeList, const Node> end() const { return {this, size_}; }
+
+ private:
+  static constexpr size_t kChunk = 256;
+  std::vector<std::unique_ptr<Node[]>> chunks_;
+  size_t size_ = 0;
+};
+
 struct Graph {
-  std::deque<Node> nodes;  // a deque: rules recorded during backward never move nodes
+  NodeList nodes;
   bool released = false;
 };
 
 // ---- Recording -----------------------------------------------------------------
 
 namespace detail {
-extern thread_local bool tl_grad_mode;
-extern thread_local bool tl_anomaly;
+extern AG_TLS_FAST thread_local bool tl_grad_mode;
+extern AG_TLS_FAST thread_local bool tl_anomaly;
 Node* record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs);
 void check_anomaly_forward(Op op, const Tensor& out);
 }  // namespace detail

@@ -63,7 +63,7 @@ void Tensor::zero_grad() { checked(), impl_->grad.reset(); }
 
 Tensor Tensor::detach() const {
   const TensorImpl& t = checked();
-  auto d = std::make_shared<TensorImpl>();
+  auto d = new_impl();
   d->storage = t.storage;
   d->shape = t.shape;
   d->numel = t.numel;
@@ -175,7 +175,7 @@ Tensor Tensor::t() const { return ag::transpose(*this); }
 Tensor empty(const Shape& shape, DType dtype, Device device) {
   for (auto d : shape)
     if (d < 0) fail("empty", "negative size in shape {}", shape);
-  auto t = std::make_shared<TensorImpl>();
+  auto t = new_impl();
   t->shape = shape;
   t->numel = shape_numel(shape);
   t->dtype = dtype;

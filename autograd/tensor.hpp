@@ -40,6 +40,9 @@ struct TensorImpl {
   template <class T> T* data() const { return static_cast<T*>(storage->data); }
 };
 
+// A new, empty TensorImpl (pooled).
+inline std::shared_ptr<TensorImpl> new_impl() { return std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{}); }
+
 // Backward options: retain_graph keeps the tape for another backward;
 // create_graph records the backward pass itself (for higher-order gradients).
 struct BackwardOptions {

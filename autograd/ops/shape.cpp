@@ -102,7 +102,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
     fail("reshape", "cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), s, shape_numel(s));
   if (s == x.shape()) return x;
   // A view: same storage, new shape (and a version counter shared with x).
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = new_impl();
   impl->storage = x.impl()->storage;
   impl->shape = s;
   impl->numel = x.numel();

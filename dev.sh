@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One command from a fresh Debian 12 machine to a running demo or test suite:
+# installs the missing Debian packages, configures with Meson, builds, runs.
+#
+#   ./dev.sh demo   # the main demo (demos/spiral)
+#   ./dev.sh test   # the whole test suite (AddressSanitizer+UBSan core tests, then everything)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-dev libopenblas-dev liblapacke-dev)
+
+install_missing() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  echo "dev.sh: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+build() {  # build DIR [meson options...]
+  local dir=$1
+  shift
+  [ -f "$dir/build.ninja" ] || meson setup "$dir" "$@"
+  meson compile -C "$dir"
+}
+
+case "${1:-}" in
+  demo)
+    install_missing
+    build build
+    ./build/demos/spiral
+    ;;
+  test)
+    install_missing
+    # The core tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
+    build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dcuda=disabled
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      meson test -C build-asan --suite core --print-errorlogs
+    # ... then the whole suite in the release build; its summary ends the run.
+    build build
+    meson test -C build --print-errorlogs
+    ;;
+  *)
+    echo "usage: ./dev.sh demo | test" >&2
+    exit 2
+    ;;
+esac
