@@ -369,7 +369,7 @@ struct Printer {
 
 std::string to_string(const Tensor& t) {
   if (!t.defined()) return "tensor(undefined)";
-  Printer p{t, t.numel() > kSummariseOver};
+  Printer p{.t = t, .summarise = t.numel() > kSummariseOver, .out = {}};
   if (is_floating(t.dtype())) {
     double hi = 0, lo = INFINITY;
     p.for_shown(0, 0, [&](int64_t i) {
