@@ -11,6 +11,7 @@ namespace ag {
 namespace detail {
 AG_TLS_FAST thread_local bool tl_grad_mode = true;
 AG_TLS_FAST thread_local bool tl_anomaly = false;
+thread_local Trace* tl_trace = nullptr;
 }  // namespace detail
 
 namespace {
@@ -87,6 +88,8 @@ Node* detail::record_node(Op op, std::span<const Tensor> inputs, Tensor& out, co
   o->requires_grad = true;
   n.out_shape = o->shape;
   n.out_dtype = o->dtype;
+  if (tl_trace) [[unlikely]]
+    tl_trace->on_record(graph, index, n, inputs, out);
   return &n;
 }
 
@@ -262,7 +265,12 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
   }
 
   auto deliver_leaf = [&](TensorImpl* leaf, const Tensor& g) {
-    if (!capture) return accumulate_leaf(leaf, g, opts.create_graph);
+    if (!capture) {
+      accumulate_leaf(leaf, g, opts.create_graph);
+      if (detail::tl_trace) [[unlikely]]
+        detail::tl_trace->on_leaf_grad(leaf);
+      return;
+    }
     for (Capture& c : caps) {
       if (c.leaf != leaf) continue;
       if (!c.grad.defined()) c.grad = g;
@@ -319,6 +327,8 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
         throw Error(fmt::format("{} (raised in the backward rule of {}, node #{})", e.what(), op_name(n.op), i));
       }
 
+      if (detail::tl_trace) [[unlikely]]
+        detail::tl_trace->on_backward(graph.get(), i, gy, gx);
       for (size_t j = 0; j < n.inputs.size(); ++j) {
         const Edge& e = n.inputs[j];
         if (!gx[j].defined()) continue;
@@ -398,6 +408,105 @@ std::shared_ptr<Graph> current_graph() {
   if (!live_graph()) return nullptr;
   return tape_graph();
 }
+
+// ---- Trace -----------------------------------------------------------------------
+
+namespace {
+Tensor snapshot(const Tensor& t) {
+  if (!t.defined()) return Tensor();
+  GradModeGuard off(false);
+  return t.detach().clone();
+}
+}  // namespace
+
+Trace::Trace() : prev_(detail::tl_trace) {
+  if (prev_) fail("Trace", "a Trace is already active on this thread; end it before starting another");
+  detail::tl_trace = this;
+}
+Trace::~Trace() { detail::tl_trace = prev_; }
+
+void Trace::clear() {
+  values_.clear();
+  steps_.clear();
+  backward_order_.clear();
+  node_steps_.clear();
+  leaf_values_.clear();
+}
+
+std::string Trace::Value::name() const {
+  if (leaf) return leaf->name;
+  if (auto o = output.lock()) return o->name;
+  return "";
+}
+
+int Trace::value_of_input(const Graph* graph, const Tensor& t) {
+  TensorImpl* impl = t.impl();
+  if (impl->node >= 0 && impl->graph.get() == graph) {
+    auto it = node_steps_.find({graph, impl->node});
+    if (it != node_steps_.end()) return steps_[static_cast<size_t>(it->second)].output;
+  }
+  if (auto it = leaf_values_.find(impl); it != leaf_values_.end()) return it->second;
+  Value v;
+  v.shape = t.shape();
+  v.dtype = t.dtype();
+  v.data = snapshot(t);
+  v.leaf = t.impl_ptr();
+  v.requires_grad = impl->requires_grad;
+  values_.push_back(std::move(v));
+  leaf_values_[impl] = static_cast<int>(values_.size() - 1);
+  return static_cast<int>(values_.size() - 1);
+}
+
+void Trace::on_record(const Graph* graph, int32_t node_index, const Node& node, std::span<const Tensor> inputs,
+                      const Tensor& out) {
+  Step st;
+  st.op = node.op;
+  st.scope = NameScope::current();
+  st.attrs = node.attrs;
+  for (const Tensor& t : inputs) st.inputs.push_back(value_of_input(graph, t));
+  Value v;
+  v.shape = out.shape();
+  v.dtype = out.dtype();
+  v.data = snapshot(out);
+  v.output = out.impl_ptr();
+  v.step = static_cast<int>(steps_.size());
+  v.requires_grad = true;
+  values_.push_back(std::move(v));
+  st.output = static_cast<int>(values_.size() - 1);
+  node_steps_[{graph, node_index}] = static_cast<int>(steps_.size());
+  steps_.push_back(std::move(st));
+}
+
+void Trace::on_backward(const Graph* graph, int32_t node_index, const Tensor& gy, std::span<const Tensor> gx) {
+  auto it = node_steps_.find({graph, node_index});
+  if (it == node_steps_.end()) return;  // recorded before the trace began
+  Step& st = steps_[static_cast<size_t>(it->second)];
+  st.upstream = snapshot(gy);
+  st.downstream.clear();
+  for (const Tensor& g : gx) st.downstream.push_back(snapshot(g));
+  values_[static_cast<size_t>(st.output)].grad = st.upstream;
+  backward_order_.push_back(it->second);
+}
+
+void Trace::on_leaf_grad(TensorImpl* leaf) {
+  if (auto it = leaf_values_.find(leaf); it != leaf_values_.end())
+    values_[static_cast<size_t>(it->second)].grad = snapshot(Tensor(leaf->grad));
+}
+
+namespace {
+std::string& scope_path() {
+  thread_local std::string path;
+  return path;
+}
+}  // namespace
+
+NameScope::NameScope(std::string name) : prev_size_(scope_path().size()) {
+  std::string& p = scope_path();
+  if (!p.empty()) p += '/';
+  p += name;
+}
+NameScope::~NameScope() { scope_path().resize(prev_size_); }
+const std::string& NameScope::current() { return scope_path(); }
 
 // ---- Tensor's autograd methods ----------------------------------------------------
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -108,9 +109,86 @@ struct Graph {
   bool released = false;
 };
 
+// ---- Tracing ---------------------------------------------------------------------
+
+// While a Trace is alive, the thread's tape also reports to it every node it
+// records (op, attrs, input and output values) and every backward step (the
+// upstream gradient and the gradients the rule returned). Graph dumps and the
+// per-node gradient checker read it; it copies values, so it is for teaching
+// and debugging, not for training runs. One Trace per thread at a time.
+class Trace {
+ public:
+  // A tensor seen by the trace: an op's output, or a leaf or constant input.
+  struct Value {
+    Shape shape;
+    DType dtype = DType::float32;
+    Tensor data;                                // a copy of the values when recorded
+    std::shared_ptr<TensorImpl> leaf;           // leaves and constants: the tensor itself
+    std::weak_ptr<TensorImpl> output;           // op outputs: the tensor, while it lives
+    int step = -1;                              // the step that produced it, or -1
+    bool requires_grad = false;
+    Tensor grad;                                // after backward: its gradient (copied)
+    // The user's name for it now (set_name), or empty.
+    std::string name() const;
+  };
+  // One recorded node.
+  struct Step {
+    Op op;
+    Attrs attrs;
+    std::vector<int> inputs;  // value ids
+    int output = -1;          // value id
+    Tensor upstream;          // after backward: dL/d(output) arriving at this node
+    std::vector<Tensor> downstream;  // after backward: dL/d(input i) from the rule (undefined: none)
+    std::string scope;               // the NameScope path it was recorded in ("net/fc1"), or empty
+  };
+
+  Trace();
+  ~Trace();
+  Trace(const Trace&) = delete;
+  Trace& operator=(const Trace&) = delete;
+
+  const std::vector<Value>& values() const { return values_; }
+  const std::vector<Step>& steps() const { return steps_; }
+  // Step ids in the order backward ran their rules.
+  const std::vector<int>& backward_order() const { return backward_order_; }
+  // Forgets everything recorded so far (keeps tracing).
+  void clear();
+
+  // Hooks called by the tape (not for users).
+  void on_record(const Graph* graph, int32_t node_index, const Node& node, std::span<const Tensor> inputs,
+                 const Tensor& out);
+  void on_backward(const Graph* graph, int32_t node_index, const Tensor& gy, std::span<const Tensor> gx);
+  void on_leaf_grad(TensorImpl* leaf);
+
+ private:
+  int value_of_input(const Graph* graph, const Tensor& t);
+  std::vector<Value> values_;
+  std::vector<Step> steps_;
+  std::vector<int> backward_order_;
+  std::map<std::pair<const Graph*, int32_t>, int> node_steps_;  // (graph, node) -> step
+  std::map<const TensorImpl*, int> leaf_values_;                 // leaf or constant -> value
+  Trace* prev_ = nullptr;
+};
+
+// Names the ops recorded in its scope (nested scopes join with '/'), so graph
+// dumps can group a module's nodes, e.g. a Linear layer's matmul, repeat and add.
+class NameScope {
+ public:
+  explicit NameScope(std::string name);
+  ~NameScope();
+  NameScope(const NameScope&) = delete;
+  NameScope& operator=(const NameScope&) = delete;
+  // The current path on this thread ("" outside any scope).
+  static const std::string& current();
+
+ private:
+  size_t prev_size_;
+};
+
 // ---- Recording -----------------------------------------------------------------
 
 namespace detail {
+extern thread_local Trace* tl_trace;
 extern AG_TLS_FAST thread_local bool tl_grad_mode;
 extern AG_TLS_FAST thread_local bool tl_anomaly;
 Node* record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs);

@@ -207,3 +207,48 @@ TEST_CASE("backward with a leaf as the output seeds its own gradient") {
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("trace") {
+
+TEST_CASE("a Trace sees every recorded node, its values and, after backward, its gradients") {
+  Trace trace;
+  Tensor x = tensor({1, 2}, {}, DType::float64).set_name("x");
+  Tensor w = tensor({3, 4}, {}, DType::float64).requires_grad_().set_name("w");
+  Tensor y = x * w;
+  y.set_name("y");
+  Tensor loss = sum(sigmoid(y));
+  REQUIRE(trace.steps().size() == 3);
+  CHECK(trace.steps()[0].op == Op::mul);
+  CHECK(trace.steps()[1].op == Op::sigmoid);
+  CHECK(trace.steps()[2].op == Op::sum);
+  const auto& v = trace.values();
+  CHECK(v[static_cast<size_t>(trace.steps()[0].inputs[0])].name() == "x");
+  CHECK(v[static_cast<size_t>(trace.steps()[0].inputs[1])].name() == "w");
+  CHECK(v[static_cast<size_t>(trace.steps()[0].output)].name() == "y");
+  check_values(v[static_cast<size_t>(trace.steps()[0].output)].data, {3, 8});
+  loss.backward();
+  CHECK(trace.backward_order() == std::vector<int>{2, 1, 0});
+  const auto& mul = trace.steps()[0];
+  // upstream x local = downstream: d/dw (x * w) = x
+  check_values(mul.downstream[1], {mul.upstream.value_at(0) * 1, mul.upstream.value_at(1) * 2});
+  CHECK_FALSE(mul.downstream[0].defined());  // x needs no gradient
+  check_values(v[static_cast<size_t>(mul.inputs[1])].grad, w.grad().to_vector<double>());
+}
+
+TEST_CASE("NameScope labels the steps recorded inside it") {
+  Trace trace;
+  Tensor w = ones({2}).requires_grad_();
+  {
+    NameScope net("net");
+    NameScope fc("fc1");
+    CHECK(NameScope::current() == "net/fc1");
+    (void)(w * 2.0);
+  }
+  CHECK(NameScope::current().empty());
+  (void)(w * 3.0);
+  REQUIRE(trace.steps().size() == 2);
+  CHECK(trace.steps()[0].scope == "net/fc1");
+  CHECK(trace.steps()[1].scope.empty());
+}
+
+}  // TEST_SUITE
