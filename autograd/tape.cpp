@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/function.hpp"
 #include "autograd/ops.hpp"
 
 namespace ag {
@@ -50,7 +51,8 @@ std::string describe_index(const Shape& shape, int64_t flat) {
 
 // ---- Recording ---------------------------------------------------------------
 
-Node* detail::record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs) {
+Node* detail::record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs,
+                          std::shared_ptr<Function> function) {
   auto& current = tape_graph();
   if (!current || current->released) {
     current = std::make_shared<Graph>();
@@ -62,6 +64,7 @@ Node* detail::record_node(Op op, std::span<const Tensor> inputs, Tensor& out, co
   Node& n = graph->nodes.emplace_back();
   n.op = op;
   n.attrs = attrs;
+  n.function = std::move(function);
   n.inputs.resize(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     TensorImpl* t = inputs[i].impl();
@@ -412,6 +415,11 @@ std::shared_ptr<Graph> current_graph() {
 // ---- Trace -----------------------------------------------------------------------
 
 namespace {
+std::string node_label(const Node& n) {
+  if (n.function) return std::string(n.function->name());
+  return std::string(op_name(n.op));
+}
+
 Tensor snapshot(const Tensor& t) {
   if (!t.defined()) return Tensor();
   GradModeGuard off(false);
@@ -462,6 +470,9 @@ void Trace::on_record(const Graph* graph, int32_t node_index, const Node& node, 
   Step st;
   st.op = node.op;
   st.scope = NameScope::current();
+  st.label = node_label(node);
+  st.graph = graph;
+  st.node = node_index;
   st.attrs = node.attrs;
   for (const Tensor& t : inputs) st.inputs.push_back(value_of_input(graph, t));
   Value v;

@@ -18,6 +18,8 @@
 
 namespace ag {
 
+class Function;
+
 // Note [Graph lifetime]
 // A thread's tape holds one live Graph: the nodes recorded since the last
 // backward. Every tensor an op recorded holds a shared_ptr to that Graph and
@@ -59,6 +61,7 @@ struct Node {
   Tensor grad;              // upstream gradient accumulated so far
   bool grad_owned = false;  // grad is a buffer of our own, safe to add into in place
   std::weak_ptr<TensorImpl> retained;  // output that asked for retain_grad()
+  std::shared_ptr<Function> function;  // Op::custom: the user's op (autograd/function.hpp)
 
   // Keeps `t` for the backward rule (see SavedTensor).
   void save(const Tensor& t);
@@ -137,6 +140,9 @@ class Trace {
     Attrs attrs;
     std::vector<int> inputs;  // value ids
     int output = -1;          // value id
+    std::string label;        // the op's name, or a user-defined op's own name
+    const Graph* graph = nullptr;  // where it was recorded, and its node index there
+    int32_t node = -1;
     Tensor upstream;          // after backward: dL/d(output) arriving at this node
     std::vector<Tensor> downstream;  // after backward: dL/d(input i) from the rule (undefined: none)
     std::string scope;               // the NameScope path it was recorded in ("net/fc1"), or empty
@@ -191,7 +197,8 @@ namespace detail {
 extern thread_local Trace* tl_trace;
 extern AG_TLS_FAST thread_local bool tl_grad_mode;
 extern AG_TLS_FAST thread_local bool tl_anomaly;
-Node* record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs);
+Node* record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs,
+                  std::shared_ptr<Function> function = nullptr);
 void check_anomaly_forward(Op op, const Tensor& out);
 }  // namespace detail
 

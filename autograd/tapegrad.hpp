@@ -5,6 +5,7 @@
 #include "autograd/check.hpp"
 #include "autograd/dtype.hpp"
 #include "autograd/error.hpp"
+#include "autograd/function.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/tape.hpp"
 #include "autograd/tensor.hpp"

@@ -53,6 +53,7 @@ class BackwardCtx {
   const Attrs& attrs() const;
   bool needs_grad(int input) const;
   int num_inputs() const;
+  const Node& node() const { return node_; }
 
  private:
   const Node& node_;
