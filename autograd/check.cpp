@@ -6,6 +6,9 @@
 #include <numeric>
 #include <sstream>
 
+#include <optional>
+
+#include "autograd/function.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/tape.hpp"
 
@@ -13,26 +16,144 @@ namespace ag {
 
 namespace {
 
-double dot(const Tensor& a, const Tensor& b) {
+// All elements of t as doubles.
+std::vector<double> values_of(const Tensor& t) {
+  std::vector<double> v(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.value_at(i);
+  return v;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
-  const double* p = a.data<double>();
-  const double* q = b.data<double>();
-  for (int64_t i = 0; i < a.numel(); ++i) s += p[i] * q[i];
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
   return s;
 }
 
-// Leaves for the analytic pass: float inputs become fresh leaves requiring grad.
-std::vector<Tensor> as_leaves(std::span<const Tensor> inputs, bool requires_grad) {
+// A float64 copy we may perturb in place (int64 tensors are shared as they are).
+Tensor reference_copy(const Tensor& t) {
+  GradModeGuard off(false);
+  if (!is_floating(t.dtype())) return t.detach();
+  if (t.dtype() == DType::float64) return t.detach().clone();
+  return cast(t.detach(), DType::float64);
+}
+
+// Fresh leaves for the analytic pass: float inputs require grad, in their own dtype.
+std::vector<Tensor> analytic_leaves(std::span<const Tensor> inputs) {
   std::vector<Tensor> xs;
   for (const Tensor& x : inputs) {
     Tensor d = x.detach();
-    if (requires_grad && is_floating(x.dtype())) d.requires_grad_();
+    if (is_floating(x.dtype())) d.requires_grad_();
     xs.push_back(d);
   }
   return xs;
 }
 
+std::string index_text(const Shape& shape, int64_t flat) {
+  if (flat < 0) return "-";
+  Shape idx(shape.size());
+  for (size_t k = shape.size(); k-- > 0;) {
+    idx[k] = flat % shape[k];
+    flat /= shape[k];
+  }
+  return fmt::format("{}", idx);
+}
+
+// Accumulates element comparisons for one input.
+struct Tally {
+  InputCheck& c;
+  double atol, rtol;
+  void add(double analytic, double numeric, int64_t index, int64_t output) {
+    const double err = std::abs(analytic - numeric);
+    const double allowed = atol + rtol * std::abs(numeric);
+    const bool bad = !(err <= allowed);  // NaN fails
+    c.max_abs_error = std::max(c.max_abs_error, err);
+    if (std::abs(numeric) >= atol) c.max_rel_error = std::max(c.max_rel_error, err / std::abs(numeric));
+    const double excess = err - allowed;
+    const double worst = c.worst_index < 0 ? -INFINITY
+                                           : std::abs(c.analytic - c.numeric) - (atol + rtol * std::abs(c.numeric));
+    if (c.worst_index < 0 || excess > worst || std::isnan(err)) {
+      c.worst_index = index;
+      c.worst_output = output;
+      c.analytic = analytic;
+      c.numeric = numeric;
+    }
+    if (bad && c.ok) {
+      c.ok = false;
+      c.first_bad_index = index;
+      c.first_bad_output = output;
+      c.first_analytic = analytic;
+      c.first_numeric = numeric;
+    }
+  }
+};
+
+// The analytic side: y = fn(leaves) and the leaves' gradients for an upstream v.
+struct Analytic {
+  std::vector<Tensor> xs;
+  std::vector<Tensor> wrt;
+  Tensor y;
+
+  Analytic(const TensorFn& fn, std::span<const Tensor> inputs, const std::vector<size_t>& checked)
+      : xs(analytic_leaves(inputs)) {
+    for (size_t i : checked) wrt.push_back(xs[i]);
+    y = fn(xs);
+    if (!y.defined() || !is_floating(y.dtype())) fail("gradcheck", "the function must return a floating tensor");
+  }
+  // Gradients of v . y for each checked input, as doubles (zeros where unused).
+  std::vector<std::vector<double>> vjp(const std::vector<double>& v) {
+    std::vector<std::vector<double>> out(wrt.size());
+    std::vector<Tensor> gs;
+    if (y.requires_grad()) {
+      Tensor seed = from_vector(v, y.shape(), y.dtype());
+      Tensor seeds[1] = {seed};
+      gs = grad({&y, 1}, wrt, seeds, {.retain_graph = true}, true);
+    }
+    for (size_t k = 0; k < wrt.size(); ++k)
+      out[k] = !gs.empty() && gs[k].defined() ? values_of(gs[k]) : std::vector<double>(static_cast<size_t>(wrt[k].numel()), 0.0);
+    return out;
+  }
+};
+
+// The float64 reference: v . fn(x) with one input perturbed.
+struct Numeric {
+  const TensorFn& fn;
+  std::vector<Tensor> xs;
+  double eps;
+  std::vector<double> eval() { return values_of(fn(xs)); }
+  // d/dt v . f(x + t u) at t = 0, with u along input i (u empty: the unit vector of element j).
+  double directional(size_t i, const std::vector<double>& v, const std::vector<double>& u, int64_t j) {
+    double* p = xs[i].impl()->data<double>();
+    const int64_t n = xs[i].numel();
+    std::vector<double> saved(p, p + n);
+    auto shift = [&](double t) {
+      if (u.empty()) p[j] = saved[static_cast<size_t>(j)] + t;
+      else for (int64_t k = 0; k < n; ++k) p[k] = saved[static_cast<size_t>(k)] + t * u[static_cast<size_t>(k)];
+    };
+    shift(eps);
+    double fp = dot(v, eval());
+    shift(-eps);
+    double fm = dot(v, eval());
+    std::copy(saved.begin(), saved.end(), p);
+    return (fp - fm) / (2 * eps);
+  }
+};
+
+std::vector<double> random_vector(Generator& gen, int64_t n) {
+  std::vector<double> v(static_cast<size_t>(n));
+  for (auto& x : v) x = gen.normal();
+  return v;
+}
+
 }  // namespace
+
+GradcheckOptions GradcheckOptions::for_dtype(DType dtype) {
+  GradcheckOptions o;
+  if (dtype == DType::float32) {
+    o.atol = 1e-4;
+    o.rtol = 5e-3;
+  }
+  return o;
+}
 
 GradcheckReport gradcheck(const TensorFn& fn, std::span<const Tensor> inputs, const GradcheckOptions& opts) {
   GradcheckReport rep;
@@ -40,111 +161,280 @@ GradcheckReport gradcheck(const TensorFn& fn, std::span<const Tensor> inputs, co
   std::vector<size_t> checked;
   for (size_t i = 0; i < inputs.size(); ++i) {
     if (!inputs[i].defined()) fail("gradcheck", "input {} is undefined", i);
-    if (inputs[i].dtype() == DType::float32)
-      fail("gradcheck", "input {} is float32; check in float64 (ag::cast(x, DType::float64)) so that central "
-                        "differences are accurate", i);
-    if (inputs[i].dtype() == DType::float64) checked.push_back(i);
+    if (is_floating(inputs[i].dtype())) checked.push_back(i);
   }
-  if (checked.empty()) fail("gradcheck", "no float64 input to check");
+  if (checked.empty()) fail("gradcheck", "no floating input to check");
+  if (!(opts.eps > 0)) fail("gradcheck", "eps must be positive, got {}", opts.eps);
 
   Generator gen(opts.seed);
-  std::vector<InputCheck> worst(checked.size());
-  for (size_t k = 0; k < checked.size(); ++k) worst[k].input = checked[k];
+  Analytic ana(fn, inputs, checked);
+  Numeric num{fn, {}, opts.eps};
+  for (const Tensor& x : inputs) num.xs.push_back(reference_copy(x));
+  const std::vector<double> y_ref = num.eval();
+  if (static_cast<int64_t>(y_ref.size()) != ana.y.numel())
+    fail("gradcheck", "the function returns {} elements in {} but {} in float64", ana.y.numel(), ana.y.dtype(),
+         y_ref.size());
+  const int64_t m = ana.y.numel();
 
-  for (int probe = 0; probe < opts.probes; ++probe) {
-    // Analytic: J^T v by one backward.
-    std::vector<Tensor> xs = as_leaves(inputs, true);
-    Tensor y = fn(xs);
-    if (!y.defined() || y.dtype() != DType::float64)
-      fail("gradcheck", "the function must return a float64 tensor");
-    Tensor v = randn(y.shape(), gen, DType::float64);
-    std::vector<Tensor> analytic(checked.size());
-    if (y.requires_grad()) {
-      std::vector<Tensor> wrt;
-      for (size_t i : checked) wrt.push_back(xs[i]);
-      Tensor vs[1] = {v};
-      analytic = grad({&y, 1}, wrt, vs, {}, true);
+  // Backward must give the same result twice (up to nondet_tol).
+  {
+    std::vector<double> v = random_vector(gen, m);
+    auto g1 = ana.vjp(v), g2 = ana.vjp(v);
+    for (size_t k = 0; k < g1.size(); ++k)
+      for (size_t j = 0; j < g1[k].size(); ++j)
+        if (!(std::abs(g1[k][j] - g2[k][j]) <= opts.nondet_tol)) {
+          rep.ok = false;
+          rep.failure = fmt::format("backward is not reentrant: two runs differ by {:.3e} at input {} index {} "
+                                    "(nondet_tol {}); raise nondet_tol for nondeterministic kernels",
+                                    std::abs(g1[k][j] - g2[k][j]), checked[k], j, opts.nondet_tol);
+          return rep;
+        }
+  }
+
+  rep.inputs.resize(checked.size());
+  std::vector<Tally> tallies;
+  for (size_t k = 0; k < checked.size(); ++k) {
+    rep.inputs[k].input = checked[k];
+    GradcheckOptions t = GradcheckOptions::for_dtype(inputs[checked[k]].dtype());
+    const bool f32 = inputs[checked[k]].dtype() == DType::float32;
+    tallies.push_back({rep.inputs[k], f32 ? std::max(opts.atol, t.atol) : opts.atol,
+                       f32 ? std::max(opts.rtol, t.rtol) : opts.rtol});
+  }
+
+  if (opts.mode == CheckMode::full) {
+    // Analytic rows (one backward per output element) against numerical columns.
+    std::vector<std::vector<std::vector<double>>> rows;  // [output][input k][element]
+    for (int64_t o = 0; o < m; ++o) {
+      std::vector<double> e(static_cast<size_t>(m), 0.0);
+      e[static_cast<size_t>(o)] = 1.0;
+      rows.push_back(ana.vjp(e));
     }
-    // Numerical: (v . f(x + eps e_j) - v . f(x - eps e_j)) / 2 eps, for every element j.
-    std::vector<Tensor> probe_in = as_leaves(inputs, false);
     for (size_t k = 0; k < checked.size(); ++k) {
-      Tensor x = probe_in[checked[k]].clone();
-      probe_in[checked[k]] = x;
-      double* p = x.impl()->data<double>();
-      for (int64_t j = 0; j < x.numel(); ++j) {
+      const size_t i = checked[k];
+      for (int64_t j = 0; j < num.xs[i].numel(); ++j) {
+        // The column j of the Jacobian, from one pair of evaluations.
+        double* p = num.xs[i].impl()->data<double>();
         const double saved = p[j];
         p[j] = saved + opts.eps;
-        double fp = dot(fn(probe_in).detach(), v);
+        std::vector<double> fp = num.eval();
         p[j] = saved - opts.eps;
-        double fm = dot(fn(probe_in).detach(), v);
+        std::vector<double> fm = num.eval();
         p[j] = saved;
-        const double num = (fp - fm) / (2 * opts.eps);
-        const double ana = analytic[k].defined() ? analytic[k].impl()->data<double>()[j] : 0.0;
-        const double abs_err = std::abs(ana - num);
-        const double rel_err = abs_err / std::max(std::abs(num), 1e-12);
-        const bool ok = abs_err <= opts.atol + opts.rtol * std::abs(num);
-        InputCheck& w = worst[k];
-        const double excess = abs_err - (opts.atol + opts.rtol * std::abs(num));
-        const double worst_excess = w.worst_index < 0 ? -INFINITY : std::abs(w.analytic - w.numeric) -
-                                                                         (opts.atol + opts.rtol * std::abs(w.numeric));
-        w.max_abs_error = std::max(w.max_abs_error, abs_err);
-        w.max_rel_error = std::max(w.max_rel_error, std::abs(num) > opts.atol ? rel_err : 0.0);
-        if (excess > worst_excess) {
-          w.worst_index = j;
-          w.analytic = ana;
-          w.numeric = num;
+        for (int64_t o = 0; o < m; ++o) {
+          const double numeric = (fp[static_cast<size_t>(o)] - fm[static_cast<size_t>(o)]) / (2 * opts.eps);
+          tallies[k].add(rows[static_cast<size_t>(o)][k][static_cast<size_t>(j)], numeric, j, o);
         }
-        if (!ok) w.ok = false;
+      }
+    }
+  } else {
+    for (int probe = 0; probe < std::max(1, opts.probes); ++probe) {
+      std::vector<double> v = random_vector(gen, m);
+      auto g = ana.vjp(v);
+      for (size_t k = 0; k < checked.size(); ++k) {
+        const size_t i = checked[k];
+        std::vector<double> u = random_vector(gen, num.xs[i].numel());
+        InputCheck probe_check;
+        Tally t{probe_check, tallies[k].atol, tallies[k].rtol};
+        t.add(dot(g[k], u), num.directional(i, v, u, -1), -1, -1);
+        rep.inputs[k].max_abs_error = std::max(rep.inputs[k].max_abs_error, probe_check.max_abs_error);
+        rep.inputs[k].max_rel_error = std::max(rep.inputs[k].max_rel_error, probe_check.max_rel_error);
+        if (probe_check.ok || !rep.inputs[k].ok) continue;
+        // A direction failed: compare element by element (up to 4096 of them) to name the worst.
+        const int64_t n = num.xs[i].numel();
+        const int64_t stride = std::max<int64_t>(1, n / 4096);
+        for (int64_t j = 0; j < n; j += stride)
+          tallies[k].add(g[k][static_cast<size_t>(j)], num.directional(i, v, {}, j), j, -1);
+        rep.inputs[k].ok = false;
       }
     }
   }
-  rep.inputs = worst;
-  rep.ok = std::all_of(worst.begin(), worst.end(), [](const InputCheck& c) { return c.ok; });
+  for (const InputCheck& c : rep.inputs) rep.ok = rep.ok && c.ok;
   return rep;
 }
 
 GradcheckReport gradgradcheck(const TensorFn& fn, std::span<const Tensor> inputs, const GradcheckOptions& opts) {
   // G(x) = sum_i <u_i, d(v . f)/dx_i>: its gradient is a Hessian-vector product.
   Generator gen(opts.seed + 7919);
-  std::vector<Tensor> probe = as_leaves(inputs, false);
+  std::vector<Tensor> probe;
+  for (const Tensor& x : inputs) probe.push_back(x.detach());
   Tensor y0 = fn(probe);
-  Tensor v = randn(y0.shape(), gen, DType::float64);
-  std::vector<Tensor> us;
-  for (const Tensor& x : inputs)
-    us.push_back(x.dtype() == DType::float64 ? randn(x.shape(), gen, DType::float64) : Tensor());
+  std::vector<double> v = random_vector(gen, y0.numel());
+  std::vector<std::vector<double>> us;
+  for (const Tensor& x : inputs) us.push_back(random_vector(gen, x.numel()));
   TensorFn g = [&](std::span<const Tensor> xs_in) {
     std::vector<Tensor> xs(xs_in.begin(), xs_in.end());
     std::vector<Tensor> wrt;
     std::vector<size_t> idx;
     for (size_t i = 0; i < xs.size(); ++i) {
-      if (xs[i].dtype() != DType::float64) continue;
+      if (!is_floating(xs[i].dtype())) continue;
       if (!xs[i].requires_grad()) xs[i] = xs[i].detach().requires_grad_();
       wrt.push_back(xs[i]);
       idx.push_back(i);
     }
     Tensor y = fn(xs);
-    Tensor total = scalar(0.0, DType::float64);
+    Tensor total = scalar(0.0, y.dtype());
     if (!y.requires_grad()) return total;
-    Tensor vs[1] = {v};
+    Tensor vs[1] = {from_vector(v, y.shape(), y.dtype())};
     std::vector<Tensor> gs = grad({&y, 1}, wrt, vs, {.retain_graph = true, .create_graph = true}, true);
     for (size_t k = 0; k < gs.size(); ++k)
-      if (gs[k].defined()) total = total + sum(gs[k] * us[idx[k]]);
+      if (gs[k].defined()) total = total + sum(gs[k] * from_vector(us[idx[k]], gs[k].shape(), gs[k].dtype()));
     return total;
   };
   return gradcheck(g, inputs, opts);
 }
 
 std::string GradcheckReport::to_string() const {
-  std::string s = fmt::format("gradcheck {} (eps {}, atol {}, rtol {})\n", ok ? "passed" : "FAILED", options.eps,
-                              options.atol, options.rtol);
+  std::string s = fmt::format("gradcheck {} ({} mode, eps {}, atol {}, rtol {})\n", ok ? "passed" : "FAILED",
+                              options.mode == CheckMode::full ? "full" : "fast", options.eps, options.atol,
+                              options.rtol);
+  if (!failure.empty()) s += "  " + failure + "\n";
   for (const InputCheck& c : inputs) {
-    s += fmt::format("  input {}: max abs error {:.3e}, max rel error {:.3e}", c.input, c.max_abs_error,
-                     c.max_rel_error);
-    if (!c.ok)
-      s += fmt::format(" -- worst at flat index {}: analytic {:.10g}, numerical {:.10g}", c.worst_index, c.analytic,
-                       c.numeric);
-    s += c.ok ? "  ok\n" : "  FAIL\n";
+    s += fmt::format("  input {}: max abs error {:.3e}, max rel error {:.3e}  {}\n", c.input, c.max_abs_error,
+                     c.max_rel_error, c.ok ? "ok" : "FAIL");
+    if (c.ok) continue;
+    auto where = [](int64_t index, int64_t output) {
+      return output >= 0 ? fmt::format("element {} (output {})", index, output) : fmt::format("element {}", index);
+    };
+    s += fmt::format("    first failure at {}: analytic {:.10g}, numerical {:.10g}\n",
+                     where(c.first_bad_index, c.first_bad_output), c.first_analytic, c.first_numeric);
+    s += fmt::format("    worst at {}: analytic {:.10g}, numerical {:.10g}\n", where(c.worst_index, c.worst_output),
+                     c.analytic, c.numeric);
   }
+  return s;
+}
+
+// ---- Per-node checking -------------------------------------------------------------------
+
+namespace {
+
+// The node's forward in float64, from its op's kernel (or the user's forward).
+Tensor node_forward(const Node& node, const Trace::Step& st, std::span<const Tensor> xs) {
+  if (node.function) {
+    NoGradGuard off;
+    return apply(node.function, xs);
+  }
+  Attrs a = st.attrs;
+  if (st.op == Op::cast) a.dtype = DType::float64;
+  Tensor out = empty(node.out_shape, DType::float64);
+  dispatch(st.op, xs, out, a);
+  return out;
+}
+
+}  // namespace
+
+NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const NodeCheckOptions& opts) {
+  NodeCheckReport rep;
+  rep.options = opts;
+  Tensor loss;
+  std::optional<Trace> trace;
+  trace.emplace();
+  loss = build_loss();
+  if (!loss.defined() || !loss.requires_grad())
+    fail("check_nodes", "the function recorded nothing: its result does not require grad (mark the parameters "
+                        "with requires_grad_())");
+  std::shared_ptr<Graph> graph = current_graph();
+  Generator gen(opts.seed);
+  const auto& steps = trace->steps();
+  const auto& values = trace->values();
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const Trace::Step& st = steps[s];
+    if (st.graph != graph.get()) continue;  // recorded on a graph build_loss released
+    const Node& node = graph->nodes[static_cast<size_t>(st.node)];
+    NodeCheck nc;
+    nc.step = static_cast<int>(s);
+    nc.op = st.label;
+    nc.scope = st.scope;
+    nc.dtype = node.out_dtype;
+    std::vector<Tensor> xs;
+    for (int id : st.inputs) {
+      const Trace::Value& v = values[static_cast<size_t>(id)];
+      nc.input_shapes.push_back(v.shape);
+      xs.push_back(reference_copy(v.data));
+    }
+    const GradcheckOptions tol = GradcheckOptions::for_dtype(node.out_dtype);
+    try {
+      // Analytic: the node's own rule, on its saved tensors, for a random upstream gradient.
+      std::vector<double> v = random_vector(gen, shape_numel(node.out_shape));
+      Grads gx(node.inputs.size());
+      BackwardCtx ctx(node, nullptr);
+      {
+        NoGradGuard off;
+        op_info(st.op).backward(ctx, from_vector(v, node.out_shape, node.out_dtype), gx);
+      }
+      TensorFn f = [&](std::span<const Tensor> in) { return node_forward(node, st, in); };
+      Numeric num{f, xs, opts.eps};
+      for (size_t j = 0; j < xs.size(); ++j) {
+        if (!ctx.needs_grad(static_cast<int>(j)) || !is_floating(xs[j].dtype())) continue;
+        InputCheck c;
+        c.input = j;
+        Tally t{c, tol.atol, tol.rtol};
+        std::vector<double> g = gx[j].defined() ? values_of(gx[j]) : std::vector<double>(static_cast<size_t>(xs[j].numel()), 0.0);
+        const int64_t n = xs[j].numel();
+        if (n <= opts.full_limit) {
+          for (int64_t k = 0; k < n; ++k) t.add(g[static_cast<size_t>(k)], num.directional(j, v, {}, k), k, -1);
+        } else {
+          nc.sampled = true;
+          for (int p = 0; p < std::max(1, opts.probes) && c.ok; ++p) {
+            std::vector<double> u = random_vector(gen, n);
+            InputCheck pc;
+            Tally pt{pc, tol.atol, tol.rtol};
+            pt.add(dot(g, u), num.directional(j, v, u, -1), -1, -1);
+            c.max_abs_error = std::max(c.max_abs_error, pc.max_abs_error);
+            c.max_rel_error = std::max(c.max_rel_error, pc.max_rel_error);
+            if (pc.ok) continue;
+            const int64_t stride = std::max<int64_t>(1, n / 2048);
+            for (int64_t k = 0; k < n; k += stride) t.add(g[static_cast<size_t>(k)], num.directional(j, v, {}, k), k, -1);
+            c.ok = false;
+          }
+        }
+        nc.max_abs_error = std::max(nc.max_abs_error, c.max_abs_error);
+        nc.max_rel_error = std::max(nc.max_rel_error, c.max_rel_error);
+        if (!c.ok && nc.ok) {
+          nc.ok = false;
+          nc.worst_input = static_cast<int>(j);
+          nc.worst_index = c.worst_index;
+          nc.analytic = c.analytic;
+          nc.numeric = c.numeric;
+        }
+      }
+    } catch (const Error& e) {
+      nc.ok = false;
+      nc.error = e.what();
+    }
+    rep.ok = rep.ok && nc.ok;
+    rep.nodes.push_back(std::move(nc));
+  }
+  return rep;
+}
+
+size_t NodeCheckReport::failures() const {
+  return static_cast<size_t>(std::count_if(nodes.begin(), nodes.end(), [](const NodeCheck& n) { return !n.ok; }));
+}
+
+std::string NodeCheckReport::table() const {
+  auto shapes = [](const NodeCheck& n) {
+    std::string s;
+    for (const Shape& sh : n.input_shapes) s += (s.empty() ? "" : " ") + fmt::format("{}", sh);
+    return s;
+  };
+  size_t op_w = 2, in_w = 6;
+  for (const NodeCheck& n : nodes) {
+    op_w = std::max(op_w, n.op.size() + (n.scope.empty() ? 0 : n.scope.size() + 1));
+    in_w = std::max(in_w, shapes(n).size());
+  }
+  std::string s = fmt::format("{:>4}  {:<{}}  {:<{}}  {:>11}  {:>11}  {}\n", "node", "op", op_w, "inputs", in_w,
+                              "max abs err", "max rel err", "result");
+  for (const NodeCheck& n : nodes) {
+    std::string op = n.scope.empty() ? n.op : n.scope + "/" + n.op;
+    s += fmt::format("{:>4}  {:<{}}  {:<{}}  {:>11.2e}  {:>11.2e}  {}{}\n", n.step, op, op_w, shapes(n), in_w,
+                     n.max_abs_error, n.max_rel_error, n.ok ? "PASS" : "FAIL", n.sampled ? " (sampled)" : "");
+    if (!n.error.empty()) s += fmt::format("      the rule threw: {}\n", n.error);
+    else if (!n.ok)
+      s += fmt::format("      worst: input {} at {}: analytic {:.6g}, numerical {:.6g} (eps {}, {})\n", n.worst_input,
+                       index_text(n.input_shapes[static_cast<size_t>(n.worst_input)], n.worst_index), n.analytic,
+                       n.numeric, options.eps, n.dtype);
+  }
+  s += fmt::format("{} of {} nodes passed\n", nodes.size() - failures(), nodes.size());
   return s;
 }
 

@@ -1,5 +1,9 @@
 // The numerical-gradient checker: analytic gradients from backward compared
-// with central differences computed in float64.
+// with central differences computed in float64. Three levels:
+//   gradcheck / gradgradcheck  a whole function of tensors (full Jacobian or fast random probes)
+//   check_nodes               every node of a recorded model, each in isolation
+//   op_check_inputs           the sampled inputs of each op in the index (the op test suite)
+// See docs/gradcheck.md.
 #pragma once
 
 #include <cstdint>
@@ -13,39 +17,104 @@
 
 namespace ag {
 
-struct GradcheckOptions {
-  double eps = 1e-6;   // central-difference step
-  double atol = 1e-5;  // pass when |analytic - numeric| <= atol + rtol * |numeric|
-  double rtol = 1e-3;
-  int probes = 2;      // random upstream gradients v; each checks v^T J against the numerical J^T v
-  uint64_t seed = 0;
+enum class CheckMode {
+  full,  // the whole Jacobian: one backward per output element, two evaluations per input element
+  fast,  // random directions: v^T J u against the numerical derivative along u (probes x inputs)
 };
 
-// How one input fared: its worst element and the two values there.
+struct GradcheckOptions {
+  double eps = 1e-6;   // central-difference step (the reference always runs in float64)
+  double atol = 1e-5;  // an element passes when |analytic - numerical| <= atol + rtol * |numerical|
+  double rtol = 1e-3;
+  CheckMode mode = CheckMode::full;
+  int probes = 4;         // fast mode: random directions per input
+  uint64_t seed = 0;      // for the random directions and upstream gradients
+  double nondet_tol = 0;  // backward runs twice; its results may differ by this much (GPU atomics)
+
+  // The documented tolerances for analytic gradients computed in `dtype`,
+  // compared with the float64 reference: float64 atol 1e-5, rtol 1e-3;
+  // float32 atol 1e-4, rtol 5e-3.
+  static GradcheckOptions for_dtype(DType dtype);
+};
+
+// How one input fared.
 struct InputCheck {
   size_t input = 0;
   double max_abs_error = 0, max_rel_error = 0;
-  int64_t worst_index = -1;  // flat index
-  double analytic = 0, numeric = 0;
   bool ok = true;
+  // The worst element (the largest excess over the tolerance), and the first failing one.
+  int64_t worst_index = -1, worst_output = -1;  // flat input index, and output index (full mode)
+  double analytic = 0, numeric = 0;
+  int64_t first_bad_index = -1, first_bad_output = -1;
+  double first_analytic = 0, first_numeric = 0;
 };
 
 struct GradcheckReport {
   bool ok = true;
   std::vector<InputCheck> inputs;
   GradcheckOptions options;
-  // A readable summary: per input, the errors and (on failure) the worst element.
+  std::string failure;  // a problem that is not an element (e.g. backward not reentrant)
+  // A readable summary: per input the errors and, on failure, the worst element with both values.
   std::string to_string() const;
 };
 
 using TensorFn = std::function<Tensor(std::span<const Tensor>)>;
 
-// Checks the gradient of fn at `inputs` (float64; int64 inputs pass through unchecked).
+// Checks fn's gradient at `inputs`. Float inputs are differentiated: float64
+// ones against the float64 numerical Jacobian, float32 ones (analytic in
+// float32) against the same float64 reference with float32 tolerances, so fn
+// must work in both dtypes. int64 inputs pass through unchanged.
 GradcheckReport gradcheck(const TensorFn& fn, std::span<const Tensor> inputs, const GradcheckOptions& opts = {});
 
 // Checks second derivatives: the gradient of <u, d(v . fn)/dx> for random u, v,
-// computed through a create_graph backward.
+// whose analytic value comes from a create_graph backward.
 GradcheckReport gradgradcheck(const TensorFn& fn, std::span<const Tensor> inputs, const GradcheckOptions& opts = {});
+
+// ---- Per-node checking of a whole model ----------------------------------------------
+
+struct NodeCheckOptions {
+  int64_t full_limit = 512;  // inputs up to this many elements are checked element by element,
+                             // larger ones along `probes` random directions (then sampled
+                             // element by element when a direction fails, to name the worst)
+  int probes = 3;
+  uint64_t seed = 0;
+  double eps = 1e-6;
+};
+
+// One node of the model, checked in isolation.
+struct NodeCheck {
+  int step = 0;             // recording order
+  std::string op;           // the op's name (a user-defined op's own name)
+  std::string scope;        // its NameScope path
+  std::vector<Shape> input_shapes;
+  DType dtype = DType::float64;
+  double max_abs_error = 0, max_rel_error = 0;
+  bool ok = true;
+  bool sampled = false;     // some input was checked along random directions
+  // The worst element: which input, its flat index, both values, the step used.
+  int worst_input = -1;
+  int64_t worst_index = -1;
+  double analytic = 0, numeric = 0;
+  std::string error;        // the rule threw: its message
+};
+
+struct NodeCheckReport {
+  bool ok = true;
+  std::vector<NodeCheck> nodes;
+  NodeCheckOptions options;
+  // The table: node, op, input shapes, max abs error, max rel error, PASS/FAIL,
+  // and below each failure its worst element.
+  std::string table() const;
+  size_t failures() const;
+};
+
+// Runs build_loss once while tracing the tape, then checks every recorded node
+// on its own: its backward rule, at the values the forward pass saw and for a
+// random upstream gradient, against central differences of the node's forward
+// kernel in float64. A wrong rule is reported at its node.
+NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const NodeCheckOptions& opts = {});
+
+// ---- The op suite ---------------------------------------------------------------------
 
 // The inputs of an op's sampled gradient checks (one list per case of its
 // ops.def row), drawn from its declared domains in `dtype`.

@@ -19,6 +19,11 @@ Blocks blocks(const Shape& s, int64_t axis) {
 }
 }  // namespace
 
+// The data unchanged (the reshape builder makes a view; this copy serves checkers and replays).
+template <class T> void reshape(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  std::copy_n(in[0].impl()->data<T>(), out.numel(), out.impl()->data<T>());
+}
+
 // out[o, r, i] = x[o, 0, i]
 template <class T> void repeat(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   const T* x = in[0].impl()->data<T>();
@@ -138,6 +143,7 @@ void one_hot(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   else fill(out.impl()->data<int64_t>());
 }
 
+AG_CPU_KERNEL(reshape, reshape);
 AG_CPU_KERNEL(repeat, repeat);
 AG_CPU_KERNEL(permute, permute);
 AG_CPU_KERNEL(slice, slice);

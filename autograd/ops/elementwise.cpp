@@ -182,7 +182,13 @@ AG_BACKWARD(clip) {
 }
 AG_SAMPLE(clip) { return clip(x[0], -0.5, 0.5); }
 
-Tensor Tensor::clone() const { return unary(Op::clone, *this); }
+Tensor Tensor::clone() const {
+  if (is_floating(dtype())) return unary(Op::clone, *this);
+  Tensor y = empty(shape(), dtype(), device());  // labels and indices: a plain copy
+  std::array<Tensor, 1> in{*this};
+  dispatch(Op::clone, in, y, {});
+  return y;
+}
 // d copy(x)/dx = 1
 AG_BACKWARD(clone) { gx[0] = gy; }
 AG_SAMPLE(clone) { return x[0].clone(); }
