@@ -6,6 +6,7 @@
 #include "autograd/dtype.hpp"
 #include "autograd/error.hpp"
 #include "autograd/function.hpp"
+#include "autograd/functional.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/tape.hpp"
 #include "autograd/tensor.hpp"
