@@ -531,4 +531,79 @@ std::vector<std::vector<Tensor>> op_check_inputs(const OpInfo& op, DType dtype, 
   return cases;
 }
 
+// ---- Coverage ---------------------------------------------------------------------------
+
+namespace {
+
+bool has_kernel(Op op, Device::Kind device, DType dtype) {
+  try {
+    find_kernel(op, device == Device::Kind::cpu ? Device::cpu() : Device::cuda(), dtype);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Runs the op's sampled checks; "PASS" or "FAIL".
+std::string run_checks(const OpInfo& op, DType dtype, bool second_order) {
+  Generator gen(second_order ? 12 : 11);
+  bool ok = true;
+  for (auto& in : op_check_inputs(op, dtype, gen)) {
+    GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
+    o.eps = op.eps;
+    if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);
+    if (second_order) {
+      o.eps = std::max(op.eps, 1e-5);
+      o.atol = std::max(o.atol, 1e-4);
+    }
+    try {
+      ok = ok && (second_order ? gradgradcheck(op.sample, in, o) : gradcheck(op.sample, in, o)).ok;
+    } catch (const Error&) {
+      ok = false;
+    }
+  }
+  return ok ? "PASS" : "FAIL";
+}
+
+}  // namespace
+
+std::vector<OpCoverage> op_coverage() {
+  std::vector<OpCoverage> rows;
+  for (const OpInfo& op : all_ops()) {
+    OpCoverage r;
+    r.name = op.name;
+    r.family = op.family;
+    r.differentiable = op.differentiable;
+    // A user-defined op's forward is the user's code: it runs wherever that code does.
+    const bool custom = op.name == "custom";
+    r.cpu.forward = custom || has_kernel(static_cast<Op>(&op - all_ops().data()), Device::Kind::cpu, DType::float32) ||
+                    has_kernel(static_cast<Op>(&op - all_ops().data()), Device::Kind::cpu, DType::int64);
+    r.cpu.backward = op.differentiable;
+    r.cpu.double_backward = op.differentiable;
+    r.cpu.f64 = op.differentiable ? run_checks(op, DType::float64, false) : "-";
+    r.cpu.f32 = op.differentiable ? run_checks(op, DType::float32, false) : "-";
+    r.cpu.second_order = op.differentiable ? run_checks(op, DType::float64, true) : "-";
+    r.cuda.forward = op.cuda;
+    r.cuda.backward = op.cuda && op.differentiable;
+    r.cuda.double_backward = op.cuda && op.differentiable;
+    const std::string cuda = op.cuda ? "skipped" : "-";
+    r.cuda.f64 = r.cuda.f32 = r.cuda.second_order = op.differentiable ? cuda : "-";
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::string op_coverage_markdown(const std::vector<OpCoverage>& rows) {
+  auto yes = [](bool b) { return b ? "yes" : "no"; };
+  std::string s =
+      "| op | family | cpu fwd | cpu bwd | cpu 2nd | cpu f64 | cpu f32 | cpu f64 2nd order | cuda fwd | cuda bwd | "
+      "cuda f64 | cuda f32 |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const OpCoverage& r : rows)
+    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.name, r.family,
+                     yes(r.cpu.forward), yes(r.cpu.backward), yes(r.cpu.double_backward), r.cpu.f64, r.cpu.f32,
+                     r.cpu.second_order, yes(r.cuda.forward), yes(r.cuda.backward), r.cuda.f64, r.cuda.f32);
+  return s;
+}
+
 }  // namespace ag

@@ -120,4 +120,22 @@ NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const Nod
 // ops.def row), drawn from its declared domains in `dtype`.
 std::vector<std::vector<Tensor>> op_check_inputs(const OpInfo& op, DType dtype, Generator& gen);
 
+// One row of the op coverage matrix: what exists for an op on each device,
+// and the result of checking it now.
+struct OpCoverage {
+  std::string_view name, family;
+  bool differentiable = false;
+  struct Device {
+    bool forward = false, backward = false, double_backward = false;
+    // "PASS", "FAIL", "-" (not applicable) or "skipped" (no such device here)
+    std::string f64, f32, second_order;
+  };
+  Device cpu, cuda;
+};
+// Runs every op's sampled checks (float64 and float32 first order, float64
+// second order) on every device and reports the matrix.
+std::vector<OpCoverage> op_coverage();
+// The matrix as a Markdown table (docs/op-coverage.md is generated with it).
+std::string op_coverage_markdown(const std::vector<OpCoverage>& rows);
+
 }  // namespace ag
