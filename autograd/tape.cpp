@@ -38,6 +38,9 @@ int64_t first_nonfinite(const Tensor& t) {
   return -1;
 }
 
+// NaN prints as "nan" whatever its sign bit, as in tensor printing.
+std::string value_text(double v) { return std::isnan(v) ? "nan" : fmt::format("{}", v); }
+
 std::string describe_index(const Shape& shape, int64_t flat) {
   Shape idx(shape.size());
   for (size_t k = shape.size(); k-- > 0;) {
@@ -100,8 +103,9 @@ void detail::check_anomaly_forward(Op op, const Tensor& out) {
   int64_t bad = first_nonfinite(out);
   if (bad < 0) return;
   const auto& g = tape_graph();
-  fail(op_name(op), "anomaly: forward produced {} at index {} of its output of shape {} (next node #{} on the tape)",
-       out.value_at(bad), describe_index(out.shape(), bad), out.shape(), g && !g->released ? g->nodes.size() : 0);
+  const size_t next = g && !g->released && g.use_count() > 1 ? g->nodes.size() : 0;
+  fail(op_name(op), "anomaly: forward produced {} at index {} of its output of shape {} (node #{} on the tape)",
+       value_text(out.value_at(bad)), describe_index(out.shape(), bad), out.shape(), next);
 }
 
 size_t SavedTensor::bytes() const {
@@ -210,9 +214,10 @@ void accumulate_node(Node& m, const Tensor& g, bool create_graph) {
 
 [[noreturn]] void released_error(std::string_view op) {
   fail(op,
-       "trying to backward through a graph a second time: the first backward() released the tape. "
-       "Pass BackwardOptions{{.retain_graph = true}} to the first backward() if you need to go through it again, "
-       "or recompute the forward pass");
+       "trying to backward through a graph that was already released: a backward() releases this thread's "
+       "whole tape (every node recorded since the previous backward), including graphs it did not reach. "
+       "Sum the losses and call backward() once, pass BackwardOptions{{.retain_graph = true}} to the earlier "
+       "backward(), or recompute the forward pass");
 }
 
 void check_grad(const Node& n, size_t j, const Tensor& g, const Shape& want_shape, DType want_dtype) {
@@ -224,7 +229,7 @@ void check_grad(const Node& n, size_t j, const Tensor& g, const Shape& want_shap
     int64_t bad = first_nonfinite(g);
     if (bad >= 0)
       fail("backward", "anomaly: the {} rule produced {} at index {} of the gradient of input {} (shape {})",
-           op_name(n.op), g.value_at(bad), describe_index(g.shape(), bad), j, g.shape());
+           op_name(n.op), value_text(g.value_at(bad)), describe_index(g.shape(), bad), j, g.shape());
   }
 }
 
@@ -315,7 +320,8 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
       if (!n.grad.defined()) continue;
       Tensor gy = std::move(n.grad);
       n.grad = Tensor();
-      if (auto out = n.retained.lock()) out->grad = gy.impl_ptr();
+      if (!capture)
+        if (auto out = n.retained.lock()) accumulate_leaf(out.get(), gy, opts.create_graph);
       if (capture)
         for (Capture& c : caps)
           if (c.node == i) c.grad = gy;
@@ -325,7 +331,16 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
       Grads gx(n.inputs.size());
       BackwardCtx ctx(n, opts.create_graph ? graph.get() : nullptr);
       try {
-        info.backward(ctx, gy, gx);
+        // Inside a rule, the anomaly check applies to the gradients it returns (named after the rule).
+        const bool anomaly = detail::tl_anomaly;
+        detail::tl_anomaly = false;
+        try {
+          info.backward(ctx, gy, gx);
+        } catch (...) {
+          detail::tl_anomaly = anomaly;
+          throw;
+        }
+        detail::tl_anomaly = anomaly;
       } catch (const Error& e) {
         throw Error(fmt::format("{} (raised in the backward rule of {}, node #{})", e.what(), op_name(n.op), i));
       }

@@ -217,7 +217,7 @@ Tensor arange(double start, double stop, double step, DType dtype) {
 }
 
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype) {
-  Shape s = shape.empty() && values.size() != 1 ? Shape{static_cast<int64_t>(values.size())} : shape;
+  const Shape& s = shape;
   if (shape_numel(s) != static_cast<int64_t>(values.size()))
     fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), s, shape_numel(s));
   Tensor t = empty(s, dtype);
@@ -232,7 +232,9 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
 }
 
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype) {
-  return from_vector(std::vector<double>(values), shape, dtype);
+  // no shape given: (n,)
+  return from_vector(std::vector<double>(values), shape.empty() ? Shape{static_cast<int64_t>(values.size())} : shape,
+                     dtype);
 }
 
 Tensor from_vector(const std::vector<float>& values, const Shape& shape) {

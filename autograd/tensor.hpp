@@ -138,8 +138,9 @@ Tensor ones_like(const Tensor& t);
 Tensor scalar(double value, DType dtype = DType::float32);
 // start, start+step, ... below stop (like numpy.arange).
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::float32);
-// From values in row-major order; shape defaults to (n,).
+// From values in row-major order; without a shape, (n,) (scalar() makes a 0-d tensor).
 Tensor tensor(std::initializer_list<double> values, const Shape& shape = {}, DType dtype = DType::float32);
+// From values in row-major order, filling `shape` exactly (() holds one value).
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::float32);
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape);
@@ -194,9 +195,11 @@ template <class T> const T* Tensor::data() const {
 }
 template <class T> T Tensor::item() const {
   if (numel() != 1) fail("item", "needs a tensor with one element, got shape {}", shape());
-  return data<T>()[0];
+  if (dtype() != dtype_of<T>()) detail::dtype_mismatch("item", dtype(), dtype_of<T>());
+  return impl_->data<T>()[0];
 }
 template <class T> T Tensor::at(std::initializer_list<int64_t> index) const {
+  if (dtype() != dtype_of<T>()) detail::dtype_mismatch("at", dtype(), dtype_of<T>());
   const Shape& s = shape();
   if (index.size() != s.size()) detail::index_error("at", s, index);
   int64_t flat = 0;
@@ -208,7 +211,8 @@ template <class T> T Tensor::at(std::initializer_list<int64_t> index) const {
   return data<T>()[flat];
 }
 template <class T> std::vector<T> Tensor::to_vector() const {
-  const T* p = data<T>();
+  if (dtype() != dtype_of<T>()) detail::dtype_mismatch("to_vector", dtype(), dtype_of<T>());
+  const T* p = impl_->data<T>();
   return std::vector<T>(p, p + numel());
 }
 

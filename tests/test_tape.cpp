@@ -252,3 +252,39 @@ TEST_CASE("NameScope labels the steps recorded inside it") {
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("tape") {
+
+TEST_CASE("a retained gradient accumulates like a leaf's; ag::grad leaves it alone") {
+  Tensor x = tensor({1, 2}, {}, DType::float64).requires_grad_();
+  Tensor h = x * 3.0;
+  h.retain_grad();
+  Tensor y = sum(h * h);
+  y.backward({.retain_graph = true});
+  y.backward({.retain_graph = true});
+  check_values(h.grad(), {12, 24});
+  Tensor outs[1] = {y};
+  Tensor ins[1] = {x};
+  (void)grad(outs, ins);
+  check_values(h.grad(), {12, 24});
+}
+
+TEST_CASE("tensor({v}) has shape (1,); scalar(v) is 0-d") {
+  CHECK(tensor({5}).shape() == Shape{1});
+  CHECK(scalar(5).shape() == Shape{});
+  CHECK(from_vector(std::vector<float>{1, 2, 3}, {3}).shape() == Shape{3});
+  CHECK(from_vector(std::vector<double>{7}, {}).shape() == Shape{});
+  CHECK(error_of([] { from_vector(std::vector<float>{1, 2, 3}, {}); }).find("3 values do not fill shape ()") !=
+        std::string::npos);
+}
+
+TEST_CASE("a second loss on a released tape: the error explains the whole tape was released") {
+  Tensor w = ones({2}).requires_grad_();
+  Tensor l1 = sum(w * w), l2 = sum(w * 3.0);
+  l1.backward();
+  std::string msg = error_of([&] { l2.backward(); });
+  CHECK(msg.find("whole tape") != std::string::npos);
+  CHECK(msg.find("Sum the losses") != std::string::npos);
+}
+
+}  // TEST_SUITE
