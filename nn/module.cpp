@@ -1,0 +1,84 @@
+#include "nn/module.hpp"
+
+#include <cctype>
+
+namespace nn {
+
+Tensor Module::operator()(const Tensor& x) {
+  // A Sequential's children are named by position: their scope reads "Linear0", "Sigmoid1", ...
+  const bool positional = !name_.empty() && std::isdigit(static_cast<unsigned char>(name_[0]));
+  ag::NameScope scope(positional ? type_ + name_ : name());
+  return forward(x);
+}
+
+void Module::collect(const std::string& prefix, NamedTensors& out) const {
+  for (const auto& [n, t] : params_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) m->collect(prefix + n + ".", out);
+}
+
+NamedTensors Module::named_parameters() const {
+  NamedTensors out;
+  collect("", out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters()) out.push_back(t);
+  return out;
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (auto& [name, t] : named_parameters()) n += t.numel();
+  return n;
+}
+
+void Module::zero_grad() {
+  for (auto& [n, t] : named_parameters()) t.zero_grad();
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, m] : children_) m->train(on);
+}
+
+Tensor Module::register_parameter(const std::string& name, Tensor value) {
+  if (!value.defined()) ag::fail(type_, "parameter '{}' is undefined", name);
+  for (auto& [n, t] : params_)
+    if (n == name) ag::fail(type_, "parameter '{}' is registered twice", name);
+  value.requires_grad_();
+  value.set_name(name);
+  params_.emplace_back(name, value);
+  return value;
+}
+
+void Module::load_parameters(const NamedTensors& params) {
+  NamedTensors mine = named_parameters();
+  if (mine.size() != params.size())
+    ag::fail("load_parameters", "{} has {} parameters, but {} were given", name(), mine.size(), params.size());
+  ag::NoGradGuard off;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    auto& [n, t] = mine[i];
+    const auto& [pn, pt] = params[i];
+    if (n != pn) ag::fail("load_parameters", "parameter {} is '{}' here but '{}' in the source", i, n, pn);
+    if (t.shape() != pt.shape() || t.dtype() != pt.dtype())
+      ag::fail("load_parameters", "'{}' has shape {} {} here but {} {} in the source", n, t.shape(), t.dtype(),
+               pt.shape(), pt.dtype());
+    t.copy_(pt);
+  }
+}
+
+Sequential& Sequential::add(std::shared_ptr<Module> m) {
+  if (!m) ag::fail("Sequential", "add() needs a module, got nullptr");
+  layers_.push_back(register_module(std::to_string(layers_.size()), std::move(m)));
+  return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (auto& m : layers_) h = (*m)(h);
+  return h;
+}
+
+}  // namespace nn
