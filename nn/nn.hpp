@@ -1,6 +1,7 @@
 // The nn library in one include: modules, layers, initialisers, optimisers and schedules.
 #pragma once
 
+#include "nn/checkpoint.hpp"
 #include "nn/datasets.hpp"
 #include "nn/init.hpp"
 #include "nn/layers.hpp"

@@ -1,0 +1,39 @@
+// Checkpoints in the safetensors format (readable by PyTorch's safetensors
+// package): an 8-byte little-endian header length, a JSON header naming each
+// tensor's dtype, shape and byte range, then the raw row-major data. Files are
+// written atomically (temporary file, fsync, rename), and reading checks the
+// header, the byte ranges and the file size, so a truncated or corrupted file
+// is a clear error rather than garbage weights.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "nn/module.hpp"
+#include "nn/optim.hpp"
+
+namespace nn {
+
+// Tensors and string metadata as a safetensors file.
+struct SafeTensors {
+  NamedTensors tensors;  // in file order
+  std::map<std::string, std::string> metadata;
+  // The tensor called `name`, or an error naming the file's tensors.
+  const Tensor& at(const std::string& name) const;
+};
+
+// Writes `st` to `path` atomically.
+void save_safetensors(const std::string& path, const SafeTensors& st);
+// Reads and validates a safetensors file (F32, F64 and I64 tensors).
+SafeTensors load_safetensors(const std::string& path);
+
+// A training checkpoint: the module's parameters ("model.<name>"), the
+// optimiser's state ("optim.<name>") and free-form metadata (epoch, seeds, ...).
+void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer = nullptr,
+                     const std::map<std::string, std::string>& metadata = {});
+// Restores what save_checkpoint wrote; names and shapes must match the model.
+// Returns the metadata.
+std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model,
+                                                   Optimizer* optimizer = nullptr);
+
+}  // namespace nn
