@@ -44,6 +44,7 @@ static void visit_float(const Tensor& t, std::string_view op, F&& f) {
 int64_t Tensor::size(int64_t axis) const { return shape()[static_cast<size_t>(normalize_axis(axis, dim(), "size"))]; }
 
 Tensor& Tensor::requires_grad_(bool on) {
+  checked();
   TensorImpl& t = *impl_;
   if (!is_leaf())
     fail("requires_grad_", "only leaves can be marked; this tensor was computed by a recorded op (use detach() first)");

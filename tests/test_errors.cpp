@@ -57,6 +57,13 @@ TEST_CASE("float ops refuse integer tensors; integer tensors cannot require grad
   CHECK(error_of([&] { i.requires_grad_(); }).find("cannot require grad") != std::string::npos);
 }
 
+TEST_CASE("an undefined tensor is an error, not a crash") {
+  Tensor u;
+  CHECK(error_of([&] { u.requires_grad_(); }).find("undefined tensor") != std::string::npos);
+  CHECK(error_of([&] { u.numel(); }).find("undefined tensor") != std::string::npos);
+  CHECK(error_of([&] { (void)(u + ones({1})); }).find("undefined tensor") != std::string::npos);
+}
+
 TEST_CASE("backward misuse") {
   CHECK(error_of([] { ones({1}).backward(); }).find("does not require grad") != std::string::npos);
   Tensor x = ones({2}).requires_grad_();

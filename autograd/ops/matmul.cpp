@@ -15,6 +15,9 @@ Tensor matmul_ex(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   const int64_t m = ta ? sa[na - 1] : sa[na - 2], k = ta ? sa[na - 2] : sa[na - 1];
   const int64_t kb = tb ? sb[nb - 1] : sb[nb - 2], n = tb ? sb[nb - 2] : sb[nb - 1];
   if (k != kb) fail("matmul", "inner dimensions differ: lhs {}, rhs {}", sa, sb);
+  constexpr int64_t kMaxDim = 2147483647;  // CBLAS takes int sizes
+  if (m > kMaxDim || n > kMaxDim || k > kMaxDim)
+    fail("matmul", "a matrix side exceeds 2^31 - 1: lhs {}, rhs {}", sa, sb);
   Shape s(sa.begin(), sa.end() - 2);
   s.push_back(m);
   s.push_back(n);
