@@ -4,10 +4,13 @@
 #
 #   ./dev.sh demo   # the main demo (demos/spiral)
 #   ./dev.sh test   # the whole test suite (AddressSanitizer+UBSan core tests, then everything)
+#   ./dev.sh graphs # draws the tape and the backward pass into out/ (demos/graph_dump)
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-dev libopenblas-dev liblapacke-dev)
+PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-dev libopenblas-dev liblapacke-dev graphviz gnuplot-nox)
+# gzip-compressed data files (nn/mnist.cpp) are read through zlib.
+PACKAGES+=(zlib1g-dev)
 
 install_missing() {
   local missing=()
@@ -45,8 +48,13 @@ case "${1:-}" in
     build build
     meson test -C build --print-errorlogs
     ;;
+  graphs)
+    install_missing
+    build build
+    ./build/demos/graph_dump out
+    ;;
   *)
-    echo "usage: ./dev.sh demo | test" >&2
+    echo "usage: ./dev.sh demo | test | graphs" >&2
     exit 2
     ;;
 esac

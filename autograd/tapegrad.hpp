@@ -4,6 +4,7 @@
 
 #include "autograd/check.hpp"
 #include "autograd/dtype.hpp"
+#include "autograd/dump.hpp"
 #include "autograd/error.hpp"
 #include "autograd/function.hpp"
 #include "autograd/functional.hpp"

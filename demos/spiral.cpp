@@ -3,21 +3,24 @@
 // SGD in mini-batches. Every line of the model is ordinary C++; each op records
 // a node on the tape, and backward() walks the tape in reverse.
 //
-//   spiral [--epochs N] [--lr X] [--batch N] [--seed N] [--check]
+//   spiral [--epochs N] [--lr X] [--batch N] [--seed N] [--out DIR] [--check]
 //
-// --check exits with status 1 unless the final training accuracy is >= 95%.
-#include <cmath>
-#include <cstdlib>
-#include <cstring>
+// It prints the loss as it trains and the final accuracy, and writes into DIR
+// (default out/spiral): the loss and accuracy curves, the decision boundary,
+// and the graph of one training step (DOT, SVG and an HTML step-through of its
+// backward pass). --check exits with status 1 unless the training accuracy is
+// at least 95%.
+#include <filesystem>
 #include <string>
-#include <vector>
 
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
-#include "nn/datasets.hpp"
+#include "nn/nn.hpp"
+#include "nn/trainer.hpp"
 
 using ag::Tensor;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -26,6 +29,7 @@ struct Options {
   double lr = 1.0;
   int64_t batch = 30;
   uint64_t seed = 0;
+  std::string out = "out/spiral";
   bool check = false;
 };
 
@@ -41,18 +45,81 @@ Options parse(int argc, char** argv) {
     else if (a == "--lr") o.lr = std::stod(value());
     else if (a == "--batch") o.batch = std::stoll(value());
     else if (a == "--seed") o.seed = std::stoull(value());
+    else if (a == "--out") o.out = value();
     else if (a == "--check") o.check = true;
-    else ag::fail("spiral", "unknown option '{}' (options: --epochs N --lr X --batch N --seed N --check)", a);
+    else ag::fail("spiral", "unknown option '{}' (options: --epochs N --lr X --batch N --seed N --out DIR --check)", a);
   }
   return o;
 }
 
-// Accuracy of argmax(logits) against the labels.
-double accuracy(const Tensor& logits, const Tensor& labels) {
-  Tensor pred = ag::argmax(logits, 1);
-  int64_t hits = 0;
-  for (int64_t i = 0; i < labels.numel(); ++i) hits += pred.data<int64_t>()[i] == labels.data<int64_t>()[i];
-  return static_cast<double>(hits) / static_cast<double>(labels.numel());
+// The textbook's two-layer net: Affine -> Sigmoid -> Affine, Xavier-initialised.
+std::shared_ptr<nn::Sequential> two_layer_net(ag::Generator& gen) {
+  auto fc1 = std::make_shared<nn::Linear>(2, 10, gen);
+  auto fc2 = std::make_shared<nn::Linear>(10, 3, gen);
+  nn::init::xavier_normal_(fc1->weight, gen);
+  nn::init::xavier_normal_(fc2->weight, gen);
+  nn::init::zeros_(fc1->bias);
+  nn::init::zeros_(fc2->bias);
+  auto net = std::make_shared<nn::Sequential>();
+  net->add(fc1).add(nn::Sigmoid()).add(fc2);
+  return net;
+}
+
+// The predicted class over a grid covering the data, and the points, drawn by gnuplot.
+void decision_boundary(nn::Module& net, const nn::Dataset& data, const std::string& dir) {
+  const int n = 200;
+  std::string grid, points;
+  {
+    ag::NoGradGuard off;
+    std::vector<float> xy;
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) {
+        xy.push_back(-1.1f + 2.2f * static_cast<float>(j) / (n - 1));
+        xy.push_back(-1.1f + 2.2f * static_cast<float>(i) / (n - 1));
+      }
+    Tensor cls = ag::argmax(net(ag::from_vector(xy, {n * n, 2})), 1);
+    for (int k = 0; k < n * n; ++k)
+      grid += fmt::format("{} {} {}\n", xy[2 * k], xy[2 * k + 1], cls.data<int64_t>()[k]);
+  }
+  for (int64_t k = 0; k < data.size(); ++k)
+    points += fmt::format("{} {} {}\n", data.x.at<float>({k, 0}), data.x.at<float>({k, 1}), data.t.at<int64_t>({k}));
+  ag::write_file(dir + "/boundary_grid.dat", grid);
+  ag::write_file(dir + "/boundary_points.dat", points);
+  const std::string script = fmt::format(
+      "set terminal pngcairo size 640,640\nset output '{0}/decision_boundary.png'\nset size square\n"
+      "set palette defined (0 '#fbe3d6', 1 '#d6ecfb', 2 '#dff5d6')\nunset colorbox\nset cbrange [0:2]\n"
+      "set title 'spiral: decision boundary of the two-layer net'\nset xrange [-1.1:1.1]\nset yrange [-1.1:1.1]\n"
+      "plot '{0}/boundary_grid.dat' using 1:2:3 with image notitle, \\\n"
+      "     '{0}/boundary_points.dat' using 1:($3 == 0 ? $2 : 1/0) with points pt 7 ps 0.8 lc rgb '#d62728' title 'class 0', \\\n"
+      "     '' using 1:($3 == 1 ? $2 : 1/0) with points pt 5 ps 0.8 lc rgb '#1f77b4' title 'class 1', \\\n"
+      "     '' using 1:($3 == 2 ? $2 : 1/0) with points pt 9 ps 0.9 lc rgb '#2ca02c' title 'class 2'\n",
+      dir);
+  ag::write_file(dir + "/decision_boundary.gp", script);
+  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
+    fmt::print("  gnuplot is not installed (Debian package gnuplot-nox): wrote {}/decision_boundary.gp and its data\n", dir);
+    return;
+  }
+  if (std::system(fmt::format("gnuplot '{}/decision_boundary.gp'", dir).c_str()) == 0)
+    fmt::print("  {}/decision_boundary.png\n", dir);
+}
+
+// The graph of one training step, forward and backward, as the textbook draws it.
+void dump_one_step(nn::Module& net, const nn::Dataset& data, const std::string& dir) {
+  nn::Dataset batch = nn::subset(data, std::vector<int64_t>{0, 100, 200});
+  ag::Trace trace;
+  Tensor loss = ag::softmax_cross_entropy(net(batch.x), batch.t);
+  loss.set_name("loss");
+  net.zero_grad();
+  loss.backward();
+  ag::write_file(dir + "/one_step.dot", ag::to_dot(trace));
+  ag::write_file(dir + "/one_step.html", ag::backward_html(trace));
+  fmt::print("  {}/one_step.dot\n  {}/one_step.html (the backward pass, step by step)\n", dir, dir);
+  try {
+    ag::render(dir + "/one_step.dot", dir + "/one_step.svg");
+    fmt::print("  {}/one_step.svg\n", dir);
+  } catch (const ag::Error& e) {
+    fmt::print("  {}\n", e.what());
+  }
 }
 
 }  // namespace
@@ -60,50 +127,27 @@ double accuracy(const Tensor& logits, const Tensor& labels) {
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
   nn::Dataset data = nn::spiral(100, 3, opt.seed);
-  const int64_t n = data.x.shape()[0];
-
-  // Parameters: W ~ N(0, 1/fan_in) (Xavier), b = 0.
   ag::Generator gen(opt.seed);
-  Tensor W1 = ag::randn({2, 10}, gen, ag::DType::float32, 0.0, std::sqrt(1.0 / 2)).requires_grad_().set_name("W1");
-  Tensor b1 = ag::zeros({10}).requires_grad_().set_name("b1");
-  Tensor W2 = ag::randn({10, 3}, gen, ag::DType::float32, 0.0, std::sqrt(1.0 / 10)).requires_grad_().set_name("W2");
-  Tensor b2 = ag::zeros({3}).requires_grad_().set_name("b2");
-  std::vector<Tensor> params = {W1, b1, W2, b2};
+  auto net = two_layer_net(gen);
 
-  auto predict = [&](const Tensor& x) {
-    Tensor h = ag::sigmoid(ag::matmul(x, W1) + b1);
-    return ag::matmul(h, W2) + b2;
-  };
-
-  fmt::print("spiral: {} points, 3 classes; 2-10-3 net, sigmoid, softmax cross entropy, SGD lr {} batch {}\n", n,
-             opt.lr, opt.batch);
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  for (int epoch = 1; epoch <= opt.epochs; ++epoch) {
-    // A seeded shuffle, then mini-batches.
-    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[static_cast<size_t>(gen.randint(0, static_cast<int64_t>(i)))]);
-    double total = 0;
-    for (int64_t start = 0; start < n; start += opt.batch) {
-      const int64_t len = std::min(opt.batch, n - start);
-      Tensor idx = ag::from_vector(std::vector<int64_t>(order.begin() + start, order.begin() + start + len), {len});
-      Tensor x = ag::index_select(data.x, idx);
-      Tensor t = ag::index_select(data.t, idx);
-
-      Tensor loss = ag::softmax_cross_entropy(predict(x), t);  // forward: records the tape
-      for (Tensor& p : params) p.zero_grad();
-      loss.backward();  // backward: walks it in reverse
-      {
-        ag::NoGradGuard no_grad;
-        for (Tensor& p : params) p.add_(p.grad(), -opt.lr);  // SGD step
-      }
-      total += loss.item<float>() * static_cast<double>(len);
-    }
-    if (epoch % 10 == 0 || epoch == 1) fmt::print("epoch {:4d}  loss {:.4f}\n", epoch, total / static_cast<double>(n));
-  }
-
-  ag::NoGradGuard no_grad;
-  const double acc = accuracy(predict(data.x), data.t);
+  fmt::print("spiral: {} points, 3 classes; 2-10-3 net, sigmoid, softmax cross entropy, SGD lr {} batch {}\n",
+             data.size(), opt.lr, opt.batch);
+  nn::SGD sgd(net->parameters(), opt.lr);
+  nn::DataLoader loader(data, {.batch_size = opt.batch, .seed = opt.seed});
+  nn::Trainer trainer(*net, sgd, {.epochs = opt.epochs, .print_every = std::max(1, opt.epochs / 20)});
+  trainer.fit(loader);
+  const double acc = trainer.evaluate(data).second;
   fmt::print("training accuracy: {:.1f}%\n", 100.0 * acc);
+
+  fs::create_directories(opt.out);
+  fmt::print("wrote:\n");
+  trainer.write_history_csv(opt.out + "/history.csv");
+  std::string why;
+  if (trainer.plot_history(opt.out + "/loss_curve.png", &why)) fmt::print("  {}/loss_curve.png\n", opt.out);
+  else fmt::print("  {}\n", why);
+  decision_boundary(*net, data, opt.out);
+  dump_one_step(*net, data, opt.out);
+
   if (opt.check && acc < 0.95) {
     fmt::print(stderr, "spiral: accuracy {:.1f}% is below 95%\n", 100.0 * acc);
     return 1;

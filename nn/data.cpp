@@ -1,0 +1,90 @@
+#include "nn/data.hpp"
+
+#include <cmath>
+#include <numeric>
+
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+namespace nn {
+
+void check_dataset(const Dataset& d, std::string_view op) {
+  if (!d.x.defined() || !d.t.defined()) ag::fail(op, "the data set has no {}", d.x.defined() ? "targets t" : "inputs x");
+  if (d.x.dim() < 1 || d.t.dim() < 1)
+    ag::fail(op, "x and t need a first axis of examples, got x {} and t {}", d.x.shape(), d.t.shape());
+  if (d.x.size(0) != d.t.size(0))
+    ag::fail(op, "x has {} examples but t has {} (x {}, t {})", d.x.size(0), d.t.size(0), d.x.shape(), d.t.shape());
+  if (!d.x.device().is_cpu() || !d.t.device().is_cpu())
+    ag::fail(op, "needs a data set on the CPU, got x on {} and t on {}", d.x.device(), d.t.device());
+}
+
+Dataset subset(const Dataset& d, const ag::Tensor& index) {
+  check_dataset(d, "subset");
+  ag::NoGradGuard no_grad;
+  return {ag::index_select(d.x, index), ag::index_select(d.t, index)};
+}
+
+Dataset subset(const Dataset& d, const std::vector<int64_t>& index) {
+  return subset(d, ag::from_vector(index, {static_cast<int64_t>(index.size())}));
+}
+
+std::vector<int64_t> permutation(int64_t n, ag::Generator& gen) {
+  if (n < 0) ag::fail("permutation", "needs n >= 0, got {}", n);
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  std::iota(p.begin(), p.end(), int64_t{0});
+  for (int64_t i = n - 1; i > 0; --i) std::swap(p[static_cast<size_t>(i)], p[static_cast<size_t>(gen.randint(0, i + 1))]);
+  return p;
+}
+
+std::pair<Dataset, Dataset> train_val_split(const Dataset& d, double val_fraction, uint64_t seed) {
+  check_dataset(d, "train_val_split");
+  if (!(val_fraction > 0.0 && val_fraction < 1.0))
+    ag::fail("train_val_split", "needs a validation fraction in (0, 1), got {}", val_fraction);
+  const int64_t n = d.size();
+  const auto n_val = static_cast<int64_t>(std::llround(val_fraction * static_cast<double>(n)));
+  if (n_val == 0 || n_val == n)
+    ag::fail("train_val_split", "a fraction of {} of {} examples leaves {} for validation and {} for training; "
+             "both parts need at least one", val_fraction, n, n_val, n - n_val);
+  ag::Generator gen(seed);
+  std::vector<int64_t> p = permutation(n, gen);
+  std::vector<int64_t> val(p.begin(), p.begin() + n_val), train(p.begin() + n_val, p.end());
+  return {subset(d, train), subset(d, val)};
+}
+
+DataLoader::DataLoader(Dataset data, const DataLoaderOptions& opts)
+    : data_(std::move(data)), opts_(opts), gen_(opts.seed) {
+  check_dataset(data_, "DataLoader");
+  if (opts_.batch_size <= 0) ag::fail("DataLoader", "needs a positive batch size, got {}", opts_.batch_size);
+  order_.resize(static_cast<size_t>(data_.size()));
+  std::iota(order_.begin(), order_.end(), int64_t{0});
+}
+
+int64_t DataLoader::size() const {
+  const int64_t n = data_.size(), b = opts_.batch_size;
+  return opts_.drop_last ? n / b : (n + b - 1) / b;
+}
+
+DataLoader::Iterator DataLoader::begin() {
+  if (opts_.shuffle) order_ = permutation(data_.size(), gen_);
+  return Iterator(this, 0);
+}
+
+DataLoader::Iterator DataLoader::end() { return Iterator(this, size()); }
+
+Batch DataLoader::batch(int64_t i) const {
+  if (i < 0 || i >= size()) ag::fail("DataLoader", "batch {} does not exist; an epoch has {} batches", i, size());
+  const int64_t b = opts_.batch_size;
+  const int64_t start = i * b, stop = std::min(start + b, data_.size());
+  std::vector<int64_t> index(order_.begin() + start, order_.begin() + stop);
+  return subset(data_, index);
+}
+
+const Batch& DataLoader::Iterator::operator*() {
+  if (!cached_) {
+    batch_ = loader_->batch(i_);
+    cached_ = true;
+  }
+  return batch_;
+}
+
+}  // namespace nn

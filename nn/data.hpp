@@ -1,0 +1,93 @@
+// Feeding a Dataset to a training loop: seeded shuffled mini-batches, subsets
+// and a train/validation split.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "autograd/tensor.hpp"
+#include "nn/datasets.hpp"
+
+namespace nn {
+
+// One mini-batch: rows of a Dataset's x and t.
+using Batch = Dataset;
+
+// Throws unless d.x and d.t are defined, on the CPU, with the same first axis n.
+void check_dataset(const Dataset& d, std::string_view op);
+
+// The examples at `index` (int64 (k,) tensor or list of row numbers), in that order.
+Dataset subset(const Dataset& d, const ag::Tensor& index);
+Dataset subset(const Dataset& d, const std::vector<int64_t>& index);
+
+// 0, 1, ..., n-1 in an order drawn from gen (Fisher-Yates).
+std::vector<int64_t> permutation(int64_t n, ag::Generator& gen);
+
+// A seeded shuffled split into (train, validation), the validation part holding
+// round(fraction * n) examples; fraction in (0, 1), both parts non-empty.
+std::pair<Dataset, Dataset> train_val_split(const Dataset& d, double val_fraction, uint64_t seed = 0);
+
+struct DataLoaderOptions {
+  int64_t batch_size = 32;
+  bool shuffle = true;     // a new seeded order at the start of every epoch
+  bool drop_last = false;  // drop the last batch when it is smaller than batch_size
+  uint64_t seed = 0;
+};
+
+// Mini-batches of a Dataset, for range-for: each `for (const Batch& b : loader)`
+// is one epoch. With shuffle, every epoch draws a new order from the loader's
+// own generator, so a seed reproduces the whole sequence of epochs.
+//
+//   nn::DataLoader loader(data, {.batch_size = 64, .seed = 1});
+//   for (int epoch = 0; epoch < 10; ++epoch)
+//     for (const nn::Batch& b : loader) step(b.x, b.t);
+class DataLoader {
+ public:
+  DataLoader(Dataset data, const DataLoaderOptions& opts = {});
+  DataLoader(Dataset data, int64_t batch_size, bool shuffle = true, uint64_t seed = 0, bool drop_last = false)
+      : DataLoader(std::move(data), DataLoaderOptions{batch_size, shuffle, drop_last, seed}) {}
+
+  // The number of batches in one epoch.
+  int64_t size() const;
+  // The number of examples in the data set.
+  int64_t num_examples() const { return data_.size(); }
+  int64_t batch_size() const { return opts_.batch_size; }
+  const Dataset& dataset() const { return data_; }
+  // Row numbers of the current epoch, in order.
+  const std::vector<int64_t>& order() const { return order_; }
+
+  // Starts an epoch (reshuffles when shuffling) and returns its first batch.
+  class Iterator;
+  Iterator begin();
+  Iterator end();
+  // Batch i (0 <= i < size()) of the current epoch.
+  Batch batch(int64_t i) const;
+
+  class Iterator {
+   public:
+    Iterator(const DataLoader* loader, int64_t i) : loader_(loader), i_(i) {}
+    const Batch& operator*();
+    const Batch* operator->() { return &**this; }
+    Iterator& operator++() {
+      ++i_;
+      cached_ = false;
+      return *this;
+    }
+    bool operator==(const Iterator& o) const { return i_ == o.i_; }
+
+   private:
+    const DataLoader* loader_;
+    int64_t i_;
+    bool cached_ = false;
+    Batch batch_;
+  };
+
+ private:
+  Dataset data_;
+  DataLoaderOptions opts_;
+  ag::Generator gen_;
+  std::vector<int64_t> order_;
+};
+
+}  // namespace nn

@@ -1,0 +1,176 @@
+#include "nn/trainer.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+
+#include "nn/layers.hpp"
+
+namespace nn {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) ag::fail("Trainer", "cannot write {}", tmp);
+    out << text;
+    out.flush();
+    if (!out) ag::fail("Trainer", "writing {} failed", tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) ag::fail("Trainer", "cannot rename {} to {}", tmp, path);
+}
+
+std::string duration(double s) {
+  if (!std::isfinite(s) || s < 0) return "?";
+  const auto t = static_cast<int64_t>(s + 0.5);
+  return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+}  // namespace
+
+Trainer::Trainer(Module& model, Optimizer& optimizer, TrainerOptions opts)
+    : model_(model), opt_(optimizer), opts_(std::move(opts)) {
+  if (opts_.epochs <= 0) ag::fail("Trainer", "needs epochs > 0, got {}", opts_.epochs);
+  if (!opts_.loss) opts_.loss = [](const Tensor& y, const Tensor& t) { return ag::softmax_cross_entropy(y, t); };
+  if (!opts_.out) opts_.out = stdout;
+}
+
+std::pair<double, double> Trainer::evaluate(const Dataset& data, int64_t batch_size) {
+  check_dataset(data, "evaluate");
+  const bool was_training = model_.is_training();
+  model_.eval();
+  ag::NoGradGuard off;
+  double loss = 0, hits = 0;
+  DataLoader loader(data, {.batch_size = batch_size, .shuffle = false});
+  for (const Batch& b : loader) {
+    Tensor y = model_(b.x);
+    const double n = static_cast<double>(b.size());
+    loss += opts_.loss(y, b.t).value_at(0) * n;
+    if (opts_.classification) hits += accuracy(y, b.t) * n;
+  }
+  model_.train(was_training);
+  const double n = static_cast<double>(data.size());
+  return {loss / n, opts_.classification ? hits / n : NAN};
+}
+
+const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* validation) {
+  const bool tty = opts_.progress && ::isatty(::fileno(opts_.out));
+  const int64_t batches = train.size();
+  double best = INFINITY;
+  int since_best = 0;
+  int64_t iteration = 0;
+  const int first = history_.empty() ? 1 : history_.back().epoch + 1;
+  for (int epoch = first; epoch < first + opts_.epochs; ++epoch) {
+    const auto start = Clock::now();
+    if (opts_.schedule && !opts_.schedule_per_iteration) opt_.set_lr(opts_.schedule->lr(epoch - 1));
+    model_.train();
+    EpochStats st;
+    st.epoch = epoch;
+    st.lr = opt_.lr();
+    double loss_sum = 0, hits = 0, seen = 0;
+    int64_t i = 0;
+    for (const Batch& b : train) {
+      if (opts_.schedule && opts_.schedule_per_iteration) opt_.set_lr(opts_.schedule->lr(iteration));
+      opt_.zero_grad();
+      Tensor y = model_(b.x);
+      Tensor loss = opts_.loss(y, b.t);
+      loss.backward();
+      opt_.step();
+      ++iteration;
+      const double n = static_cast<double>(b.size());
+      loss_sum += loss.value_at(0) * n;
+      if (opts_.classification) {
+        ag::NoGradGuard off;
+        hits += accuracy(y.detach(), b.t) * n;
+      }
+      seen += n;
+      ++i;
+      if (tty) {
+        const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+        const int width = 30, done = static_cast<int>(width * i / std::max<int64_t>(batches, 1));
+        fmt::print(opts_.out, "\repoch {:3d} [{}{}] {}/{} loss {:.4f} eta {}   ", epoch, std::string(done, '='),
+                   std::string(width - done, ' '), i, batches, loss_sum / seen,
+                   duration(elapsed / static_cast<double>(i) * static_cast<double>(batches - i)));
+        std::fflush(opts_.out);
+      }
+    }
+    st.loss = seen > 0 ? loss_sum / seen : NAN;
+    st.accuracy = opts_.classification && seen > 0 ? hits / seen : NAN;
+    if (validation) std::tie(st.val_loss, st.val_accuracy) = evaluate(*validation);
+    st.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    history_.push_back(st);
+    const bool last = epoch + 1 == first + opts_.epochs;
+    if (opts_.progress && (epoch % std::max(1, opts_.print_every) == 0 || epoch == first || last)) {
+      std::string line = fmt::format("epoch {:3d}  loss {:.4f}", epoch, st.loss);
+      if (opts_.classification) line += fmt::format("  acc {:.4f}", st.accuracy);
+      if (validation) line += fmt::format("  val_loss {:.4f}", st.val_loss);
+      if (validation && opts_.classification) line += fmt::format("  val_acc {:.4f}", st.val_accuracy);
+      line += fmt::format("  lr {:.3g}  {:.1f}s", st.lr, st.seconds);
+      fmt::print(opts_.out, "{}{}\n", tty ? "\r\033[K" : "", line);
+    } else if (tty) {
+      fmt::print(opts_.out, "\r\033[K");
+    }
+    if (validation && opts_.early_stopping_patience > 0) {
+      if (st.val_loss < best) {
+        best = st.val_loss;
+        since_best = 0;
+      } else if (++since_best >= opts_.early_stopping_patience) {
+        if (opts_.progress)
+          fmt::print(opts_.out, "early stopping: no better validation loss for {} epochs\n", since_best);
+        break;
+      }
+    }
+  }
+  return history_;
+}
+
+void Trainer::write_history_csv(const std::string& path) const {
+  std::string s = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n";
+  for (const EpochStats& e : history_)
+    s += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss, e.accuracy, e.val_loss,
+                     e.val_accuracy, e.lr, e.seconds);
+  write_file(path, s);
+}
+
+bool Trainer::plot_history(const std::string& path, std::string* why) const {
+  const bool svg = path.size() > 4 && path.substr(path.size() - 4) == ".svg";
+  const std::string data = path + ".csv", script = path + ".gp", tmp = path + ".tmp";
+  write_history_csv(data);
+  const bool val = !history_.empty() && std::isfinite(history_.front().val_loss);
+  const std::string style = history_.size() > 40 ? "lines lw 2" : "linespoints pt 7 ps 0.6";
+  auto script_for = [&](const std::string& output) {
+    return fmt::format(
+        "set terminal {0} size 960,400\nset output '{1}'\nset datafile separator ','\n"
+        "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset xtics out nomirror\nset key top right\n"
+        "set title 'loss'\nplot '{2}' every ::1 using 1:2 with {3} title 'train'{4}\n"
+        "set key bottom right\nset title 'accuracy'\n"
+        "plot '{2}' every ::1 using 1:3 with {3} title 'train'{5}\nunset multiplot\n",
+        svg ? "svg" : "pngcairo", output, data, style,
+        val ? fmt::format(", '' every ::1 using 1:4 with {} title 'validation'", style) : "",
+        val ? fmt::format(", '' every ::1 using 1:5 with {} title 'validation'", style) : "");
+  };
+  write_file(script, script_for(path));  // for the user to re-run or edit
+  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
+    if (why) *why = "gnuplot is not installed (Debian package gnuplot-nox); wrote " + data + " and " + script;
+    return false;
+  }
+  // Render to a temporary file, then rename: a reader never sees half a picture.
+  write_file(tmp + ".gp", script_for(tmp));
+  const int rc = std::system(fmt::format("gnuplot '{}' > /dev/null 2>&1", tmp + ".gp").c_str());
+  std::remove((tmp + ".gp").c_str());
+  if (rc != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    if (why) *why = "gnuplot failed to render " + path + " (run gnuplot " + script + " to see why)";
+    return false;
+  }
+  return true;
+}
+
+}  // namespace nn

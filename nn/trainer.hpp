@@ -1,0 +1,62 @@
+// The training loop as a library: epochs of mini-batches (forward, loss,
+// backward, optimiser step, schedule step), evaluation on a validation set,
+// a history (loss, accuracy, learning rate, time), a progress bar with the
+// running loss and an ETA on a terminal (plain lines otherwise), optional
+// early stopping, and the history as CSV or as a chart (through gnuplot).
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/data.hpp"
+#include "nn/module.hpp"
+#include "nn/optim.hpp"
+
+namespace nn {
+
+using LossFn = std::function<Tensor(const Tensor& output, const Tensor& target)>;
+
+struct TrainerOptions {
+  int epochs = 10;
+  LossFn loss{};                        // default: softmax cross entropy
+  bool classification = true;           // report accuracy (argmax of the output)
+  std::shared_ptr<Schedule> schedule{}; // the learning rate, by epoch (or by iteration, below)
+  bool schedule_per_iteration = false;
+  int early_stopping_patience = 0;      // stop after this many epochs without a better validation loss (0: never)
+  bool progress = true;                 // a progress bar on a terminal, one line per epoch otherwise
+  int print_every = 1;                  // print the summary line of every k-th epoch (and of the last)
+  std::FILE* out = stdout;
+};
+
+struct EpochStats {
+  int epoch = 0;
+  double loss = 0, accuracy = 0;          // over the epoch's training batches
+  double val_loss = NAN, val_accuracy = NAN;
+  double lr = 0, seconds = 0;
+};
+
+class Trainer {
+ public:
+  Trainer(Module& model, Optimizer& optimizer, TrainerOptions opts = {});
+  // Trains for opts.epochs (or until early stopping); returns the history.
+  const std::vector<EpochStats>& fit(DataLoader& train, const Dataset* validation = nullptr);
+  // Mean loss and accuracy over a data set, in evaluation mode and without recording.
+  std::pair<double, double> evaluate(const Dataset& data, int64_t batch_size = 1000);
+  const std::vector<EpochStats>& history() const { return history_; }
+  // The history as CSV (epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds), written atomically.
+  void write_history_csv(const std::string& path) const;
+  // Loss and accuracy curves as a PNG or SVG (by extension) through gnuplot;
+  // false, with the reason in *why, when gnuplot is not installed (the data and script are still written).
+  bool plot_history(const std::string& path, std::string* why = nullptr) const;
+
+ private:
+  Module& model_;
+  Optimizer& opt_;
+  TrainerOptions opts_;
+  std::vector<EpochStats> history_;
+};
+
+}  // namespace nn

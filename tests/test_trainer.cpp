@@ -1,0 +1,98 @@
+// The Trainer: history, schedules, early stopping, progress lines, CSV and charts.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "helpers.hpp"
+#include "nn/nn.hpp"
+#include "nn/trainer.hpp"
+
+using namespace ag;
+namespace fs = std::filesystem;
+
+TEST_SUITE("nn") {
+
+TEST_CASE("Trainer: the spiral is learned, the history and the printed lines agree") {
+  nn::Dataset data = nn::spiral(60, 3, 1);
+  Generator gen(2);
+  nn::MLP model({2, 32, 3}, gen, "relu", nn::Init::he);
+  nn::Adam opt(model.parameters(), 0.02);
+  nn::DataLoader loader(data, {.batch_size = 30, .seed = 3});
+  std::FILE* out = std::tmpfile();
+  nn::Trainer trainer(model, opt, {.epochs = 60, .out = out});
+  const auto& h = trainer.fit(loader, &data);
+  REQUIRE(h.size() == 60);
+  CHECK(h.back().loss < h.front().loss);
+  CHECK(h.back().accuracy > 0.9);
+  CHECK(h.back().val_accuracy > 0.9);
+  auto [loss, acc] = trainer.evaluate(data);
+  CHECK(loss == doctest::Approx(h.back().val_loss));
+  CHECK(acc == doctest::Approx(h.back().val_accuracy));
+  std::rewind(out);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  CHECK(text.find("epoch   1  loss ") == 0);  // plain lines when the output is not a terminal
+  CHECK(text.find("val_acc") != std::string::npos);
+}
+
+TEST_CASE("Trainer: a schedule sets the learning rate each epoch") {
+  nn::Dataset data = nn::spiral(10, 3, 1);
+  Generator gen(2);
+  nn::MLP model({2, 4, 3}, gen);
+  nn::SGD opt(model.parameters(), 1.0);
+  nn::DataLoader loader(data, {.batch_size = 30});
+  nn::Trainer trainer(model, opt, {.epochs = 4, .schedule = std::make_shared<nn::StepDecay>(0.1, 2, 0.5), .progress = false});
+  const auto& h = trainer.fit(loader);
+  CHECK(h[0].lr == doctest::Approx(0.1));
+  CHECK(h[1].lr == doctest::Approx(0.1));
+  CHECK(h[2].lr == doctest::Approx(0.05));
+  CHECK(std::isnan(h[0].val_loss));
+}
+
+TEST_CASE("Trainer: early stopping when the validation loss stops improving") {
+  nn::Dataset data = nn::spiral(10, 3, 1);
+  Generator gen(2);
+  nn::MLP model({2, 4, 3}, gen);
+  nn::SGD opt(model.parameters(), 0.0);  // nothing changes: no epoch improves on the first
+  nn::DataLoader loader(data, {.batch_size = 30});
+  nn::Trainer trainer(model, opt, {.epochs = 20, .early_stopping_patience = 2, .progress = false});
+  CHECK(trainer.fit(loader, &data).size() == 3);
+}
+
+TEST_CASE("Trainer: the history as CSV, and as a chart when gnuplot is there") {
+  nn::Dataset data = nn::spiral(10, 3, 1);
+  Generator gen(2);
+  nn::MLP model({2, 4, 3}, gen);
+  nn::SGD opt(model.parameters(), 0.1);
+  nn::DataLoader loader(data, {.batch_size = 30});
+  nn::Trainer trainer(model, opt, {.epochs = 3, .progress = false});
+  trainer.fit(loader, &data);
+  const fs::path dir = fs::temp_directory_path() / ("tapegrad_trainer_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  trainer.write_history_csv((dir / "h.csv").string());
+  std::ifstream in(dir / "h.csv");
+  std::string header, line;
+  std::getline(in, header);
+  CHECK(header == "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds");
+  int rows = 0;
+  while (std::getline(in, line)) ++rows;
+  CHECK(rows == 3);
+  std::string why;
+  const std::string png = (dir / "curves.png").string();
+  if (trainer.plot_history(png, &why)) {
+    std::ifstream p(png, std::ios::binary);
+    char magic[4] = {};
+    p.read(magic, 4);
+    CHECK(std::string(magic + 1, 3) == "PNG");
+  } else {
+    MESSAGE("chart not rendered: " << why);
+    CHECK(fs::exists(png + ".gp"));
+  }
+  CHECK_FALSE(fs::exists(png + ".tmp"));
+  fs::remove_all(dir);
+}
+
+}  // TEST_SUITE
