@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
 
 #include "nn/layers.hpp"
 
@@ -14,18 +13,6 @@ namespace nn {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) ag::fail("Trainer", "cannot write {}", tmp);
-    out << text;
-    out.flush();
-    if (!out) ag::fail("Trainer", "writing {} failed", tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) ag::fail("Trainer", "cannot rename {} to {}", tmp, path);
-}
 
 std::string duration(double s) {
   if (!std::isfinite(s) || s < 0) return "?";
@@ -136,7 +123,7 @@ void Trainer::write_history_csv(const std::string& path) const {
   for (const EpochStats& e : history_)
     s += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss, e.accuracy, e.val_loss,
                      e.val_accuracy, e.lr, e.seconds);
-  write_file(path, s);
+  ag::write_file(path, s);
 }
 
 bool Trainer::plot_history(const std::string& path, std::string* why) const {
@@ -156,13 +143,13 @@ bool Trainer::plot_history(const std::string& path, std::string* why) const {
         val ? fmt::format(", '' every ::1 using 1:4 with {} title 'validation'", style) : "",
         val ? fmt::format(", '' every ::1 using 1:5 with {} title 'validation'", style) : "");
   };
-  write_file(script, script_for(path));  // for the user to re-run or edit
+  ag::write_file(script, script_for(path));  // for the user to re-run or edit
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
     if (why) *why = "gnuplot is not installed (Debian package gnuplot-nox); wrote " + data + " and " + script;
     return false;
   }
   // Render to a temporary file, then rename: a reader never sees half a picture.
-  write_file(tmp + ".gp", script_for(tmp));
+  ag::write_file(tmp + ".gp", script_for(tmp));
   const int rc = std::system(fmt::format("gnuplot '{}' > /dev/null 2>&1", tmp + ".gp").c_str());
   std::remove((tmp + ".gp").c_str());
   if (rc != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
