@@ -105,14 +105,19 @@ void decision_boundary(nn::Module& net, const nn::Dataset& data, const std::stri
 
 // The graph of one training step, forward and backward, as the textbook draws it.
 void dump_one_step(nn::Module& net, const nn::Dataset& data, const std::string& dir) {
-  nn::Dataset batch = nn::subset(data, std::vector<int64_t>{0, 100, 200});
+  nn::Dataset batch = nn::subset(data, std::vector<int64_t>{60, 160, 260});  // one point of each arm
+  batch.x.set_name("x");
+  batch.t.set_name("t");
   ag::Trace trace;
   Tensor loss = ag::softmax_cross_entropy(net(batch.x), batch.t);
   loss.set_name("loss");
   net.zero_grad();
   loss.backward();
-  ag::write_file(dir + "/one_step.dot", ag::to_dot(trace));
-  ag::write_file(dir + "/one_step.html", ag::backward_html(trace));
+  ag::DumpOptions opts;
+  opts.title = "spiral: one training step on 3 points (forward values, then gradients)";
+  opts.rankdir = "TB";
+  ag::write_file(dir + "/one_step.dot", ag::to_dot(trace, opts));
+  ag::write_file(dir + "/one_step.html", ag::backward_html(trace, opts));
   fmt::print("  {}/one_step.dot\n  {}/one_step.html (the backward pass, step by step)\n", dir, dir);
   try {
     ag::render(dir + "/one_step.dot", dir + "/one_step.svg");
