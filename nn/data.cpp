@@ -76,7 +76,14 @@ Batch DataLoader::batch(int64_t i) const {
   const int64_t b = opts_.batch_size;
   const int64_t start = i * b, stop = std::min(start + b, data_.size());
   std::vector<int64_t> index(order_.begin() + start, order_.begin() + stop);
-  return subset(data_, index);
+  Batch batch = subset(data_, index);
+  if (opts_.transform) {
+    batch.x = opts_.transform(batch.x);
+    if (!batch.x.defined() || batch.x.size(0) != batch.t.size(0))
+      ag::fail("DataLoader", "the transform must return one input per example: {} examples, got {}", batch.t.size(0),
+               batch.x.defined() ? fmt::format("{}", batch.x.shape()) : "an undefined tensor");
+  }
+  return batch;
 }
 
 const Batch& DataLoader::Iterator::operator*() {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,10 @@ struct DataLoaderOptions {
   bool shuffle = true;     // a new seeded order at the start of every epoch
   bool drop_last = false;  // drop the last batch when it is smaller than batch_size
   uint64_t seed = 0;
+  // Applied to each batch's inputs as the batch is drawn: augmentation for a
+  // training loader, e.g. [aug](const ag::Tensor& x) { return (*aug)(x); } with
+  // a shared nn::Compose (nn/augment.hpp). Empty: the inputs as stored.
+  std::function<ag::Tensor(const ag::Tensor&)> transform{};
 };
 
 // Mini-batches of a Dataset, for range-for: each `for (const Batch& b : loader)`

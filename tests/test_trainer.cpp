@@ -7,6 +7,7 @@
 
 #include "helpers.hpp"
 #include "nn/nn.hpp"
+#include "nn/augment.hpp"
 #include "nn/trainer.hpp"
 
 using namespace ag;
@@ -93,6 +94,23 @@ TEST_CASE("Trainer: the history as CSV, and as a chart when gnuplot is there") {
   }
   CHECK_FALSE(fs::exists(png + ".tmp"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("a training loader applies its transform (augmentation) to each batch's inputs") {
+  Generator gen(5);
+  nn::Dataset images{randn({8, 1, 4, 4}, gen), randint({8}, 0, 2, gen)};
+  auto aug = std::make_shared<nn::Compose>(
+      std::vector<std::shared_ptr<const nn::Augmentation>>{std::make_shared<nn::RandomFlip>(1.0)}, 1);
+  nn::DataLoader plain(images, {.batch_size = 4, .shuffle = false});
+  nn::DataLoader flipped(images, {.batch_size = 4, .shuffle = false,
+                                  .transform = [aug](const Tensor& x) { return (*aug)(x); }});
+  for (const nn::Batch& b : flipped) (void)b;  // one epoch, to start both loaders alike
+  for (const nn::Batch& b : plain) (void)b;
+  CHECK(flipped.batch(1).x.to_vector<float>() == nn::hflip(plain.batch(1).x).to_vector<float>());
+  CHECK(flipped.batch(1).x.to_vector<float>() != plain.batch(1).x.to_vector<float>());
+  CHECK(flipped.batch(1).t.to_vector<int64_t>() == plain.batch(1).t.to_vector<int64_t>());
+  nn::DataLoader broken(images, {.batch_size = 4, .transform = [](const Tensor& x) { return slice(x, 0, 0, 1); }});
+  CHECK(error_of([&] { broken.batch(0); }).find("[DataLoader] the transform must return one input per example") == 0);
 }
 
 }  // TEST_SUITE
