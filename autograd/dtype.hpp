@@ -30,18 +30,22 @@ template <> constexpr DType dtype_of<float>() { return DType::float32; }
 template <> constexpr DType dtype_of<double>() { return DType::float64; }
 template <> constexpr DType dtype_of<int64_t>() { return DType::int64; }
 
-// Where a tensor's data lives.
+// Where a tensor's data lives. cuda_host is the CUDA backend emulated on the
+// host: its memory is host memory behind the device's caching allocator and its
+// kernels are the CUDA kernels' sources compiled for the CPU (see docs/cuda.md).
 struct Device {
-  enum class Kind : uint8_t { cpu, cuda };
+  enum class Kind : uint8_t { cpu, cuda, cuda_host };
   Kind kind = Kind::cpu;
   int index = 0;
 
   static constexpr Device cpu() { return {}; }
   static constexpr Device cuda(int i = 0) { return {Kind::cuda, i}; }
+  // The host emulation of a CUDA device (runs the CUDA kernels' logic without a GPU).
+  static constexpr Device cuda_host(int i = 0) { return {Kind::cuda_host, i}; }
   constexpr bool is_cpu() const { return kind == Kind::cpu; }
   constexpr bool operator==(const Device&) const = default;
 };
-inline constexpr int kNumDeviceKinds = 2;
+inline constexpr int kNumDeviceKinds = 3;
 
 // Sizes of a tensor's axes, outermost first. Inline for up to 6 axes.
 using Shape = boost::container::small_vector<int64_t, 6>;
@@ -68,6 +72,7 @@ template <>
 struct fmt::formatter<ag::Device> : fmt::formatter<std::string_view> {
   auto format(ag::Device d, format_context& ctx) const {
     if (d.is_cpu()) return fmt::format_to(ctx.out(), "cpu");
+    if (d.kind == ag::Device::Kind::cuda_host) return fmt::format_to(ctx.out(), "cuda_host:{}", d.index);
     return fmt::format_to(ctx.out(), "cuda:{}", d.index);
   }
 };

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "autograd/error.hpp"
+#include "cuda/allocator.hpp"
 
 namespace ag {
 
@@ -87,18 +88,19 @@ void cpu_free(void* ptr, size_t bytes) {
 }  // namespace
 
 Storage::~Storage() {
-  if (data) cpu_free(data, bytes);
+  if (!data) return;
+  if (device.is_cpu()) cpu_free(data, bytes);
+  else cuda::device_free(data, bytes, device);
 }
 
 void* pool_alloc(size_t bytes) { return cpu_alloc(bytes); }
 void pool_free(void* ptr, size_t bytes) { cpu_free(ptr, bytes); }
 
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
-  if (!device.is_cpu())
-    fail("alloc", "device {} is not supported by this build: only cpu tensors exist so far", device);
   auto s = std::allocate_shared<Storage>(PoolAllocator<Storage>{});
-  s->data = cpu_alloc(bytes == 0 ? 1 : bytes);
-  s->bytes = bytes == 0 ? 1 : bytes;
+  const size_t n = bytes == 0 ? 1 : bytes;
+  s->data = device.is_cpu() ? cpu_alloc(n) : cuda::device_alloc(n, device, "alloc");
+  s->bytes = n;
   s->device = device;
   return s;
 }

@@ -25,6 +25,7 @@ std::shared_ptr<Graph>& tape_graph() {
 // The first NaN or Inf of a floating tensor, or -1.
 int64_t first_nonfinite(const Tensor& t) {
   if (!t.defined() || !is_floating(t.dtype())) return -1;
+  if (!t.device().is_cpu()) return first_nonfinite(t.to(Device::cpu()));
   const int64_t n = t.numel();
   if (t.dtype() == DType::float32) {
     const float* p = t.impl()->data<float>();

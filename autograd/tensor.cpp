@@ -10,12 +10,16 @@
 
 #include "autograd/ops.hpp"
 #include "autograd/tape.hpp"
+#include "cuda/allocator.hpp"
 
 namespace ag {
 
 namespace detail {
 void dtype_mismatch(std::string_view what, DType have, DType want) {
   fail(what, "the tensor holds {} but {} was requested", have, want);
+}
+void not_on_cpu(std::string_view what, Device device) {
+  fail(what, "the tensor is on {}; copy it to the host first with .to(ag::Device::cpu())", device);
 }
 void index_error(std::string_view what, const Shape& shape, std::initializer_list<int64_t> index) {
   Shape idx(index.begin(), index.end());
@@ -81,6 +85,14 @@ Tensor& Tensor::set_name(std::string name) {
 
 double Tensor::value_at(int64_t i) const {
   if (i < 0 || i >= numel()) fail("value_at", "flat index {} out of range for {} elements", i, numel());
+  if (!device().is_cpu()) {
+    const size_t size = dtype_size(dtype());
+    Tensor one = empty({}, dtype());
+    cuda::copy_bytes(one.impl()->storage->data, Device::cpu(),
+                     static_cast<const char*>(impl_->storage->data) + static_cast<size_t>(i) * size, device(), size,
+                     "value_at");
+    return one.value_at(0);
+  }
   switch (dtype()) {
     case DType::float32: return impl_->data<float>()[i];
     case DType::float64: return impl_->data<double>()[i];
@@ -96,15 +108,30 @@ static void check_inplace(const Tensor& self, std::string_view op) {
          "NoGradGuard scope (as optimisers do)");
 }
 
-static void check_same(const Tensor& self, const Tensor& other, std::string_view op) {
+static void check_same(const Tensor& self, const Tensor& other, std::string_view op, bool same_device = true) {
   if (other.shape() != self.shape() || other.dtype() != self.dtype())
     fail(op, "shapes/dtypes differ: self {} {}, other {} {}", self.shape(), self.dtype(), other.shape(),
          other.dtype());
+  if (same_device && other.device() != self.device())
+    fail(op, "inputs are on different devices: {} and {}; move one with .to()", self.device(), other.device());
+}
+
+// The device's buffer helpers, with the device made current; `op` names the caller.
+static const cuda::BufferOps& device_ops(const Tensor& t, const char* op) {
+  const cuda::BufferOps& ops = cuda::buffer_ops(t.device(), op);
+  ops.set_device(t.device().index, op);
+  return ops;
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace(*this, "add_");
   check_same(*this, other, "add_");
+  if (!device().is_cpu()) {
+    if (!is_floating(dtype())) fail("add_", "needs a floating tensor, got {}", dtype());
+    device_ops(*this, "add_").axpy(impl_->storage->data, other.impl()->storage->data, numel(), dtype(), alpha);
+    ++impl_->storage->version;
+    return *this;
+  }
   const int64_t n = numel();
   visit_float(*this, "add_", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
@@ -122,6 +149,12 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_");
   check_same(*this, other, "mul_");
+  if (!device().is_cpu()) {
+    if (!is_floating(dtype())) fail("mul_", "needs a floating tensor, got {}", dtype());
+    device_ops(*this, "mul_").scale(impl_->storage->data, other.impl()->storage->data, numel(), dtype(), 1.0);
+    ++impl_->storage->version;
+    return *this;
+  }
   const int64_t n = numel();
   visit_float(*this, "mul_", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
@@ -134,6 +167,12 @@ Tensor& Tensor::mul_(const Tensor& other) {
 
 Tensor& Tensor::mul_(double factor) {
   check_inplace(*this, "mul_");
+  if (!device().is_cpu()) {
+    if (!is_floating(dtype())) fail("mul_", "needs a floating tensor, got {}", dtype());
+    device_ops(*this, "mul_").scale(impl_->storage->data, nullptr, numel(), dtype(), factor);
+    ++impl_->storage->version;
+    return *this;
+  }
   const int64_t n = numel();
   visit_float(*this, "mul_", [&](auto* p) {
     using T = std::remove_pointer_t<decltype(p)>;
@@ -146,6 +185,11 @@ Tensor& Tensor::mul_(double factor) {
 
 Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
+  if (!device().is_cpu()) {
+    device_ops(*this, "fill_").fill(impl_->storage->data, numel(), dtype(), value);
+    ++impl_->storage->version;
+    return *this;
+  }
   const int64_t n = numel();
   if (dtype() == DType::int64) {
     std::fill_n(impl_->data<int64_t>(), n, static_cast<int64_t>(value));
@@ -161,11 +205,21 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_");
-  check_same(*this, src, "copy_");
+  check_same(*this, src, "copy_", false);
   if (src.impl()->storage != impl_->storage)
-    std::memcpy(impl_->storage->data, src.impl()->storage->data, static_cast<size_t>(numel()) * dtype_size(dtype()));
+    cuda::copy_bytes(impl_->storage->data, device(), src.impl()->storage->data, src.device(),
+                     static_cast<size_t>(numel()) * dtype_size(dtype()), "copy_");
   ++impl_->storage->version;
   return *this;
+}
+
+Tensor Tensor::to(Device device) const {
+  if (this->device() == device) return *this;
+  Tensor y = empty(shape(), dtype(), device);
+  cuda::copy_bytes(y.impl()->storage->data, device, impl_->storage->data, this->device(),
+                   static_cast<size_t>(numel()) * dtype_size(dtype()), "to");
+  y.impl()->name = impl_->name;
+  return y;
 }
 
 Tensor Tensor::reshape(const Shape& s) const { return ag::reshape(*this, s); }
@@ -184,7 +238,12 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(t));
 }
 
-Tensor full(const Shape& shape, double value, DType dtype) {
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  if (!device.is_cpu()) {
+    Tensor t = empty(shape, dtype, device);
+    device_ops(t, "full").fill(t.impl()->storage->data, t.numel(), dtype, value);
+    return t;
+  }
   Tensor t = empty(shape, dtype);
   const int64_t n = t.numel();
   switch (dtype) {
@@ -195,10 +254,10 @@ Tensor full(const Shape& shape, double value, DType dtype) {
   return t;
 }
 
-Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
-Tensor zeros_like(const Tensor& t) { return full(t.shape(), 0.0, t.dtype()); }
-Tensor ones_like(const Tensor& t) { return full(t.shape(), 1.0, t.dtype()); }
+Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor zeros_like(const Tensor& t) { return full(t.shape(), 0.0, t.dtype(), t.device()); }
+Tensor ones_like(const Tensor& t) { return full(t.shape(), 1.0, t.dtype(), t.device()); }
 Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
 
 Tensor arange(double start, double stop, double step, DType dtype) {
@@ -217,7 +276,8 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   return t;
 }
 
-Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype) {
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
+  if (!device.is_cpu()) return from_vector(values, shape, dtype).to(device);
   const Shape& s = shape;
   if (shape_numel(s) != static_cast<int64_t>(values.size()))
     fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), s, shape_numel(s));
@@ -232,10 +292,10 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
   return t;
 }
 
-Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype) {
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype, Device device) {
   // no shape given: (n,)
   return from_vector(std::vector<double>(values), shape.empty() ? Shape{static_cast<int64_t>(values.size())} : shape,
-                     dtype);
+                     dtype, device);
 }
 
 Tensor from_vector(const std::vector<float>& values, const Shape& shape) {
@@ -372,6 +432,14 @@ struct Printer {
 
 std::string to_string(const Tensor& t) {
   if (!t.defined()) return "tensor(undefined)";
+  if (!t.device().is_cpu()) {
+    // printed from a host copy; the suffix names the device
+    std::string s = to_string(t.to(Device::cpu()));
+    s.pop_back();
+    s += fmt::format(", device={}", t.device());
+    if (t.requires_grad()) s += ", requires_grad=true";
+    return s + ')';
+  }
   Printer p{.t = t, .summarise = t.numel() > kSummariseOver, .out = {}};
   if (is_floating(t.dtype())) {
     double hi = 0, lo = INFINITY;

@@ -88,8 +88,11 @@ class Tensor {
   Tensor detach() const;
   // A differentiable copy with its own storage.
   Tensor clone() const;
+  // A copy on `device` (this tensor when it is already there). Not recorded: the copy is a new leaf.
+  Tensor to(Device device) const;
 
-  // Element access (the dtype must match T).
+  // Element access (the dtype must match T). data() needs a cpu tensor; item, at,
+  // to_vector and value_at copy from a device.
   template <class T> T* data();
   template <class T> const T* data() const;
   template <class T> T item() const;
@@ -129,9 +132,11 @@ class Tensor {
 
 // A new tensor with uninitialised values.
 Tensor empty(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
-Tensor zeros(const Shape& shape, DType dtype = DType::float32);
-Tensor ones(const Shape& shape, DType dtype = DType::float32);
-Tensor full(const Shape& shape, double value, DType dtype = DType::float32);
+// Filled with 0, 1 or `value`, on `device`.
+Tensor zeros(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+Tensor ones(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+Tensor full(const Shape& shape, double value, DType dtype = DType::float32, Device device = Device::cpu());
+// Zeros / ones of t's shape, dtype and device.
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 // A 0-d tensor holding one value.
@@ -139,9 +144,11 @@ Tensor scalar(double value, DType dtype = DType::float32);
 // start, start+step, ... below stop (like numpy.arange).
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::float32);
 // From values in row-major order; without a shape, (n,) (scalar() makes a 0-d tensor).
-Tensor tensor(std::initializer_list<double> values, const Shape& shape = {}, DType dtype = DType::float32);
-// From values in row-major order, filling `shape` exactly (() holds one value).
-Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::float32);
+Tensor tensor(std::initializer_list<double> values, const Shape& shape = {}, DType dtype = DType::float32,
+              Device device = Device::cpu());
+// From values in row-major order, filling `shape` exactly (() holds one value), on `device`.
+Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::float32,
+                   Device device = Device::cpu());
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape);
 
@@ -182,24 +189,29 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, std::string_view op);
 
 namespace detail {
 [[noreturn]] void dtype_mismatch(std::string_view what, DType have, DType want);
+[[noreturn]] void not_on_cpu(std::string_view what, Device device);
 [[noreturn]] void index_error(std::string_view what, const Shape& shape, std::initializer_list<int64_t> index);
 }  // namespace detail
 
 template <class T> T* Tensor::data() {
   if (dtype() != dtype_of<T>()) detail::dtype_mismatch("data", dtype(), dtype_of<T>());
+  if (!device().is_cpu()) detail::not_on_cpu("data", device());
   return impl_->data<T>();
 }
 template <class T> const T* Tensor::data() const {
   if (dtype() != dtype_of<T>()) detail::dtype_mismatch("data", dtype(), dtype_of<T>());
+  if (!device().is_cpu()) detail::not_on_cpu("data", device());
   return impl_->data<T>();
 }
 template <class T> T Tensor::item() const {
   if (numel() != 1) fail("item", "needs a tensor with one element, got shape {}", shape());
   if (dtype() != dtype_of<T>()) detail::dtype_mismatch("item", dtype(), dtype_of<T>());
+  if (!device().is_cpu()) return to(Device::cpu()).item<T>();
   return impl_->data<T>()[0];
 }
 template <class T> T Tensor::at(std::initializer_list<int64_t> index) const {
   if (dtype() != dtype_of<T>()) detail::dtype_mismatch("at", dtype(), dtype_of<T>());
+  if (!device().is_cpu()) return to(Device::cpu()).at<T>(index);
   const Shape& s = shape();
   if (index.size() != s.size()) detail::index_error("at", s, index);
   int64_t flat = 0;
@@ -212,6 +224,7 @@ template <class T> T Tensor::at(std::initializer_list<int64_t> index) const {
 }
 template <class T> std::vector<T> Tensor::to_vector() const {
   if (dtype() != dtype_of<T>()) detail::dtype_mismatch("to_vector", dtype(), dtype_of<T>());
+  if (!device().is_cpu()) return to(Device::cpu()).to_vector<T>();
   const T* p = impl_->data<T>();
   return std::vector<T>(p, p + numel());
 }

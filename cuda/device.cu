@@ -1,7 +1,13 @@
-// Device discovery through the CUDA runtime; every answer is computed without throwing.
+// Device discovery and the CUDA runtime wrappers of runtime.hpp. Discovery
+// never throws; every other call is checked with CUDA_CHECK.
+#include <array>
+#include <mutex>
+
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include "cuda/cuda.hpp"
+#include "cuda/runtime.hpp"
 
 namespace ag::cuda {
 
@@ -32,5 +38,84 @@ std::string unavailable_reason() {
   if (n == 0) return "no CUDA device found";
   return "";
 }
+
+namespace rt {
+
+namespace {
+
+constexpr int kMaxDevices = 16;
+
+// One non-blocking stream and one cuBLAS handle per device, created on first use.
+struct PerDevice {
+  cudaStream_t stream = nullptr;
+  cublasHandle_t blas = nullptr;
+};
+std::array<PerDevice, kMaxDevices> g_devices;
+std::mutex g_mutex;
+thread_local int t_device = 0;
+
+PerDevice& per_device(int device, const char* op) {
+  if (device < 0 || device >= kMaxDevices) throw_error(op, "device index", "out of range");
+  std::lock_guard lock(g_mutex);
+  PerDevice& d = g_devices[static_cast<size_t>(device)];
+  if (!d.stream) {
+    CUDA_CHECK(op, cudaSetDevice(device));
+    CUDA_CHECK(op, cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking));
+  }
+  return d;
+}
+
+}  // namespace
+
+void set_device(int device, const char* op) {
+  CUDA_CHECK(op, cudaSetDevice(device));
+  t_device = device;
+}
+
+void* current_stream() { return per_device(t_device, "stream").stream; }
+
+void* blas_handle(const char* op) {
+  PerDevice& d = per_device(t_device, op);
+  std::lock_guard lock(g_mutex);
+  if (!d.blas) {
+    if (cublasCreate(&d.blas) != CUBLAS_STATUS_SUCCESS) throw_error(op, "cublasCreate", "cuBLAS initialisation failed");
+    cublasSetStream(d.blas, d.stream);
+  }
+  return d.blas;
+}
+
+void* malloc(size_t bytes, int device, const char* op) {
+  set_device(device, op);
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, bytes);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    throw_error(op, "cudaMalloc", "out of GPU memory (ag::cuda::release_cache() frees cached blocks)");
+  }
+  CUDA_CHECK(op, err);
+  return p;
+}
+
+void free(void* ptr, int device) {
+  if (cudaSetDevice(device) == cudaSuccess) cudaFree(ptr);
+}
+
+void copy(void* dst, const void* src, size_t bytes, Copy dir, int device, const char* op) {
+  set_device(device, op);
+  cudaStream_t s = per_device(device, op).stream;
+  const cudaMemcpyKind kind = dir == Copy::host_to_device   ? cudaMemcpyHostToDevice
+                              : dir == Copy::device_to_host ? cudaMemcpyDeviceToHost
+                                                            : cudaMemcpyDeviceToDevice;
+  CUDA_CHECK(op, cudaMemcpyAsync(dst, src, bytes, kind, s));
+  // pageable host memory: the source may be reused, or the result read, right after return
+  if (dir != Copy::device_to_device) CUDA_CHECK(op, cudaStreamSynchronize(s));
+}
+
+void synchronize(int device, const char* op) {
+  set_device(device, op);
+  CUDA_CHECK(op, cudaStreamSynchronize(per_device(device, op).stream));
+}
+
+}  // namespace rt
 
 }  // namespace ag::cuda

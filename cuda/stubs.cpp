@@ -1,10 +1,27 @@
-// Compiled instead of the .cu files when the CUDA backend is not built.
+// Compiled instead of device.cu when the CUDA backend is not built: no GPU is
+// available, and asking for GPU memory is a clear error. (The cuda_host
+// emulation does not need these.)
 #include "cuda/cuda.hpp"
+#include "cuda/runtime.hpp"
 
 namespace ag::cuda {
 
+namespace {
+const char* const kNotBuilt = "tapegrad was built without CUDA (meson option cuda, nvcc not found)";
+}
+
 bool is_available() { return false; }
 int device_count() { return 0; }
-std::string unavailable_reason() { return "tapegrad was built without CUDA (meson option cuda, nvcc not found)"; }
+std::string unavailable_reason() { return kNotBuilt; }
+
+namespace rt {
+void* malloc(size_t, int, const char* op) { throw_error(op, "cudaMalloc", kNotBuilt); }
+void free(void*, int) {}
+void copy(void*, const void*, size_t, Copy, int, const char* op) { throw_error(op, "cudaMemcpy", kNotBuilt); }
+void synchronize(int, const char* op) { throw_error(op, "cudaStreamSynchronize", kNotBuilt); }
+void set_device(int, const char* op) { throw_error(op, "cudaSetDevice", kNotBuilt); }
+void* current_stream() { return nullptr; }
+void* blas_handle(const char* op) { throw_error(op, "cublasCreate", kNotBuilt); }
+}  // namespace rt
 
 }  // namespace ag::cuda

@@ -19,19 +19,28 @@ inline void check_int(Op op, const Tensor& x, const char* role) {
     fail(op_name(op), "needs int64 {}, got {} of shape {}", role, x.dtype(), x.shape());
 }
 
+// All inputs of an op live on one device.
+inline void check_devices(Op op, const Tensor& a, const Tensor& b) {
+  if (a.device() != b.device())
+    fail(op_name(op), "inputs are on different devices: {} and {}; move one with .to()", a.device(), b.device());
+}
+
 // Both operands share dtype and device, or a clear error says how to fix it.
 inline void check_pair(Op op, const Tensor& a, const Tensor& b) {
   if (a.dtype() != b.dtype())
     fail(op_name(op), "dtypes differ: lhs {} {}, rhs {} {}; convert one explicitly with ag::cast(x, ag::DType::{})",
          a.shape(), a.dtype(), b.shape(), b.dtype(), a.dtype());
-  if (a.device() != b.device())
-    fail(op_name(op), "devices differ: lhs on {}, rhs on {}; move one with .to()", a.device(), b.device());
+  check_devices(op, a, b);
 }
+
+// A cpu tensor with t's values, for the checks a builder makes on values (indices, labels).
+inline Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
 
 // Allocates the output, runs the kernel and records the node; returns it with its node (or nullptr).
 template <size_t N>
 inline std::pair<Tensor, Node*> run(Op op, const std::array<Tensor, N>& in, const Shape& shape, DType dtype,
                                     const Attrs& attrs = {}) {
+  for (size_t i = 1; i < N; ++i) check_devices(op, in[0], in[i]);
   Tensor y = empty(shape, dtype, in[0].device());
   dispatch(op, in, y, attrs);
   Node* n = op_info(op).differentiable ? record(op, in, y, attrs) : nullptr;

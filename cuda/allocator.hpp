@@ -1,0 +1,49 @@
+// Device memory: a caching allocator per device, copies between devices, and
+// the few whole-buffer operations Tensor needs on a device (fill, in-place
+// updates). Storage and Tensor call these for every non-cpu tensor.
+#pragma once
+
+#include <cstddef>
+
+#include "autograd/dtype.hpp"
+
+namespace ag::cuda {
+
+// What one device's caching allocator holds, in bytes.
+struct MemoryStats {
+  size_t in_use = 0;         // handed out to live storages (rounded to the block size)
+  size_t peak = 0;           // the largest in_use since start or reset_peak
+  size_t cached = 0;         // freed blocks kept for reuse
+  size_t device_allocs = 0;  // blocks obtained from the driver (cache misses)
+};
+
+// The allocator's counters for `device` (a cuda or cuda_host device).
+MemoryStats memory_stats(Device device = Device::cuda());
+// Returns `device`'s cached free blocks to the driver (or the host's heap).
+void release_cache(Device device = Device::cuda());
+// Restarts peak tracking at the bytes now in use.
+void reset_peak(Device device = Device::cuda());
+
+// A block of at least `bytes` on a cuda or cuda_host device, reused from the cache when one fits.
+void* device_alloc(size_t bytes, Device device, const char* op);
+// Gives a block from device_alloc back to the cache (`bytes` as requested).
+void device_free(void* ptr, size_t bytes, Device device) noexcept;
+// Copies `bytes` between any two devices; `op` names the caller in errors.
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, const char* op);
+
+// The per-kind helpers Tensor uses on device buffers, registered by cuda/register.cpp.
+struct BufferOps {
+  // Sets n elements of dtype to value.
+  void (*fill)(void* data, int64_t n, DType dtype, double value) = nullptr;
+  // y += alpha * x over n elements.
+  void (*axpy)(void* y, const void* x, int64_t n, DType dtype, double alpha) = nullptr;
+  // y *= x elementwise (x non-null) or y *= factor.
+  void (*scale)(void* y, const void* x, int64_t n, DType dtype, double factor) = nullptr;
+  // Makes the device current on this thread before a launch.
+  void (*set_device)(int index, const char* op) = nullptr;
+};
+void register_buffer_ops(Device::Kind kind, BufferOps ops);
+// The helpers of `device`'s kind; a clear error naming `op` when the kind has no kernels in this build.
+const BufferOps& buffer_ops(Device device, const char* op);
+
+}  // namespace ag::cuda

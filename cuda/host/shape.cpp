@@ -1,0 +1,2 @@
+// The cuda_host build of cuda/shape.cu (Note [Kernels written once, compiled twice]).
+#include "cuda/shape.cu"

@@ -1,0 +1,89 @@
+// The interface between the op registry and the CUDA kernels: plain views of
+// tensors and attributes, free of fmt and Boost, so that nvcc compiles the
+// kernels (Note [fmt stays on the host side]).
+//
+// Note [Kernels written once, compiled twice]
+// Each cuda/<family>.cu is written with Thrust algorithms over __host__
+// __device__ functors and is compiled twice: by nvcc with Thrust's CUDA system
+// into namespace ag::cuda_kernels (Device::Kind::cuda), and by g++ with Thrust's
+// CPP system (cuda/host/<family>.cpp includes the .cu) into namespace
+// ag::cuda_host_kernels (Device::Kind::cuda_host). The host build runs the same
+// index arithmetic, broadcasting and reductions, so the GPU test suite
+// exercises the kernels' logic in CI, where there is no GPU. cuda/register.cpp
+// is compiled once per kind and registers every op whose ops.def row has cuda = 1.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#if defined(AG_CUDA_HOST)
+#define AG_KNS cuda_host_kernels
+#else
+#define AG_KNS cuda_kernels
+#endif
+
+namespace ag::kernels {
+
+// The ops, in ops.def order (the same values as ag::Op).
+enum class KOp : uint16_t {
+#define AG_OP(name, ...) name,
+#include "autograd/ops/ops.def"
+#undef AG_OP
+};
+
+// Element types (the same values as ag::DType).
+enum class KType : uint8_t { float32, float64, int64 };
+
+inline constexpr int kMaxDims = 8;
+
+// A contiguous row-major tensor on the device.
+struct View {
+  void* data = nullptr;
+  int64_t numel = 0;
+  int ndim = 0;
+  int64_t shape[kMaxDims] = {};
+  KType dtype = KType::float32;
+
+  template <class T> T* ptr() const { return static_cast<T*>(data); }
+  // Product of the sizes of axes [from, to).
+  int64_t span(int from, int to) const {
+    int64_t n = 1;
+    for (int i = from; i < to; ++i) n *= shape[i];
+    return n;
+  }
+};
+
+// The node attributes the kernels read (a copy of ag::Attrs).
+struct KAttrs {
+  double a = 0.0, b = 0.0;
+  int naxes = 0;
+  int64_t axes[kMaxDims] = {};
+  int64_t axis = 0, start = 0, stop = 0, step = 1;
+  bool transpose_a = false, transpose_b = false;
+  KType dtype = KType::float32;
+};
+
+}  // namespace ag::kernels
+
+namespace ag::AG_KNS {
+
+using kernels::KAttrs;
+using kernels::KOp;
+using kernels::View;
+
+// One entry per family: runs `op` on the inputs into `out`; `name` is the op's name for errors.
+void elementwise(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+void reduce(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+void shape(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+void matmul(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+void loss(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+// User-defined ops run their own code; this entry only says so (defined in register.cpp).
+void custom(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+// Sets every element of `out` to `value` (tensor creation and fill_).
+void fill(const View& out, double value);
+// out = out + alpha * x, elementwise (in-place updates and gradient accumulation).
+void axpy(const View& out, const View& x, double alpha);
+// out = out * x elementwise, or out * factor when x.data is null.
+void scale(const View& out, const View& x, double factor);
+
+}  // namespace ag::AG_KNS

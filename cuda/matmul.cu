@@ -1,0 +1,92 @@
+// CUDA kernel of MatMul: cublasGemmEx for one matrix, cublasGemmStridedBatchedEx
+// for a batch. Row-major C = op(A) op(B) is computed as the column-major
+// C^T = op(B)^T op(A)^T, so the operands swap and no copy is made. The cuda_host
+// emulation stands in CBLAS (OpenBLAS) for cuBLAS, with the same arguments.
+#include <algorithm>
+
+#include "cuda/common.cuh"
+
+#if defined(AG_CUDA_HOST)
+#include <cblas.h>
+#else
+#include <cublas_v2.h>
+#endif
+
+namespace ag::AG_KNS {
+
+namespace {
+
+struct Gemm {
+  int m, n, k, lda, ldb;
+  int64_t batch;
+  bool ta, tb;
+};
+
+#if defined(AG_CUDA_HOST)
+void gemm(const Gemm& g, const float* a, const float* b, float* c) {
+  for (int64_t i = 0; i < g.batch; ++i)
+    cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, g.m, g.n, g.k, 1.0f,
+                a + i * g.m * g.k, g.lda, b + i * g.k * g.n, g.ldb, 0.0f, c + i * g.m * g.n, g.n);
+}
+void gemm(const Gemm& g, const double* a, const double* b, double* c) {
+  for (int64_t i = 0; i < g.batch; ++i)
+    cblas_dgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, g.m, g.n, g.k, 1.0,
+                a + i * g.m * g.k, g.lda, b + i * g.k * g.n, g.ldb, 0.0, c + i * g.m * g.n, g.n);
+}
+template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char*) { gemm(g, a, b, c); }
+#else
+const char* status_text(cublasStatus_t s) {
+  switch (s) {
+    case CUBLAS_STATUS_NOT_INITIALIZED: return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED: return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE: return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH: return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_EXECUTION_FAILED: return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_NOT_SUPPORTED: return "CUBLAS_STATUS_NOT_SUPPORTED";
+    default: return "cuBLAS error";
+  }
+}
+
+template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char* name) {
+  constexpr bool f32 = sizeof(T) == 4;
+  const cudaDataType type = f32 ? CUDA_R_32F : CUDA_R_64F;
+  const cublasComputeType_t compute = f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F;
+  const T one = 1, zero = 0;
+  auto handle = static_cast<cublasHandle_t>(cuda::rt::blas_handle(name));
+  const cublasOperation_t opb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  cublasStatus_t s;
+  if (g.batch == 1)
+    s = cublasGemmEx(handle, opb, opa, g.n, g.m, g.k, &one, b, type, g.ldb, a, type, g.lda, &zero, c, type, g.n,
+                     compute, CUBLAS_GEMM_DEFAULT);
+  else
+    s = cublasGemmStridedBatchedEx(handle, opb, opa, g.n, g.m, g.k, &one, b, type, g.ldb, int64_t{g.k} * g.n, a, type,
+                                   g.lda, int64_t{g.m} * g.k, &zero, c, type, g.n, int64_t{g.m} * g.n,
+                                   static_cast<int>(g.batch), compute, CUBLAS_GEMM_DEFAULT);
+  if (s != CUBLAS_STATUS_SUCCESS) cuda::rt::throw_error(name, "cublasGemmEx", status_text(s));
+}
+#endif
+
+}  // namespace
+
+void matmul(KOp, const View* in, int, const View& out, const KAttrs& a, const char* name) {
+  const View& va = in[0];
+  const View& vb = in[1];
+  const int nd = out.ndim;
+  Gemm g{};
+  g.m = static_cast<int>(out.shape[nd - 2]);
+  g.n = static_cast<int>(out.shape[nd - 1]);
+  g.k = static_cast<int>(a.transpose_a ? va.shape[nd - 2] : va.shape[nd - 1]);
+  g.lda = static_cast<int>(va.shape[nd - 1]);
+  g.ldb = static_cast<int>(vb.shape[nd - 1]);
+  g.batch = out.numel / std::max<int64_t>(1, int64_t{g.m} * g.n);
+  g.ta = a.transpose_a;
+  g.tb = a.transpose_b;
+  if (g.m == 0 || g.n == 0 || g.batch == 0) return;
+  for_float(out.dtype, [&](auto z) {
+    using T = decltype(z);
+    if (g.k == 0) thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, T(0));
+    else run<T>(g, va.ptr<T>(), vb.ptr<T>(), out.ptr<T>(), name);
+  });
+}
+
+}  // namespace ag::AG_KNS

@@ -1,0 +1,163 @@
+// CUDA kernels of the reduce family. Sum/Mean/Max/Min are one
+// thrust::reduce_by_key over the input read in "reduced axes innermost" order
+// (segment o holds the R elements that reduce into output o), so any set of
+// axes is one segmented reduction. Argmax and the softmax family walk one
+// (outer, inner) row per work item.
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+
+#include "cuda/common.cuh"
+
+namespace ag::AG_KNS {
+
+namespace {
+
+// Maps position j of the segmented order to the input's flat offset:
+// j = o * R + k, o over the kept axes and k over the reduced ones.
+struct SegmentedOffset {
+  int nk = 0, nr = 0;
+  int64_t ksize[kernels::kMaxDims] = {}, kstride[kernels::kMaxDims] = {};
+  int64_t rsize[kernels::kMaxDims] = {}, rstride[kernels::kMaxDims] = {};
+  int64_t r = 1;
+  AG_HD int64_t operator()(int64_t j) const {
+    int64_t o = j / r, k = j % r, off = 0;
+    for (int d = nr - 1; d >= 0; --d) {
+      off += (k % rsize[d]) * rstride[d];
+      k /= rsize[d];
+    }
+    for (int d = nk - 1; d >= 0; --d) {
+      off += (o % ksize[d]) * kstride[d];
+      o /= ksize[d];
+    }
+    return off;
+  }
+};
+
+struct SegmentOf {
+  int64_t r;
+  AG_HD int64_t operator()(int64_t j) const { return j / r; }
+};
+
+SegmentedOffset segmented(const View& x, const KAttrs& a) {
+  SegmentedOffset s;
+  int64_t stride = 1;
+  int64_t strides[kernels::kMaxDims];
+  for (int d = x.ndim - 1; d >= 0; --d) {
+    strides[d] = stride;
+    stride *= x.shape[d];
+  }
+  for (int d = 0; d < x.ndim; ++d) {
+    bool reduced = false;
+    for (int i = 0; i < a.naxes; ++i) reduced = reduced || a.axes[i] == d;
+    if (reduced) {
+      s.rsize[s.nr] = x.shape[d];
+      s.rstride[s.nr++] = strides[d];
+      s.r *= x.shape[d];
+    } else {
+      s.ksize[s.nk] = x.shape[d];
+      s.kstride[s.nk++] = strides[d];
+    }
+  }
+  return s;
+}
+
+struct MaxOp {
+  template <class T> AG_HD T operator()(T u, T v) const { return v > u || v != v ? v : u; }
+};
+struct MinOp {
+  template <class T> AG_HD T operator()(T u, T v) const { return v < u || v != v ? v : u; }
+};
+
+template <class T, class C> void reduce_axes(const View& x, const View& out, const KAttrs& a, T init, C combine) {
+  const SegmentedOffset s = segmented(x, a);
+  const int64_t total = out.numel * s.r;
+  if (total == 0) {
+    thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, init);
+    return;
+  }
+  auto values = thrust::make_permutation_iterator(x.ptr<T>(), thrust::make_transform_iterator(Index(0), s));
+  auto keys = thrust::make_transform_iterator(Index(0), SegmentOf{s.r});
+  thrust::reduce_by_key(AG_POLICY, keys, keys + total, values, thrust::make_discard_iterator(), out.ptr<T>(),
+                        thrust::equal_to<int64_t>(), combine);
+}
+
+// Row o * inner + i of an (outer, r, inner) block: the first index of its largest value.
+template <class T> struct ArgmaxRow {
+  const T* x;
+  int64_t r, inner;
+  AG_HD int64_t operator()(int64_t row) const {
+    const T* p = x + (row / inner) * r * inner + row % inner;
+    int64_t best = 0;
+    for (int64_t k = 1; k < r; ++k)
+      if (p[k * inner] > p[best * inner]) best = k;
+    return best;
+  }
+};
+
+// y = e^(x - max) / sum e^(x - max) along the row (log: x - max - log sum).
+template <class T, bool Log> struct SoftmaxRow {
+  const T* x;
+  T* y;
+  int64_t r, inner;
+  AG_HD void operator()(int64_t row) const {
+    const int64_t base = (row / inner) * r * inner + row % inner;
+    const T* p = x + base;
+    T* q = y + base;
+    T m = -INFINITY;
+    for (int64_t k = 0; k < r; ++k) m = p[k * inner] > m ? p[k * inner] : m;
+    T s = 0;
+    for (int64_t k = 0; k < r; ++k) {
+      T e = std::exp(p[k * inner] - m);
+      if (!Log) q[k * inner] = e;
+      s += e;
+    }
+    if (Log) {
+      const T lse = m + std::log(s);
+      for (int64_t k = 0; k < r; ++k) q[k * inner] = p[k * inner] - lse;
+    } else {
+      const T inv = T(1) / s;
+      for (int64_t k = 0; k < r; ++k) q[k * inner] *= inv;
+    }
+  }
+};
+
+template <class T> void run(KOp op, const View& x, const View& out, const KAttrs& a, const char* name) {
+  switch (op) {
+    case KOp::sum: return reduce_axes<T>(x, out, a, T(0), thrust::plus<T>());
+    case KOp::mean: {
+      reduce_axes<T>(x, out, a, T(0), thrust::plus<T>());
+      const T scale = T(1) / static_cast<T>(segmented(x, a).r);
+      thrust::transform(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, out.ptr<T>(), scalar_ops::MulScalar{scale});
+      return;
+    }
+    case KOp::max: return reduce_axes<T>(x, out, a, -std::numeric_limits<T>::infinity(), MaxOp{});
+    case KOp::min: return reduce_axes<T>(x, out, a, std::numeric_limits<T>::infinity(), MinOp{});
+    case KOp::argmax: {
+      const Blocks b = blocks(x, a.axis);
+      thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),
+                        ArgmaxRow<T>{x.ptr<T>(), b.n, b.inner});
+      return;
+    }
+    case KOp::softmax:
+    case KOp::log_softmax: {
+      const Blocks b = blocks(x, a.axis);
+      if (op == KOp::softmax)
+        thrust::for_each(AG_POLICY, Index(0), Index(b.outer * b.inner), SoftmaxRow<T, false>{x.ptr<T>(), out.ptr<T>(), b.n, b.inner});
+      else
+        thrust::for_each(AG_POLICY, Index(0), Index(b.outer * b.inner), SoftmaxRow<T, true>{x.ptr<T>(), out.ptr<T>(), b.n, b.inner});
+      return;
+    }
+    default: break;
+  }
+  throw std::logic_error(std::string(name) + ": not a reduce kernel");
+}
+
+}  // namespace
+
+void reduce(KOp op, const View* in, int, const View& out, const KAttrs& a, const char* name) {
+  for_float(in[0].dtype, [&](auto x) { run<decltype(x)>(op, in[0], out, a, name); });
+}
+
+}  // namespace ag::AG_KNS

@@ -1,0 +1,180 @@
+// CUDA kernels of the shape family: each is a gather (or scatter) through an
+// index functor that maps an output position to an input position, so the
+// index arithmetic is the kernel. Axis-wise ops view a tensor as
+// (outer, axis, inner) blocks, row-major, as the CPU kernels do.
+#include <stdexcept>
+#include <string>
+
+#include "cuda/common.cuh"
+
+namespace ag::AG_KNS {
+
+namespace {
+
+template <class F> auto index_map(F f) { return thrust::make_transform_iterator(Index(0), f); }
+
+// out[o, r, i] = x[o, 0, i]
+struct RepeatIndex {
+  int64_t n, inner;
+  AG_HD int64_t operator()(int64_t k) const { return (k / (n * inner)) * inner + k % inner; }
+};
+
+// out axis d is input axis perm[d]: stride[d] is that axis's input stride
+struct PermuteIndex {
+  int nd;
+  int64_t size[kernels::kMaxDims], stride[kernels::kMaxDims];
+  AG_HD int64_t operator()(int64_t k) const {
+    int64_t off = 0;
+    for (int d = nd - 1; d >= 0; --d) {
+      off += (k % size[d]) * stride[d];
+      k /= size[d];
+    }
+    return off;
+  }
+};
+
+// out[o, j, i] = x[o, start + j*step, i]
+struct SliceIndex {
+  int64_t n, d, inner, start, step;
+  AG_HD int64_t operator()(int64_t k) const {
+    const int64_t i = k % inner, j = (k / inner) % n, o = k / (inner * n);
+    return (o * d + start + j * step) * inner + i;
+  }
+};
+
+// out[o, p, i] = g[o, j, i] where p = start + j*step, else 0
+template <class T> struct UnsliceValue {
+  const T* g;
+  int64_t n, d, inner, start, step;
+  AG_HD T operator()(int64_t k) const {
+    const int64_t i = k % inner, p = (k / inner) % d, o = k / (inner * d);
+    const int64_t q = p - start;
+    if (q < 0 || q % step != 0 || q / step >= n) return T(0);
+    return g[(o * n + q / step) * inner + i];
+  }
+};
+
+// out[o, j, i] = x[o, index[j], i]
+struct SelectIndex {
+  const int64_t* index;
+  int64_t n, d, inner;
+  AG_HD int64_t operator()(int64_t k) const {
+    const int64_t i = k % inner, j = (k / inner) % n, o = k / (inner * n);
+    return (o * d + index[j]) * inner + i;
+  }
+};
+
+// out[o, p, i] = sum over j with index[j] == p of src[o, j, i] (a gather, so no atomics)
+template <class T> struct IndexAddValue {
+  const T* src;
+  const int64_t* index;
+  int64_t n, d, inner;
+  AG_HD T operator()(int64_t k) const {
+    const int64_t i = k % inner, p = (k / inner) % d, o = k / (inner * d);
+    T s = 0;
+    for (int64_t j = 0; j < n; ++j)
+      if (index[j] == p) s += src[(o * n + j) * inner + i];
+    return s;
+  }
+};
+
+// element k of one concat input (o, j, i) lands at out[o, offset + j, i]
+struct ConcatIndex {
+  int64_t n, d, inner, offset;
+  AG_HD int64_t operator()(int64_t k) const {
+    const int64_t i = k % inner, j = (k / inner) % n, o = k / (inner * n);
+    return (o * d + offset + j) * inner + i;
+  }
+};
+
+// out[r, c] = 1 where labels[r] == c
+template <class U> struct OneHotValue {
+  const int64_t* labels;
+  int64_t classes;
+  AG_HD U operator()(int64_t k) const { return labels[k / classes] == k % classes ? U(1) : U(0); }
+};
+
+template <class T> void run(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name) {
+  const View& x = in[0];
+  T* y = out.ptr<T>();
+  switch (op) {
+    case KOp::reshape: thrust::copy(AG_POLICY, x.ptr<T>(), x.ptr<T>() + out.numel, y); return;
+    case KOp::repeat: {
+      const Blocks b = blocks(out, a.axis);
+      thrust::gather(AG_POLICY, index_map(RepeatIndex{b.n, b.inner}), index_map(RepeatIndex{b.n, b.inner}) + out.numel, x.ptr<T>(), y);
+      return;
+    }
+    case KOp::permute: {
+      PermuteIndex f{};
+      f.nd = x.ndim;
+      int64_t xstride[kernels::kMaxDims];
+      int64_t st = 1;
+      for (int d = x.ndim - 1; d >= 0; --d) {
+        xstride[d] = st;
+        st *= x.shape[d];
+      }
+      for (int d = 0; d < x.ndim; ++d) {
+        f.size[d] = x.shape[a.axes[d]];
+        f.stride[d] = xstride[a.axes[d]];
+      }
+      thrust::gather(AG_POLICY, index_map(f), index_map(f) + out.numel, x.ptr<T>(), y);
+      return;
+    }
+    case KOp::slice: {
+      const Blocks b = blocks(out, a.axis);
+      const SliceIndex f{b.n, x.shape[a.axis], b.inner, a.start, a.step};
+      thrust::gather(AG_POLICY, index_map(f), index_map(f) + out.numel, x.ptr<T>(), y);
+      return;
+    }
+    case KOp::unslice: {
+      const Blocks b = blocks(out, a.axis);
+      thrust::transform(AG_POLICY, Index(0), Index(out.numel), y,
+                        UnsliceValue<T>{x.ptr<T>(), x.shape[a.axis], b.n, b.inner, a.start, a.step});
+      return;
+    }
+    case KOp::index_select: {
+      const Blocks b = blocks(out, a.axis);
+      const SelectIndex f{in[1].ptr<int64_t>(), b.n, x.shape[a.axis], b.inner};
+      thrust::gather(AG_POLICY, index_map(f), index_map(f) + out.numel, x.ptr<T>(), y);
+      return;
+    }
+    case KOp::index_add: {
+      const Blocks b = blocks(out, a.axis);
+      thrust::transform(AG_POLICY, Index(0), Index(out.numel), y,
+                        IndexAddValue<T>{x.ptr<T>(), in[1].ptr<int64_t>(), in[1].numel, b.n, b.inner});
+      return;
+    }
+    case KOp::concat: {
+      const Blocks b = blocks(out, a.axis);
+      int64_t offset = 0;
+      for (int k = 0; k < nin; ++k) {
+        const int64_t n = in[k].shape[a.axis];
+        const ConcatIndex f{n, b.n, b.inner, offset};
+        thrust::scatter(AG_POLICY, in[k].ptr<T>(), in[k].ptr<T>() + in[k].numel, index_map(f), y);
+        offset += n;
+      }
+      return;
+    }
+    default: break;
+  }
+  throw std::logic_error(std::string(name) + ": not a shape kernel");
+}
+
+template <class U> void one_hot(const View& labels, const View& out) {
+  const int64_t classes = out.shape[out.ndim - 1];
+  thrust::transform(AG_POLICY, Index(0), Index(out.numel), out.ptr<U>(), OneHotValue<U>{labels.ptr<int64_t>(), classes});
+}
+
+}  // namespace
+
+void shape(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name) {
+  if (op == KOp::one_hot) {
+    if (out.dtype == kernels::KType::float32) return one_hot<float>(in[0], out);
+    if (out.dtype == kernels::KType::float64) return one_hot<double>(in[0], out);
+    return one_hot<int64_t>(in[0], out);
+  }
+  if (in[0].dtype == kernels::KType::int64) return run<int64_t>(op, in, nin, out, a, name);
+  for_float(in[0].dtype, [&](auto x) { run<decltype(x)>(op, in, nin, out, a, name); });
+}
+
+}  // namespace ag::AG_KNS
