@@ -157,6 +157,8 @@ double accuracy(const Tensor& scores, const Tensor& target) {
     ag::fail("accuracy", "{} scores but {} labels", scores.shape()[0], labels.numel());
   Tensor pred = ag::argmax(scores, 1);
   int64_t hits = 0;
+  pred = pred.to(ag::Device::cpu());
+  labels = labels.to(ag::Device::cpu());
   const int64_t* p = pred.data<int64_t>();
   const int64_t* l = labels.data<int64_t>();
   for (int64_t i = 0; i < labels.numel(); ++i) hits += p[i] == l[i];

@@ -34,6 +34,19 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
+void Module::to(ag::Device device) {
+  for (auto& [n, t] : named_parameters()) {
+    if (t.device() == device) continue;
+    t.zero_grad();
+    t.impl()->storage = t.to(device).impl()->storage;
+  }
+}
+
+ag::Device Module::device() const {
+  NamedTensors p = named_parameters();
+  return p.empty() ? ag::Device::cpu() : p.front().second.device();
+}
+
 void Module::zero_grad() {
   for (auto& [n, t] : named_parameters()) t.zero_grad();
 }

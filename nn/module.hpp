@@ -43,6 +43,10 @@ class Module {
   const std::string& name() const { return name_.empty() ? type_ : name_; }
   // Copies parameter values from `params` (names and shapes must match exactly).
   void load_parameters(const NamedTensors& params);
+  // Moves every parameter's values to `device` in place (handles held by optimisers stay valid); drops gradients.
+  void to(ag::Device device);
+  // The device of the first parameter (cpu for a module without parameters).
+  ag::Device device() const;
 
  protected:
   // Registers a parameter: it requires grad and is named "<module>.<name>" for dumps.

@@ -18,7 +18,12 @@ void each_float(const Tensor& p, std::string_view who, F&& f) {
   }
 }
 
-template <class T> T* ptr(const Tensor& t) { return t.impl()->data<T>(); }
+// The host elements of a cpu tensor; only SGD updates parameters on other devices so far.
+template <class T> T* ptr(const Tensor& t) {
+  if (!t.device().is_cpu())
+    ag::fail("optimizer", "parameters on {} are updated by SGD (with or without momentum) only so far", t.device());
+  return t.impl()->data<T>();
+}
 
 }  // namespace
 
@@ -55,7 +60,7 @@ void Optimizer::step() {
 Tensor& Optimizer::buffer(size_t i, const std::string& name) {
   for (auto& [n, t] : buffers_[i])
     if (n == name) return t;
-  buffers_[i].emplace_back(name, ag::zeros(params_[i].shape(), params_[i].dtype()));
+  buffers_[i].emplace_back(name, ag::zeros(params_[i].shape(), params_[i].dtype(), params_[i].device()));
   return buffers_[i].back().second;
 }
 
@@ -100,6 +105,19 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, 
 }
 
 void SGD::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
+  if (!p.device().is_cpu()) {
+    // the same update with device ops: v = mu v + g', w -= lr (nesterov ? g' + mu v : v), g' = g + wd w
+    const Tensor gk = weight_decay_ != 0 ? g + p * weight_decay_ : g;
+    if (momentum_ == 0) {
+      p.add_(gk, -lr_);
+      return;
+    }
+    Tensor& v = buffer(i, "momentum");
+    v.mul_(momentum_);
+    v.add_(gk);
+    p.add_(nesterov_ ? gk + v * momentum_ : v, -lr_);
+    return;
+  }
   each_float(p, name_, [&](auto zero) {
     using T = decltype(zero);
     T* w = ptr<T>(p);

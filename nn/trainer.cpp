@@ -27,6 +27,7 @@ Trainer::Trainer(Module& model, Optimizer& optimizer, TrainerOptions opts)
   if (opts_.epochs <= 0) ag::fail("Trainer", "needs epochs > 0, got {}", opts_.epochs);
   if (!opts_.loss) opts_.loss = [](const Tensor& y, const Tensor& t) { return ag::softmax_cross_entropy(y, t); };
   if (!opts_.out) opts_.out = stdout;
+  model_.to(opts_.device);
 }
 
 std::pair<double, double> Trainer::evaluate(const Dataset& data, int64_t batch_size) {
@@ -37,10 +38,11 @@ std::pair<double, double> Trainer::evaluate(const Dataset& data, int64_t batch_s
   double loss = 0, hits = 0;
   DataLoader loader(data, {.batch_size = batch_size, .shuffle = false});
   for (const Batch& b : loader) {
-    Tensor y = model_(b.x);
+    const Tensor t = b.t.to(opts_.device);
+    Tensor y = model_(b.x.to(opts_.device));
     const double n = static_cast<double>(b.size());
-    loss += opts_.loss(y, b.t).value_at(0) * n;
-    if (opts_.classification) hits += accuracy(y, b.t) * n;
+    loss += opts_.loss(y, t).value_at(0) * n;
+    if (opts_.classification) hits += accuracy(y, t) * n;
   }
   model_.train(was_training);
   const double n = static_cast<double>(data.size());
@@ -66,8 +68,9 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
     for (const Batch& b : train) {
       if (opts_.schedule && opts_.schedule_per_iteration) opt_.set_lr(opts_.schedule->lr(iteration));
       opt_.zero_grad();
-      Tensor y = model_(b.x);
-      Tensor loss = opts_.loss(y, b.t);
+      const Tensor t = b.t.to(opts_.device);
+      Tensor y = model_(b.x.to(opts_.device));
+      Tensor loss = opts_.loss(y, t);
       loss.backward();
       opt_.step();
       ++iteration;
@@ -75,7 +78,7 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
       loss_sum += loss.value_at(0) * n;
       if (opts_.classification) {
         ag::NoGradGuard off;
-        hits += accuracy(y.detach(), b.t) * n;
+        hits += accuracy(y.detach(), t) * n;
       }
       seen += n;
       ++i;

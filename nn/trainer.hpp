@@ -29,6 +29,7 @@ struct TrainerOptions {
   bool progress = true;                 // a progress bar on a terminal, one line per epoch otherwise
   int print_every = 1;                  // print the summary line of every k-th epoch (and of the last)
   std::FILE* out = stdout;
+  ag::Device device = ag::Device::cpu();  // the model is moved there, and each batch as it is drawn
 };
 
 struct EpochStats {
