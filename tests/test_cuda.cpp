@@ -138,6 +138,28 @@ TEST_CASE("ops on tensors of different devices name the op and both devices") {
             .starts_with("[softmax_cross_entropy] inputs are on different devices"));
 }
 
+TEST_CASE("asking for GPU memory without a usable GPU is an error with the reason, never a crash") {
+  if (cuda::is_available()) return;
+  const std::string e = error_of([] { zeros({2}, DType::float32, Device::cuda()); });
+  CHECK(e.starts_with("[alloc] cannot allocate 512 bytes on cuda:0: "));
+  CHECK(e.size() > std::string("[alloc] cannot allocate 512 bytes on cuda:0: ").size());
+}
+
+TEST_CASE("int64 kernels (clone, cast, slice, index_select, one_hot) match the cpu") {
+  Tensor l = from_vector(std::vector<int64_t>{3, 0, 2, 1, 2, 0}, {6});
+  Tensor d = l.to(g_device);
+  CHECK(d.clone().to_vector<int64_t>() == l.to_vector<int64_t>());
+  CHECK(slice(d, 0, 1, 6, 2).to_vector<int64_t>() == std::vector<int64_t>{0, 1, 0});
+  CHECK(index_select(d, from_vector(std::vector<int64_t>{5, 0}, {2}).to(g_device)).to_vector<int64_t>() ==
+        std::vector<int64_t>{0, 3});
+  CHECK(mismatch(cast(l, DType::float64), cast(d, DType::float64), {0, 0}) == "");
+  CHECK(cast(tensor({1.7, -2.2}, {2}, DType::float32, g_device), DType::int64).to_vector<int64_t>() ==
+        std::vector<int64_t>{1, -2});
+  CHECK(mismatch(one_hot(l, 4), one_hot(d, 4), {0, 0}) == "");
+  CHECK(error_of([&] { index_select(ones({3}, DType::float32, g_device), from_vector(std::vector<int64_t>{3}, {1}).to(g_device)); })
+            .starts_with("[index_select] index 3 at position 0 is out of range"));
+}
+
 TEST_CASE("reading a device tensor's data pointer is a clear error") {
   Tensor t = ones({2}, DType::float32, g_device);
   CHECK(error_of([&] { t.data<float>(); }).starts_with("[data] the tensor is on"));
