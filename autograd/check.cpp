@@ -16,11 +16,26 @@ namespace ag {
 
 namespace {
 
-// All elements of t as doubles.
+// All elements of t as doubles (a device tensor is copied to the host once).
 std::vector<double> values_of(const Tensor& t) {
-  std::vector<double> v(static_cast<size_t>(t.numel()));
-  for (int64_t i = 0; i < t.numel(); ++i) v[static_cast<size_t>(i)] = t.value_at(i);
+  const Tensor h = t.device().is_cpu() ? t : t.to(Device::cpu());
+  if (h.dtype() == DType::float64) return std::vector<double>(h.impl()->data<double>(), h.impl()->data<double>() + h.numel());
+  std::vector<double> v(static_cast<size_t>(h.numel()));
+  for (int64_t i = 0; i < h.numel(); ++i) v[static_cast<size_t>(i)] = h.value_at(i);
   return v;
+}
+
+// Writes a float64 reference copy's values: in place on the cpu, through a host copy on a device.
+void store(Tensor& x, const std::vector<double>& values) {
+  if (x.device().is_cpu()) std::copy(values.begin(), values.end(), x.impl()->data<double>());
+  else x.copy_(from_vector(values, x.shape(), DType::float64));
+}
+
+// Sets element j of a float64 reference copy to v; `values` mirrors its elements.
+void poke(Tensor& x, std::vector<double>& values, int64_t j, double v) {
+  values[static_cast<size_t>(j)] = v;
+  if (x.device().is_cpu()) x.impl()->data<double>()[j] = v;
+  else store(x, values);
 }
 
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
@@ -104,7 +119,7 @@ struct Analytic {
     std::vector<std::vector<double>> out(wrt.size());
     std::vector<Tensor> gs;
     if (y.requires_grad()) {
-      Tensor seed = from_vector(v, y.shape(), y.dtype());
+      Tensor seed = from_vector(v, y.shape(), y.dtype(), y.device());
       Tensor seeds[1] = {seed};
       gs = grad({&y, 1}, wrt, seeds, {.retain_graph = true}, true);
     }
@@ -122,18 +137,18 @@ struct Numeric {
   std::vector<double> eval() { return values_of(fn(xs)); }
   // d/dt v . f(x + t u) at t = 0, with u along input i (u empty: the unit vector of element j).
   double directional(size_t i, const std::vector<double>& v, const std::vector<double>& u, int64_t j) {
-    double* p = xs[i].impl()->data<double>();
-    const int64_t n = xs[i].numel();
-    std::vector<double> saved(p, p + n);
+    const std::vector<double> saved = values_of(xs[i]);
+    std::vector<double> moved = saved;
     auto shift = [&](double t) {
-      if (u.empty()) p[j] = saved[static_cast<size_t>(j)] + t;
-      else for (int64_t k = 0; k < n; ++k) p[k] = saved[static_cast<size_t>(k)] + t * u[static_cast<size_t>(k)];
+      if (u.empty()) moved[static_cast<size_t>(j)] = saved[static_cast<size_t>(j)] + t;
+      else for (size_t k = 0; k < moved.size(); ++k) moved[k] = saved[k] + t * u[k];
+      store(xs[i], moved);
     };
     shift(eps);
     double fp = dot(v, eval());
     shift(-eps);
     double fm = dot(v, eval());
-    std::copy(saved.begin(), saved.end(), p);
+    store(xs[i], saved);
     return (fp - fm) / (2 * eps);
   }
 };
@@ -211,15 +226,15 @@ GradcheckReport gradcheck(const TensorFn& fn, std::span<const Tensor> inputs, co
     }
     for (size_t k = 0; k < checked.size(); ++k) {
       const size_t i = checked[k];
+      std::vector<double> values = values_of(num.xs[i]);
       for (int64_t j = 0; j < num.xs[i].numel(); ++j) {
         // The column j of the Jacobian, from one pair of evaluations.
-        double* p = num.xs[i].impl()->data<double>();
-        const double saved = p[j];
-        p[j] = saved + opts.eps;
+        const double saved = values[static_cast<size_t>(j)];
+        poke(num.xs[i], values, j, saved + opts.eps);
         std::vector<double> fp = num.eval();
-        p[j] = saved - opts.eps;
+        poke(num.xs[i], values, j, saved - opts.eps);
         std::vector<double> fm = num.eval();
-        p[j] = saved;
+        poke(num.xs[i], values, j, saved);
         for (int64_t o = 0; o < m; ++o) {
           const double numeric = (fp[static_cast<size_t>(o)] - fm[static_cast<size_t>(o)]) / (2 * opts.eps);
           tallies[k].add(rows[static_cast<size_t>(o)][k][static_cast<size_t>(j)], numeric, j, o);
@@ -272,12 +287,12 @@ GradcheckReport gradgradcheck(const TensorFn& fn, std::span<const Tensor> inputs
       idx.push_back(i);
     }
     Tensor y = fn(xs);
-    Tensor total = scalar(0.0, y.dtype());
+    Tensor total = zeros({}, y.dtype(), y.device());
     if (!y.requires_grad()) return total;
-    Tensor vs[1] = {from_vector(v, y.shape(), y.dtype())};
+    Tensor vs[1] = {from_vector(v, y.shape(), y.dtype(), y.device())};
     std::vector<Tensor> gs = grad({&y, 1}, wrt, vs, {.retain_graph = true, .create_graph = true}, true);
     for (size_t k = 0; k < gs.size(); ++k)
-      if (gs[k].defined()) total = total + sum(gs[k] * from_vector(us[idx[k]], gs[k].shape(), gs[k].dtype()));
+      if (gs[k].defined()) total = total + sum(gs[k] * from_vector(us[idx[k]], gs[k].shape(), gs[k].dtype(), gs[k].device()));
     return total;
   };
   return gradcheck(g, inputs, opts);
