@@ -54,6 +54,14 @@ class CachingAllocator {
       }
     }
     void* p = raw_alloc(size, op);
+    if (!p) {
+      // out of memory: give the cached blocks back to the driver and try once more
+      release();
+      p = raw_alloc(size, op);
+      if (!p)
+        fail(op, "out of memory on {} allocating {} bytes ({} bytes in use by tensors)", device_, size,
+             stats().in_use);
+    }
     std::lock_guard lock(mutex_);
     ++stats_.device_allocs;
     take(size);
@@ -101,9 +109,7 @@ class CachingAllocator {
         fail(op, "cannot allocate {} bytes on {}: {}", size, device_, e.what());
       }
     }
-    void* p = std::aligned_alloc(256, size);
-    if (!p) fail(op, "out of memory allocating {} bytes on {}", size, device_);
-    return p;
+    return std::aligned_alloc(256, size);
   }
   void raw_free(void* p) {
     if (device_.kind == Device::Kind::cuda) rt::free(p, device_.index);

@@ -90,7 +90,7 @@ void* malloc(size_t bytes, int device, const char* op) {
   cudaError_t err = cudaMalloc(&p, bytes);
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
-    throw_error(op, "cudaMalloc", "out of GPU memory (ag::cuda::release_cache() frees cached blocks)");
+    return nullptr;
   }
   CUDA_CHECK(op, err);
   return p;

@@ -8,7 +8,8 @@
 
 namespace ag::cuda::rt {
 
-// Allocates `bytes` on GPU `device` (cudaMalloc); throws ag::Error naming `op` and the CUDA error.
+// Allocates `bytes` on GPU `device` (cudaMalloc); null when the GPU is out of memory,
+// ag::Error naming `op` and the CUDA error otherwise.
 void* malloc(size_t bytes, int device, const char* op);
 // Returns memory to the driver (cudaFree).
 void free(void* ptr, int device);
