@@ -20,6 +20,7 @@
 #include "cuda/allocator.hpp"
 #include "cuda/cuda.hpp"
 #include "helpers.hpp"
+#include "nn/nn.hpp"
 
 using namespace ag;
 
@@ -273,6 +274,35 @@ TEST_CASE("a two-layer net trains on the device as on the cpu") {
     return loss.to(Device::cpu()).item<double>();
   };
   CHECK(loss_of(g_device) == doctest::Approx(loss_of(Device::cpu())).epsilon(1e-9));
+}
+
+TEST_CASE("Module::to moves parameters in place; SGD with momentum steps on the device as on the cpu") {
+  auto step_twice = [](ag::Device d) {
+    Generator gen(3);
+    nn::Linear fc(4, 2, gen, true, DType::float64);
+    nn::SGD sgd(fc.parameters(), 0.1, 0.9, true, 0.01);
+    fc.to(d);
+    CHECK(fc.device() == d);
+    CHECK(fc.parameters()[0].device() == d);
+    Tensor x = randn({5, 4}, gen, DType::float64).to(d);
+    for (int i = 0; i < 2; ++i) {
+      sgd.zero_grad();
+      sum(fc(x) * fc(x)).backward();
+      sgd.step();
+    }
+    return fc.parameters()[0].to(Device::cpu());
+  };
+  CHECK(mismatch(step_twice(Device::cpu()), step_twice(g_device), parity_tolerance(DType::float64)) == "");
+}
+
+TEST_CASE("optimisers without a device update say so") {
+  Generator gen(3);
+  nn::Linear fc(2, 2, gen);
+  fc.to(g_device);
+  nn::Adam adam(fc.parameters());
+  sum(fc(ones({1, 2}, DType::float32, g_device))).backward();
+  CHECK(error_of([&] { adam.step(); }) ==
+        fmt::format("[optimizer] parameters on {} are updated by SGD (with or without momentum) only so far", g_device));
 }
 
 }  // TEST_SUITE
