@@ -67,8 +67,10 @@ Perceptron::Perceptron(int64_t in, ag::Generator& gen) : Module("Perceptron") {
 Tensor Perceptron::forward(const Tensor& x) { return ag::sigmoid((*fc)(x)); }
 
 TwoLayerNet::TwoLayerNet(int64_t in, int64_t hidden, int64_t out, ag::Generator& gen, double weight_init_std,
-                         ag::DType dtype)
-    : Module("TwoLayerNet") {
+                         ag::DType dtype, std::string activation)
+    : Module("TwoLayerNet"), activation_(std::move(activation)) {
+  if (activation_ != "sigmoid" && activation_ != "relu")
+    ag::fail("TwoLayerNet", "activation must be sigmoid or relu, got '{}'", activation_);
   W1 = register_parameter("W1", ag::randn({in, hidden}, gen, dtype, 0.0, weight_init_std));
   b1 = register_parameter("b1", ag::zeros({hidden}, dtype));
   W2 = register_parameter("W2", ag::randn({hidden, out}, gen, dtype, 0.0, weight_init_std));
@@ -81,7 +83,7 @@ Tensor TwoLayerNet::predict(const Tensor& x) {
     ag::NameScope affine("Affine1");
     z1 = ag::matmul(x, W1) + b1;
   }
-  Tensor a1 = ag::sigmoid(z1);
+  Tensor a1 = activation_ == "relu" ? ag::relu(z1) : ag::sigmoid(z1);
   ag::NameScope affine("Affine2");
   return ag::matmul(a1, W2) + b2;
 }
