@@ -31,6 +31,8 @@ Tensor sqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
 // 1 / (1 + e^-x)
 Tensor sigmoid(const Tensor& x);
+// Sigmoid's backward in one pass: gy * y * (1 - y), from the sigmoid's output y.
+Tensor sigmoid_backward(const Tensor& y, const Tensor& gy);
 Tensor tanh(const Tensor& x);
 // max(x, 0)
 Tensor relu(const Tensor& x);

@@ -60,6 +60,9 @@ template <class T> void relu(std::span<const Tensor> in, Tensor& out, const Attr
 template <class T> void sigmoid(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   map1<T>(in, out, scalar_ops::Sigmoid{});
 }
+template <class T> void sigmoid_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  map2<T>(in, out, scalar_ops::SigmoidBackward{});
+}
 template <class T> void heaviside(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   map1<T>(in, out, scalar_ops::Heaviside{});
 }
@@ -119,6 +122,7 @@ AG_CPU_KERNEL(log, log);
 AG_CPU_KERNEL(sqrt, sqrt);
 AG_CPU_KERNEL(abs, abs);
 AG_CPU_KERNEL(sigmoid, sigmoid);
+AG_CPU_KERNEL(sigmoid_backward, sigmoid_backward);
 AG_CPU_KERNEL(tanh, tanh);
 AG_CPU_KERNEL(relu, relu);
 AG_CPU_KERNEL(leaky_relu, leaky_relu);

@@ -71,6 +71,9 @@ struct Sigmoid {
   }
 };
 
+// Sigmoid's backward from its output y and the upstream gradient g.
+struct SigmoidBackward { template <class T> AG_HD T operator()(T y, T g) const { return g * y * (T(1) - y); } };
+
 struct AddScalar {
   double c;
   template <class T> AG_HD T operator()(T x) const { return x + T(c); }

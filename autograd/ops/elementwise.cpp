@@ -124,11 +124,18 @@ AG_SAMPLE(abs) { return abs(x[0]); }
 
 Tensor sigmoid(const Tensor& x) { return unary(Op::sigmoid, x, {}, false, true); }
 // d sigmoid(x)/dx = y (1 - y)
-AG_BACKWARD(sigmoid) {
-  Tensor y = ctx.saved(0);
-  gx[0] = gy * (y - y * y);
-}
+AG_BACKWARD(sigmoid) { gx[0] = sigmoid_backward(ctx.saved(0), gy); }
 AG_SAMPLE(sigmoid) { return sigmoid(x[0]); }
+
+// Fused so that sigmoid's backward is one node and one pass, not three.
+Tensor sigmoid_backward(const Tensor& y, const Tensor& gy) { return binary(Op::sigmoid_backward, y, gy, true); }
+// z = g y (1 - y): dz/dy = g (1 - 2y), dz/dg = y (1 - y)
+AG_BACKWARD(sigmoid_backward) {
+  Tensor y = ctx.saved(0);
+  if (ctx.needs_grad(0)) gx[0] = gy * ctx.saved(1) * (1.0 - 2.0 * y);
+  if (ctx.needs_grad(1)) gx[1] = sigmoid_backward(y, gy);
+}
+AG_SAMPLE(sigmoid_backward) { return sigmoid_backward(x[0], x[1]); }
 
 Tensor tanh(const Tensor& x) { return unary(Op::tanh, x, {}, false, true); }
 // d tanh(x)/dx = 1 - y^2
