@@ -177,7 +177,7 @@ int main(int argc, char** argv) try {
   const bench::Args args = bench::parse(argc, argv, "bench_tapegrad");
   ag::set_num_threads(args.threads);
   std::printf("tapegrad: %d thread(s)\n", ag::num_threads());
-  if (args.wants("peak") || args.wants("mlp_small")) peak();
+  if (args.wants("peak")) peak();
   if (args.wants("tape_overhead")) {
     tape_overhead("tape_overhead_1", {1}, args);
     tape_overhead("tape_overhead_4x4", {4, 4}, args);
