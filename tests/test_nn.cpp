@@ -208,20 +208,29 @@ TEST_CASE("schedules: step, exponential, cosine and warm-up composed with any of
   CHECK(warm.lr(9) == doctest::Approx(0.5));
 }
 
-TEST_CASE("TwoLayerNet: backprop gradient equals the numerical gradient") {
-  Generator gen(5);
-  nn::TwoLayerNet net(6, 4, 3, gen, 0.5, DType::float64);
-  Tensor x = randn({5, 6}, gen, DType::float64), t = randint({5}, 0, 3, gen);
-  auto g = net.gradient(x, t);
-  auto n = net.numerical_gradient(x, t);
-  REQUIRE(g.size() == 4);
-  for (size_t k = 0; k < g.size(); ++k) {
-    INFO(g[k].first);
-    CHECK(g[k].first == n[k].first);
-    for (int64_t i = 0; i < g[k].second.numel(); ++i)
-      CHECK(g[k].second.value_at(i) == doctest::Approx(n[k].second.value_at(i)).epsilon(1e-5).scale(1.0));
+TEST_CASE("TwoLayerNet: backprop gradient equals the numerical gradient, with sigmoid and with ReLU") {
+  for (const std::string activation : {"sigmoid", "relu"}) {
+    INFO(activation);
+    Generator gen(5);
+    nn::TwoLayerNet net(6, 4, 3, gen, 0.5, DType::float64, activation);
+    Tensor x = randn({5, 6}, gen, DType::float64), t = randint({5}, 0, 3, gen);
+    auto g = net.gradient(x, t);
+    auto n = net.numerical_gradient(x, t);
+    REQUIRE(g.size() == 4);
+    for (size_t k = 0; k < g.size(); ++k) {
+      INFO(g[k].first);
+      CHECK(g[k].first == n[k].first);
+      for (int64_t i = 0; i < g[k].second.numel(); ++i)
+        CHECK(g[k].second.value_at(i) == doctest::Approx(n[k].second.value_at(i)).epsilon(1e-5).scale(1.0));
+    }
+    CHECK(net.accuracy(x, t) >= 0.0);
   }
-  CHECK(net.accuracy(x, t) >= 0.0);
+}
+
+TEST_CASE("TwoLayerNet: an unknown activation is an error naming it") {
+  Generator gen(5);
+  CHECK_THROWS_WITH_AS(nn::TwoLayerNet(6, 4, 3, gen, 0.5, DType::float32, "softplus"),
+                       doctest::Contains("[TwoLayerNet] activation must be sigmoid or relu, got 'softplus'"), ag::Error);
 }
 
 TEST_CASE("MLP learns XOR; a Perceptron cannot") {
