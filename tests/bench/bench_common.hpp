@@ -100,4 +100,37 @@ inline constexpr int kChainOps = 20000;
 inline constexpr int kMlpWarmup = 20, kMlpSteps = 200;
 inline constexpr long kElementwiseN = 16L << 20;
 
+// The median seconds of an MLP training step: kMlpSteps after kMlpWarmup (fewer with --quick, --steps).
+template <class F>
+double median_step(const Args& args, F&& step) {
+  const int steps = args.steps > 0 ? args.steps : (args.quick ? 30 : kMlpSteps);
+  return median(time_runs(args.quick ? 5 : kMlpWarmup, steps, step));
+}
+
+// tape_overhead's lines: nanoseconds per op of the chain's forward, backward and both.
+inline void report_chain(const std::string& name, const std::vector<double>& fwd, const std::vector<double>& bwd) {
+  const double f = median(fwd) * 1e9 / kChainOps, b = median(bwd) * 1e9 / kChainOps;
+  result(name, "forward", f, "ns/op");
+  result(name, "backward", b, "ns/op");
+  result(name, "total", f + b, "ns/op");
+}
+
+// The suite, in order, with each workload's sizes: both programs run exactly
+// this list. Impl provides the workloads for its library as static functions.
+template <class Impl>
+void run_suite(const Args& args) {
+  if (args.wants("tape_overhead")) {
+    Impl::tape_overhead("tape_overhead_1", {1}, args);
+    Impl::tape_overhead("tape_overhead_4x4", {4, 4}, args);
+  }
+  if (args.wants("mlp_small")) Impl::mlp("mlp_small", {784, 100, 10}, "sigmoid", 100, args, 1e6, "us");
+  if (args.wants("mlp_large")) Impl::mlp("mlp_large", {784, 1024, 1024, 10}, "relu", 256, args, 1e3, "ms");
+  if (args.wants("matmul")) {
+    Impl::matmul(256, args);
+    Impl::matmul(1024, args);
+  }
+  if (args.wants("elementwise")) Impl::elementwise(args);
+  if (args.wants("mnist_epoch")) Impl::mnist_epoch(args);
+}
+
 }  // namespace bench
