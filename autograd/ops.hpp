@@ -34,8 +34,12 @@ Tensor sigmoid(const Tensor& x);
 // Sigmoid's backward in one pass: gy * y * (1 - y), from the sigmoid's output y.
 Tensor sigmoid_backward(const Tensor& y, const Tensor& gy);
 Tensor tanh(const Tensor& x);
+// Tanh's backward in one pass: gy * (1 - y^2), from the tanh's output y.
+Tensor tanh_backward(const Tensor& y, const Tensor& gy);
 // max(x, 0)
 Tensor relu(const Tensor& x);
+// ReLU's backward in one pass: gy where y > 0, else 0, from the ReLU's output y.
+Tensor relu_backward(const Tensor& y, const Tensor& gy);
 // x if x > 0 else slope * x
 Tensor leaky_relu(const Tensor& x, double slope = 0.01);
 // x if x > 0 else alpha * (e^x - 1)

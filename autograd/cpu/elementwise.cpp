@@ -63,6 +63,12 @@ template <class T> void sigmoid(std::span<const Tensor> in, Tensor& out, const A
 template <class T> void sigmoid_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   map2<T>(in, out, scalar_ops::SigmoidBackward{});
 }
+template <class T> void tanh_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  map2<T>(in, out, scalar_ops::TanhBackward{});
+}
+template <class T> void relu_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  map2<T>(in, out, scalar_ops::ReluBackward{});
+}
 template <class T> void heaviside(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   map1<T>(in, out, scalar_ops::Heaviside{});
 }
@@ -123,6 +129,8 @@ AG_CPU_KERNEL(sqrt, sqrt);
 AG_CPU_KERNEL(abs, abs);
 AG_CPU_KERNEL(sigmoid, sigmoid);
 AG_CPU_KERNEL(sigmoid_backward, sigmoid_backward);
+AG_CPU_KERNEL(tanh_backward, tanh_backward);
+AG_CPU_KERNEL(relu_backward, relu_backward);
 AG_CPU_KERNEL(tanh, tanh);
 AG_CPU_KERNEL(relu, relu);
 AG_CPU_KERNEL(leaky_relu, leaky_relu);

@@ -74,6 +74,10 @@ struct Sigmoid {
 // Sigmoid's backward from its output y and the upstream gradient g.
 struct SigmoidBackward { template <class T> AG_HD T operator()(T y, T g) const { return g * y * (T(1) - y); } };
 
+// Tanh's backward from its output y; ReLU's from its output y (or input: same sign).
+struct TanhBackward { template <class T> AG_HD T operator()(T y, T g) const { return g * (T(1) - y * y); } };
+struct ReluBackward { template <class T> AG_HD T operator()(T y, T g) const { return y > T(0) ? g : T(0); } };
+
 struct AddScalar {
   double c;
   template <class T> AG_HD T operator()(T x) const { return x + T(c); }
