@@ -127,6 +127,9 @@ Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype = DType::float
 // (m, k) @ (k, n); batched (..., m, k) @ (..., k, n) with equal batch axes;
 // (..., m, k) @ (k, n) shares the right factor across the batch.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// x (n, in) W (in, out) + b (out,) as one node and one GEMM (the bias is the
+// GEMM's starting value): the textbook's Affine layer, fused. nn::Linear uses it.
+Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ---- Losses (ops/loss.cpp) -------------------------------------------------------
 

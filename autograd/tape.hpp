@@ -224,6 +224,8 @@ void check_anomaly_forward(Op op, const Tensor& out);
 
 // Whether ops on this thread are recorded now.
 inline bool grad_mode_enabled() { return detail::tl_grad_mode; }
+// Whether a Trace is watching this thread's tape (graph dumps, per-node checks).
+inline bool trace_active() { return detail::tl_trace != nullptr; }
 
 // Records `out = op(inputs)` when recording is on and an input requires grad;
 // returns the new node (to save tensors on) or nullptr.

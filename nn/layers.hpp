@@ -12,6 +12,10 @@ namespace nn {
 
 // y = x W + b with W (in, out) and b (out,). The bias add is recorded as the
 // textbook's Repeat node. Initialised like PyTorch's Linear: U(-k, k), k = 1/sqrt(in).
+// x W + b: one fused ag::affine node when training; while a Trace watches, the
+// textbook's nodes (MatMul, Repeat, Add), which graph dumps and checks show.
+Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b);
+
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, ag::Generator& gen, bool bias = true, ag::DType dtype = ag::DType::float32);

@@ -1,3 +1,4 @@
+#include <tuple>
 // Modules, layers, initialisers, optimisers (against hand-computed steps) and schedules.
 #include "autograd/check_doctest.hpp"
 #include "helpers.hpp"
@@ -206,6 +207,41 @@ TEST_CASE("schedules: step, exponential, cosine and warm-up composed with any of
   CHECK(warm.lr(2) == doctest::Approx(0.5));
   CHECK(warm.lr(4) == doctest::Approx(1.0));
   CHECK(warm.lr(9) == doctest::Approx(0.5));
+}
+
+TEST_CASE("Linear: one fused affine node when training, the textbook's nodes under a Trace; same values and gradients") {
+  Generator gen(7);
+  nn::Linear fc(4, 3, gen);
+  Tensor x = randn({5, 4}, gen);
+  auto run = [&] {
+    fc.zero_grad();
+    Tensor y = fc(x);
+    const size_t nodes = tape_stats().nodes;
+    sum(y * y).backward();
+    return std::tuple{y.to_vector<float>(), fc.weight.grad().to_vector<float>(), fc.bias.grad().to_vector<float>(), nodes};
+  };
+  auto [y1, gw1, gb1, fused_nodes] = run();
+  CHECK(fused_nodes == 1);  // affine
+  std::vector<float> y2, gw2, gb2;
+  {
+    Trace trace;
+    size_t nodes;
+    std::tie(y2, gw2, gb2, nodes) = run();
+    CHECK(nodes > 1);
+    bool matmul = false, affine = false;
+    for (const auto& st : trace.steps()) {
+      matmul |= st.op == Op::matmul;
+      affine |= st.op == Op::affine;
+    }
+    CHECK(matmul);
+    CHECK_FALSE(affine);
+  }
+  for (size_t i = 0; i < y1.size(); ++i) CHECK(y1[i] == doctest::Approx(y2[i]).epsilon(1e-6));
+  for (size_t i = 0; i < gw1.size(); ++i) CHECK(gw1[i] == doctest::Approx(gw2[i]).epsilon(1e-5));
+  for (size_t i = 0; i < gb1.size(); ++i) CHECK(gb1[i] == doctest::Approx(gb2[i]).epsilon(1e-5));
+  CHECK_THROWS_WITH_AS(affine(x, fc.weight, zeros({4})),
+                       doctest::Contains("[affine] expects x (n, in), W (in, out) and b (out,); got x (5, 4), W (4, 3), b (4,)"),
+                       ag::Error);
 }
 
 TEST_CASE("TwoLayerNet: backprop gradient equals the numerical gradient, with sigmoid and with ReLU") {
