@@ -12,13 +12,13 @@ namespace ag {
 namespace detail {
 AG_TLS_FAST thread_local bool tl_grad_mode = true;
 AG_TLS_FAST thread_local bool tl_anomaly = false;
-thread_local Trace* tl_trace = nullptr;
+AG_TLS_FAST thread_local Trace* tl_trace = nullptr;
 }  // namespace detail
 
 namespace {
 
 std::shared_ptr<Graph>& tape_graph() {
-  thread_local std::shared_ptr<Graph> current;
+  AG_TLS_FAST thread_local std::shared_ptr<Graph> current;
   return current;
 }
 

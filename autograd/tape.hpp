@@ -214,7 +214,7 @@ class NameScope {
 // ---- Recording -----------------------------------------------------------------
 
 namespace detail {
-extern thread_local Trace* tl_trace;
+extern AG_TLS_FAST thread_local Trace* tl_trace;
 extern AG_TLS_FAST thread_local bool tl_grad_mode;
 extern AG_TLS_FAST thread_local bool tl_anomaly;
 Node* record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs,
