@@ -5,6 +5,7 @@
 #   ./dev.sh demo   # the main demo (demos/spiral)
 #   ./dev.sh test   # the whole test suite (AddressSanitizer+UBSan core tests, then everything)
 #   ./dev.sh graphs # draws the tape and the backward pass into out/ (demos/graph_dump)
+#   ./dev.sh bench [compare.py options]  # the performance suite side by side with LibTorch (docs/performance.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -12,9 +13,10 @@ PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-d
 # gzip-compressed data files (nn/mnist.cpp) are read through zlib.
 PACKAGES+=(zlib1g-dev)
 
-install_missing() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
+install_missing() {  # install_missing [package...]  (default: PACKAGES)
+  local missing=() wanted=("$@")
+  [ $# -eq 0 ] && wanted=("${PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return
@@ -41,7 +43,7 @@ case "${1:-}" in
   test)
     install_missing
     # The core tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
-    build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dcuda=disabled
+    build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dcuda=disabled -Dlibtorch=disabled
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       meson test -C build-asan --suite core --print-errorlogs
     # ... then the whole suite in the release build; its summary ends the run.
@@ -53,8 +55,20 @@ case "${1:-}" in
     build build
     ./build/demos/graph_dump out
     ;;
+  bench)
+    shift
+    install_missing
+    # LibTorch (Debian's 1.13) is only needed for the comparison; without it the suite still runs.
+    install_missing libtorch-dev || echo "dev.sh: libtorch-dev not installed; the LibTorch comparison will be skipped"
+    [ -f build/build.ninja ] && meson setup --reconfigure build >/dev/null
+    build build
+    mnist=${TAPEGRAD_MNIST_DIR:-../shared/data/mnist}
+    torch=()
+    [ -x build/tests/bench/bench_libtorch ] && torch=(--libtorch build/tests/bench/bench_libtorch)
+    python3 tests/bench/compare.py --tapegrad build/tests/bench/bench_tapegrad "${torch[@]}" --mnist "$mnist" "$@"
+    ;;
   *)
-    echo "usage: ./dev.sh demo | test | graphs" >&2
+    echo "usage: ./dev.sh demo | test | graphs | bench [options]" >&2
     exit 2
     ;;
 esac

@@ -31,9 +31,15 @@ Tensor sqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
 // 1 / (1 + e^-x)
 Tensor sigmoid(const Tensor& x);
+// Sigmoid's backward in one pass: gy * y * (1 - y), from the sigmoid's output y.
+Tensor sigmoid_backward(const Tensor& y, const Tensor& gy);
 Tensor tanh(const Tensor& x);
+// Tanh's backward in one pass: gy * (1 - y^2), from the tanh's output y.
+Tensor tanh_backward(const Tensor& y, const Tensor& gy);
 // max(x, 0)
 Tensor relu(const Tensor& x);
+// ReLU's backward in one pass: gy where y > 0, else 0, from the ReLU's output y.
+Tensor relu_backward(const Tensor& y, const Tensor& gy);
 // x if x > 0 else slope * x
 Tensor leaky_relu(const Tensor& x, double slope = 0.01);
 // x if x > 0 else alpha * (e^x - 1)
@@ -121,6 +127,9 @@ Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype = DType::float
 // (m, k) @ (k, n); batched (..., m, k) @ (..., k, n) with equal batch axes;
 // (..., m, k) @ (k, n) shares the right factor across the batch.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// x (n, in) W (in, out) + b (out,) as one node and one GEMM (the bias is the
+// GEMM's starting value): the textbook's Affine layer, fused. nn::Linear uses it.
+Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b);
 
 // ---- Losses (ops/loss.cpp) -------------------------------------------------------
 

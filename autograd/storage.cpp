@@ -4,6 +4,8 @@
 #include <array>
 #include <bit>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <new>
 #include <vector>
 
@@ -52,6 +54,57 @@ inline Pool* pool() {
   return make_pool();
 }
 
+// Note [Large block cache]: blocks above the pool's classes come from mmap,
+// and every fresh mapping costs a page fault per 4 KiB on first touch (a
+// 64 MiB buffer: 16,384 faults, more than the kernel that fills it). Freed
+// large blocks are kept, by size rounded up to an eighth of its power of two,
+// in one process-wide cache of at most kMaxLargeCached bytes; training loops
+// allocate the same sizes every step, so they reuse warm pages.
+constexpr size_t kMaxLargeCached = size_t{1} << 30;
+
+struct LargeCache {
+  std::mutex m;
+  std::multimap<size_t, void*> free;
+  size_t cached = 0;
+};
+
+LargeCache& large_cache() {
+  static LargeCache* c = new LargeCache;  // never destroyed: storages may be freed during static destruction
+  return *c;
+}
+
+size_t large_size(size_t bytes) {
+  const size_t step = (size_t{1} << (std::bit_width(bytes - 1) - 1)) / 4;  // an eighth of the next power of two
+  return (bytes + step - 1) / step * step;
+}
+
+void* large_alloc(size_t bytes) {
+  LargeCache& c = large_cache();
+  {
+    std::lock_guard lock(c.m);
+    if (auto it = c.free.find(bytes); it != c.free.end()) {
+      void* p = it->second;
+      c.free.erase(it);
+      c.cached -= bytes;
+      return p;
+    }
+  }
+  return std::aligned_alloc(64, bytes);
+}
+
+void large_free(void* ptr, size_t bytes) {
+  LargeCache& c = large_cache();
+  {
+    std::lock_guard lock(c.m);
+    if (c.cached + bytes <= kMaxLargeCached) {
+      c.free.emplace(bytes, ptr);
+      c.cached += bytes;
+      return;
+    }
+  }
+  std::free(ptr);
+}
+
 int size_class(size_t bytes) {
   if (bytes <= (size_t{1} << kMinShift)) return kMinShift;
   return std::bit_width(bytes - 1);
@@ -67,10 +120,8 @@ void* cpu_alloc(size_t bytes) {
       return ptr;
     }
     bytes = size_t{1} << c;
-  } else {
-    bytes = (bytes + 63) & ~size_t{63};
   }
-  void* ptr = std::aligned_alloc(64, bytes);
+  void* ptr = c <= kMaxShift ? std::aligned_alloc(64, bytes) : large_alloc(large_size(bytes));
   if (!ptr) fail("alloc", "out of memory allocating {} bytes on the cpu", bytes);
   return ptr;
 }
@@ -82,6 +133,7 @@ void cpu_free(void* ptr, size_t bytes) {
     tl_pool->cached += size_t{1} << c;
     return;
   }
+  if (c > kMaxShift) return large_free(ptr, large_size(bytes));
   std::free(ptr);
 }
 
@@ -107,10 +159,19 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
 
 size_t cpu_pool_cached_bytes() {
   Pool* p = pool();
-  return p ? p->cached : 0;
+  LargeCache& c = large_cache();
+  std::lock_guard lock(c.m);
+  return (p ? p->cached : 0) + c.cached;
 }
 
 void cpu_pool_release() {
+  {
+    LargeCache& c = large_cache();
+    std::lock_guard lock(c.m);
+    for (auto& [bytes, ptr] : c.free) std::free(ptr);
+    c.free.clear();
+    c.cached = 0;
+  }
   Pool* p = pool();
   if (!p) return;
   for (auto& list : p->free) {

@@ -44,9 +44,10 @@ struct PoolAllocator {
   template <class U> bool operator==(const PoolAllocator<U>&) const { return true; }
 };
 
-// Bytes of pooled CPU memory cached by this thread (for memory reports).
+// Bytes of CPU memory cached for reuse: this thread's small-block pool plus
+// the process-wide cache of large blocks (for memory reports).
 size_t cpu_pool_cached_bytes();
-// Returns this thread's cached CPU blocks to the system.
+// Returns this thread's cached small blocks and all cached large blocks to the system.
 void cpu_pool_release();
 
 }  // namespace ag

@@ -12,13 +12,13 @@ namespace ag {
 namespace detail {
 AG_TLS_FAST thread_local bool tl_grad_mode = true;
 AG_TLS_FAST thread_local bool tl_anomaly = false;
-thread_local Trace* tl_trace = nullptr;
+AG_TLS_FAST thread_local Trace* tl_trace = nullptr;
 }  // namespace detail
 
 namespace {
 
 std::shared_ptr<Graph>& tape_graph() {
-  thread_local std::shared_ptr<Graph> current;
+  AG_TLS_FAST thread_local std::shared_ptr<Graph> current;
   return current;
 }
 
@@ -54,6 +54,48 @@ std::string describe_index(const Shape& shape, int64_t flat) {
 }  // namespace
 
 // ---- Recording ---------------------------------------------------------------
+
+namespace {
+
+// Chunks of reset nodes left by destroyed graphs, for the next graph on this
+// thread (at most kMaxCachedChunks; freed directly once the thread's cache is gone).
+constexpr size_t kMaxCachedChunks = 1024;
+struct ChunkCache {
+  std::vector<NodeList::Chunk> chunks;
+  ChunkCache();
+  ~ChunkCache();
+};
+AG_TLS_FAST thread_local ChunkCache* tl_chunks = nullptr;
+ChunkCache::ChunkCache() { tl_chunks = this; }
+ChunkCache::~ChunkCache() { tl_chunks = nullptr; }
+
+ChunkCache* chunk_cache() {
+  if (tl_chunks) [[likely]]
+    return tl_chunks;
+  thread_local ChunkCache cache;
+  return tl_chunks;
+}
+
+}  // namespace
+
+NodeList::Chunk NodeList::take_chunk() {
+  ChunkCache* c = chunk_cache();
+  if (c && !c->chunks.empty()) {
+    Chunk ch = std::move(c->chunks.back());
+    c->chunks.pop_back();
+    return ch;
+  }
+  return std::make_unique<Node[]>(kChunk);
+}
+
+NodeList::~NodeList() {
+  clear();
+  ChunkCache* c = tl_chunks;
+  for (Chunk& ch : chunks_) {
+    if (!c || c->chunks.size() >= kMaxCachedChunks) break;
+    c->chunks.push_back(std::move(ch));
+  }
+}
 
 Node* detail::record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs,
                           std::shared_ptr<Function> function) {

@@ -65,26 +65,46 @@ struct Node {
 
   // Keeps `t` for the backward rule (see SavedTensor).
   void save(const Tensor& t);
+  // Drops what the node holds (edges, saved tensors, gradient, function) for
+  // reuse; the plain fields are overwritten by the next record.
+  void reset() {
+    inputs.clear();
+    saved.clear();
+    grad = Tensor();
+    grad_owned = false;
+    retained.reset();
+    function.reset();
+  }
 };
 
 // Nodes in recording order, kept in chunks that never move (rules recorded
 // during a create_graph backward append while the engine holds references)
-// and are reused after clear(), so recording a node allocates nothing.
+// and are reused after clear(), so recording a node allocates nothing. A
+// destroyed list hands its chunks to a per-thread cache that the next graph
+// takes them from: a training loop starts a fresh graph every step.
 class NodeList {
  public:
+  static constexpr size_t kChunk = 256;
+  using Chunk = std::unique_ptr<Node[]>;
+
+  NodeList() = default;
+  NodeList(const NodeList&) = delete;
+  NodeList& operator=(const NodeList&) = delete;
+  ~NodeList();
+
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   Node& operator[](size_t i) { return chunks_[i / kChunk][i % kChunk]; }
   const Node& operator[](size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
   // A fresh node at the end.
   Node& emplace_back() {
-    if (size_ == chunks_.size() * kChunk) chunks_.push_back(std::make_unique<Node[]>(kChunk));
+    if (size_ == chunks_.size() * kChunk) chunks_.push_back(take_chunk());
     return (*this)[size_++];
   }
-  void pop_back() { (*this)[--size_] = Node(); }
+  void pop_back() { (*this)[--size_].reset(); }
   // Frees what the nodes hold (saved tensors, gradients) but keeps the chunks.
   void clear() {
-    for (size_t i = 0; i < size_; ++i) (*this)[i] = Node();
+    for (size_t i = 0; i < size_; ++i) (*this)[i].reset();
     size_ = 0;
   }
 
@@ -102,8 +122,8 @@ class NodeList {
   Iter<const NodeList, const Node> end() const { return {this, size_}; }
 
  private:
-  static constexpr size_t kChunk = 256;
-  std::vector<std::unique_ptr<Node[]>> chunks_;
+  static Chunk take_chunk();  // from this thread's cache, or new
+  std::vector<Chunk> chunks_;
   size_t size_ = 0;
 };
 
@@ -194,7 +214,7 @@ class NameScope {
 // ---- Recording -----------------------------------------------------------------
 
 namespace detail {
-extern thread_local Trace* tl_trace;
+extern AG_TLS_FAST thread_local Trace* tl_trace;
 extern AG_TLS_FAST thread_local bool tl_grad_mode;
 extern AG_TLS_FAST thread_local bool tl_anomaly;
 Node* record_node(Op op, std::span<const Tensor> inputs, Tensor& out, const Attrs& attrs,
@@ -204,6 +224,8 @@ void check_anomaly_forward(Op op, const Tensor& out);
 
 // Whether ops on this thread are recorded now.
 inline bool grad_mode_enabled() { return detail::tl_grad_mode; }
+// Whether a Trace is watching this thread's tape (graph dumps, per-node checks).
+inline bool trace_active() { return detail::tl_trace != nullptr; }
 
 // Records `out = op(inputs)` when recording is on and an input requires grad;
 // returns the new node (to save tensors on) or nullptr.

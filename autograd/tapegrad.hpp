@@ -9,5 +9,6 @@
 #include "autograd/function.hpp"
 #include "autograd/functional.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/parallel.hpp"
 #include "autograd/tape.hpp"
 #include "autograd/tensor.hpp"

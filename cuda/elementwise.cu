@@ -54,6 +54,9 @@ template <class T> void run(KOp op, const View* in, const View& out, const KAttr
     case KOp::abs: return map1<T>(in, out, s::Abs{});
     case KOp::sigmoid: return map1<T>(in, out, s::Sigmoid{});
     case KOp::tanh: return map1<T>(in, out, s::Tanh{});
+    case KOp::sigmoid_backward: return map2<T>(in, out, s::SigmoidBackward{});
+    case KOp::tanh_backward: return map2<T>(in, out, s::TanhBackward{});
+    case KOp::relu_backward: return map2<T>(in, out, s::ReluBackward{});
     case KOp::relu: return map1<T>(in, out, s::Relu{});
     case KOp::leaky_relu: return map1<T>(in, out, s::LeakyRelu{a.a});
     case KOp::elu: return map1<T>(in, out, s::Elu{a.a});

@@ -20,18 +20,19 @@ struct Gemm {
   int m, n, k, lda, ldb;
   int64_t batch;
   bool ta, tb;
+  double beta = 0;  // C = op(A) op(B) + beta C
 };
 
 #if defined(AG_CUDA_HOST)
 void gemm(const Gemm& g, const float* a, const float* b, float* c) {
   for (int64_t i = 0; i < g.batch; ++i)
     cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, g.m, g.n, g.k, 1.0f,
-                a + i * g.m * g.k, g.lda, b + i * g.k * g.n, g.ldb, 0.0f, c + i * g.m * g.n, g.n);
+                a + i * g.m * g.k, g.lda, b + i * g.k * g.n, g.ldb, static_cast<float>(g.beta), c + i * g.m * g.n, g.n);
 }
 void gemm(const Gemm& g, const double* a, const double* b, double* c) {
   for (int64_t i = 0; i < g.batch; ++i)
     cblas_dgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, g.m, g.n, g.k, 1.0,
-                a + i * g.m * g.k, g.lda, b + i * g.k * g.n, g.ldb, 0.0, c + i * g.m * g.n, g.n);
+                a + i * g.m * g.k, g.lda, b + i * g.k * g.n, g.ldb, g.beta, c + i * g.m * g.n, g.n);
 }
 template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char*) { gemm(g, a, b, c); }
 #else
@@ -51,7 +52,7 @@ template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const c
   constexpr bool f32 = sizeof(T) == 4;
   const cudaDataType type = f32 ? CUDA_R_32F : CUDA_R_64F;
   const cublasComputeType_t compute = f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F;
-  const T one = 1, zero = 0;
+  const T one = 1, zero = static_cast<T>(g.beta);
   auto handle = static_cast<cublasHandle_t>(cuda::rt::blas_handle(name));
   const cublasOperation_t opb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   cublasStatus_t s;
@@ -66,9 +67,34 @@ template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const c
 }
 #endif
 
+// Row r of an (n, o) output starts as the bias: element k reads b[k % o].
+struct BiasIndex {
+  int64_t o;
+  AG_HD int64_t operator()(int64_t k) const { return k % o; }
+};
+
+// y = x W + b: every row starts as b (a gather), then one GEMM adds x W (beta = 1).
+void affine(const View* in, const View& out, const char* name) {
+  Gemm g{};
+  g.m = static_cast<int>(out.shape[0]);
+  g.n = static_cast<int>(out.shape[1]);
+  g.k = static_cast<int>(in[0].shape[1]);
+  g.lda = g.k;
+  g.ldb = g.n;
+  g.batch = 1;
+  g.beta = 1;
+  for_float(out.dtype, [&](auto z) {
+    using T = decltype(z);
+    auto rows = thrust::make_transform_iterator(Index(0), BiasIndex{g.n > 0 ? int64_t{g.n} : 1});
+    thrust::gather(AG_POLICY, rows, rows + out.numel, in[2].ptr<T>(), out.ptr<T>());
+    if (g.m > 0 && g.n > 0 && g.k > 0) run<T>(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), name);
+  });
+}
+
 }  // namespace
 
-void matmul(KOp, const View* in, int, const View& out, const KAttrs& a, const char* name) {
+void matmul(KOp op, const View* in, int, const View& out, const KAttrs& a, const char* name) {
+  if (op == KOp::affine) return affine(in, out, name);
   const View& va = in[0];
   const View& vb = in[1];
   const int nd = out.ndim;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "nn/init.hpp"
 #include "nn/module.hpp"
@@ -11,6 +12,10 @@ namespace nn {
 
 // y = x W + b with W (in, out) and b (out,). The bias add is recorded as the
 // textbook's Repeat node. Initialised like PyTorch's Linear: U(-k, k), k = 1/sqrt(in).
+// x W + b: one fused ag::affine node when training; while a Trace watches, the
+// textbook's nodes (MatMul, Repeat, Add), which graph dumps and checks show.
+Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b);
+
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, ag::Generator& gen, bool bias = true, ag::DType dtype = ag::DType::float32);
@@ -70,11 +75,12 @@ class Perceptron : public Module {
 enum class Init { pytorch, small_gaussian, xavier, he };
 
 // The book's TwoLayerNet: affine -> sigmoid -> affine -> Softmax-with-Loss,
-// weights N(0, weight_init_std^2), biases zero.
+// weights N(0, weight_init_std^2), biases zero. activation "relu" gives the
+// chapter 5 version (affine -> ReLU -> affine), which trains faster.
 class TwoLayerNet : public Module {
  public:
   TwoLayerNet(int64_t in, int64_t hidden, int64_t out, ag::Generator& gen, double weight_init_std = 0.01,
-              ag::DType dtype = ag::DType::float32);
+              ag::DType dtype = ag::DType::float32, std::string activation = "sigmoid");
   Tensor forward(const Tensor& x) override { return predict(x); }
   Tensor predict(const Tensor& x);                   // scores (n, out)
   Tensor loss(const Tensor& x, const Tensor& t);     // softmax cross entropy; t labels or one-hot
@@ -84,6 +90,9 @@ class TwoLayerNet : public Module {
   // The same by central differences (slow: two forward passes per parameter element).
   NamedTensors numerical_gradient(const Tensor& x, const Tensor& t, double h = 1e-4);
   Tensor W1, b1, W2, b2;
+
+ private:
+  std::string activation_;
 };
 
 // A configurable multi-layer perceptron: Linear layers of the given sizes with

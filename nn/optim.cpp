@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "autograd/parallel.hpp"
+
 namespace nn {
 
 namespace {
@@ -125,15 +127,19 @@ void SGD::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
     const int64_t n = p.numel();
     const T lr = static_cast<T>(lr_), wd = static_cast<T>(weight_decay_), mu = static_cast<T>(momentum_);
     if (momentum_ == 0) {
-      for (int64_t k = 0; k < n; ++k) w[k] -= lr * (d[k] + wd * w[k]);
+      ag::parallel_for(n, ag::kElementwiseGrain, [&](int64_t b, int64_t e) {
+        for (int64_t k = b; k < e; ++k) w[k] -= lr * (d[k] + wd * w[k]);
+      });
       return;
     }
     T* v = ptr<T>(buffer(i, "momentum"));
-    for (int64_t k = 0; k < n; ++k) {
-      const T gk = d[k] + wd * w[k];
-      v[k] = mu * v[k] + gk;
-      w[k] -= lr * (nesterov_ ? gk + mu * v[k] : v[k]);
-    }
+    ag::parallel_for(n, ag::kElementwiseGrain, [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const T gk = d[k] + wd * w[k];
+        v[k] = mu * v[k] + gk;
+        w[k] -= lr * (nesterov_ ? gk + mu * v[k] : v[k]);
+      }
+    });
   });
 }
 

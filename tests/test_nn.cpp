@@ -1,3 +1,4 @@
+#include <tuple>
 // Modules, layers, initialisers, optimisers (against hand-computed steps) and schedules.
 #include "autograd/check_doctest.hpp"
 #include "helpers.hpp"
@@ -208,20 +209,64 @@ TEST_CASE("schedules: step, exponential, cosine and warm-up composed with any of
   CHECK(warm.lr(9) == doctest::Approx(0.5));
 }
 
-TEST_CASE("TwoLayerNet: backprop gradient equals the numerical gradient") {
-  Generator gen(5);
-  nn::TwoLayerNet net(6, 4, 3, gen, 0.5, DType::float64);
-  Tensor x = randn({5, 6}, gen, DType::float64), t = randint({5}, 0, 3, gen);
-  auto g = net.gradient(x, t);
-  auto n = net.numerical_gradient(x, t);
-  REQUIRE(g.size() == 4);
-  for (size_t k = 0; k < g.size(); ++k) {
-    INFO(g[k].first);
-    CHECK(g[k].first == n[k].first);
-    for (int64_t i = 0; i < g[k].second.numel(); ++i)
-      CHECK(g[k].second.value_at(i) == doctest::Approx(n[k].second.value_at(i)).epsilon(1e-5).scale(1.0));
+TEST_CASE("Linear: one fused affine node when training, the textbook's nodes under a Trace; same values and gradients") {
+  Generator gen(7);
+  nn::Linear fc(4, 3, gen);
+  Tensor x = randn({5, 4}, gen);
+  auto run = [&] {
+    fc.zero_grad();
+    Tensor y = fc(x);
+    const size_t nodes = tape_stats().nodes;
+    sum(y * y).backward();
+    return std::tuple{y.to_vector<float>(), fc.weight.grad().to_vector<float>(), fc.bias.grad().to_vector<float>(), nodes};
+  };
+  auto [y1, gw1, gb1, fused_nodes] = run();
+  CHECK(fused_nodes == 1);  // affine
+  std::vector<float> y2, gw2, gb2;
+  {
+    Trace trace;
+    size_t nodes;
+    std::tie(y2, gw2, gb2, nodes) = run();
+    CHECK(nodes > 1);
+    bool matmul = false, affine = false;
+    for (const auto& st : trace.steps()) {
+      matmul |= st.op == Op::matmul;
+      affine |= st.op == Op::affine;
+    }
+    CHECK(matmul);
+    CHECK_FALSE(affine);
   }
-  CHECK(net.accuracy(x, t) >= 0.0);
+  for (size_t i = 0; i < y1.size(); ++i) CHECK(y1[i] == doctest::Approx(y2[i]).epsilon(1e-6));
+  for (size_t i = 0; i < gw1.size(); ++i) CHECK(gw1[i] == doctest::Approx(gw2[i]).epsilon(1e-5));
+  for (size_t i = 0; i < gb1.size(); ++i) CHECK(gb1[i] == doctest::Approx(gb2[i]).epsilon(1e-5));
+  CHECK_THROWS_WITH_AS(affine(x, fc.weight, zeros({4})),
+                       doctest::Contains("[affine] expects x (n, in), W (in, out) and b (out,); got x (5, 4), W (4, 3), b (4,)"),
+                       ag::Error);
+}
+
+TEST_CASE("TwoLayerNet: backprop gradient equals the numerical gradient, with sigmoid and with ReLU") {
+  for (const std::string activation : {"sigmoid", "relu"}) {
+    INFO(activation);
+    Generator gen(5);
+    nn::TwoLayerNet net(6, 4, 3, gen, 0.5, DType::float64, activation);
+    Tensor x = randn({5, 6}, gen, DType::float64), t = randint({5}, 0, 3, gen);
+    auto g = net.gradient(x, t);
+    auto n = net.numerical_gradient(x, t);
+    REQUIRE(g.size() == 4);
+    for (size_t k = 0; k < g.size(); ++k) {
+      INFO(g[k].first);
+      CHECK(g[k].first == n[k].first);
+      for (int64_t i = 0; i < g[k].second.numel(); ++i)
+        CHECK(g[k].second.value_at(i) == doctest::Approx(n[k].second.value_at(i)).epsilon(1e-5).scale(1.0));
+    }
+    CHECK(net.accuracy(x, t) >= 0.0);
+  }
+}
+
+TEST_CASE("TwoLayerNet: an unknown activation is an error naming it") {
+  Generator gen(5);
+  CHECK_THROWS_WITH_AS(nn::TwoLayerNet(6, 4, 3, gen, 0.5, DType::float32, "softplus"),
+                       doctest::Contains("[TwoLayerNet] activation must be sigmoid or relu, got 'softplus'"), ag::Error);
 }
 
 TEST_CASE("MLP learns XOR; a Perceptron cannot") {

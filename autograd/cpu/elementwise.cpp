@@ -5,17 +5,34 @@
 
 #include "autograd/cpu/scalar_ops.hpp"
 #include "autograd/ops/op.hpp"
+#include "autograd/parallel.hpp"
 
 namespace ag::cpu {
 
 namespace {
 
+// Note [Vectorised exp]: the loops are compiled twice, for x86-64-v3 (AVX2 +
+// FMA) and for the baseline, and the loader picks one for the running CPU.
+// Their bodies are functors from scalar_ops.hpp with no libm calls on float32
+// paths that matter (sigmoid), so GCC vectorises them; large tensors are split
+// across the thread pool (parallel.hpp).
+template <class T, class F>
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void loop1(const T* __restrict x, T* __restrict y,
+                                                                        int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+}
+
+template <class T, class F>
+__attribute__((target_clones("arch=x86-64-v3", "default"))) void loop2(const T* __restrict a, const T* __restrict b,
+                                                                        T* __restrict y, int64_t n, F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+}
+
 template <class T, class F>
 void map1(std::span<const Tensor> in, Tensor& out, F f) {
   const T* x = in[0].impl()->data<T>();
   T* y = out.impl()->data<T>();
-  const int64_t n = out.numel();
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { loop1(x + b, y + b, e - b, f); });
 }
 
 template <class T, class F>
@@ -23,8 +40,7 @@ void map2(std::span<const Tensor> in, Tensor& out, F f) {
   const T* a = in[0].impl()->data<T>();
   const T* b = in[1].impl()->data<T>();
   T* y = out.impl()->data<T>();
-  const int64_t n = out.numel();
-  for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
+  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t s, int64_t e) { loop2(a + s, b + s, y + s, e - s, f); });
 }
 
 }  // namespace
@@ -43,6 +59,15 @@ template <class T> void tanh(std::span<const Tensor> in, Tensor& out, const Attr
 template <class T> void relu(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Relu{}); }
 template <class T> void sigmoid(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   map1<T>(in, out, scalar_ops::Sigmoid{});
+}
+template <class T> void sigmoid_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  map2<T>(in, out, scalar_ops::SigmoidBackward{});
+}
+template <class T> void tanh_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  map2<T>(in, out, scalar_ops::TanhBackward{});
+}
+template <class T> void relu_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  map2<T>(in, out, scalar_ops::ReluBackward{});
 }
 template <class T> void heaviside(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   map1<T>(in, out, scalar_ops::Heaviside{});
@@ -103,6 +128,9 @@ AG_CPU_KERNEL(log, log);
 AG_CPU_KERNEL(sqrt, sqrt);
 AG_CPU_KERNEL(abs, abs);
 AG_CPU_KERNEL(sigmoid, sigmoid);
+AG_CPU_KERNEL(sigmoid_backward, sigmoid_backward);
+AG_CPU_KERNEL(tanh_backward, tanh_backward);
+AG_CPU_KERNEL(relu_backward, relu_backward);
 AG_CPU_KERNEL(tanh, tanh);
 AG_CPU_KERNEL(relu, relu);
 AG_CPU_KERNEL(leaky_relu, leaky_relu);

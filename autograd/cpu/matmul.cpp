@@ -1,18 +1,21 @@
 // CPU kernel of MatMul: CBLAS gemm (OpenBLAS), one call per batch matrix.
 #include <cblas.h>
 
+#include <algorithm>
+
 #include "autograd/ops/op.hpp"
 
 namespace ag::cpu {
 
 namespace {
+// C = op(A) op(B) + beta C
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda, const float* b,
-          int ldb, float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+          int ldb, float* c, int ldc, float beta = 0.0f) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* a, int lda, const double* b,
-          int ldb, double* c, int ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc);
+          int ldb, double* c, int ldc, double beta = 0.0) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
 }
 }  // namespace
 
@@ -40,6 +43,20 @@ template <class T> void matmul(std::span<const Tensor> in, Tensor& out, const At
          y + i * m * n, static_cast<int>(n));
 }
 
+// y = x W + b: each row of y starts as b, then one GEMM adds x W (beta = 1), so
+// the bias costs no pass of its own and no broadcast copy.
+template <class T> void affine(std::span<const Tensor> in, Tensor& out, const Attrs&) {
+  const int64_t n = out.shape()[0], o = out.shape()[1], k = in[0].shape()[1];
+  const T* b = in[2].impl()->data<T>();
+  T* y = out.impl()->data<T>();
+  for (int64_t i = 0; i < n; ++i) std::copy_n(b, o, y + i * o);
+  if (n == 0 || o == 0 || k == 0) return;
+  gemm(CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(o), static_cast<int>(k),
+       in[0].impl()->data<T>(), static_cast<int>(k), in[1].impl()->data<T>(), static_cast<int>(o), y,
+       static_cast<int>(o), T(1));
+}
+
 AG_CPU_KERNEL(matmul, matmul);
+AG_CPU_KERNEL(affine, affine);
 
 }  // namespace ag::cpu

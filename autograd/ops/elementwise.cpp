@@ -124,24 +124,46 @@ AG_SAMPLE(abs) { return abs(x[0]); }
 
 Tensor sigmoid(const Tensor& x) { return unary(Op::sigmoid, x, {}, false, true); }
 // d sigmoid(x)/dx = y (1 - y)
-AG_BACKWARD(sigmoid) {
-  Tensor y = ctx.saved(0);
-  gx[0] = gy * (y - y * y);
-}
+AG_BACKWARD(sigmoid) { gx[0] = sigmoid_backward(ctx.saved(0), gy); }
 AG_SAMPLE(sigmoid) { return sigmoid(x[0]); }
+
+// Fused so that sigmoid's backward is one node and one pass, not three.
+Tensor sigmoid_backward(const Tensor& y, const Tensor& gy) { return binary(Op::sigmoid_backward, y, gy, true); }
+// z = g y (1 - y): dz/dy = g (1 - 2y), dz/dg = y (1 - y)
+AG_BACKWARD(sigmoid_backward) {
+  Tensor y = ctx.saved(0);
+  if (ctx.needs_grad(0)) gx[0] = gy * ctx.saved(1) * (1.0 - 2.0 * y);
+  if (ctx.needs_grad(1)) gx[1] = sigmoid_backward(y, gy);
+}
+AG_SAMPLE(sigmoid_backward) { return sigmoid_backward(x[0], x[1]); }
 
 Tensor tanh(const Tensor& x) { return unary(Op::tanh, x, {}, false, true); }
 // d tanh(x)/dx = 1 - y^2
-AG_BACKWARD(tanh) {
-  Tensor y = ctx.saved(0);
-  gx[0] = gy * (1.0 - y * y);
-}
+AG_BACKWARD(tanh) { gx[0] = tanh_backward(ctx.saved(0), gy); }
 AG_SAMPLE(tanh) { return tanh(x[0]); }
+
+Tensor tanh_backward(const Tensor& y, const Tensor& gy) { return binary(Op::tanh_backward, y, gy, true); }
+// z = g (1 - y^2): dz/dy = -2 g y, dz/dg = 1 - y^2
+AG_BACKWARD(tanh_backward) {
+  Tensor y = ctx.saved(0);
+  if (ctx.needs_grad(0)) gx[0] = gy * ctx.saved(1) * y * -2.0;
+  if (ctx.needs_grad(1)) gx[1] = tanh_backward(y, gy);
+}
+AG_SAMPLE(tanh_backward) { return tanh_backward(x[0], x[1]); }
 
 Tensor relu(const Tensor& x) { return unary(Op::relu, x, {}, false, true); }
 // d relu(x)/dx = 1 where x > 0 (equivalently y > 0), else 0
-AG_BACKWARD(relu) { gx[0] = gy * heaviside(ctx.saved(0)); }
+AG_BACKWARD(relu) { gx[0] = relu_backward(ctx.saved(0), gy); }
 AG_SAMPLE(relu) { return relu(x[0]); }
+
+Tensor relu_backward(const Tensor& y, const Tensor& gy) { return binary(Op::relu_backward, y, gy, true); }
+// z = g [y > 0]: dz/dy = 0 (away from the kink), dz/dg = [y > 0]
+AG_BACKWARD(relu_backward) {
+  Tensor y = ctx.saved(0);
+  if (ctx.needs_grad(0)) gx[0] = zeros_like(y);
+  if (ctx.needs_grad(1)) gx[1] = relu_backward(y, gy);
+}
+AG_SAMPLE(relu_backward) { return relu_backward(x[0], x[1]); }
 
 Tensor leaky_relu(const Tensor& x, double slope) {
   Attrs a;

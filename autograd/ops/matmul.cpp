@@ -69,4 +69,26 @@ AG_BACKWARD(matmul) {
 }
 AG_SAMPLE(matmul) { return matmul(x[0], x[1]); }
 
+Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b) {
+  detail::check_pair(Op::affine, x, w);
+  detail::check_pair(Op::affine, x, b);
+  detail::check_float(Op::affine, x);
+  if (x.dim() != 2 || w.dim() != 2 || b.dim() != 1 || x.shape()[1] != w.shape()[0] || b.shape()[0] != w.shape()[1])
+    fail("affine", "expects x (n, in), W (in, out) and b (out,); got x {}, W {}, b {}", x.shape(), w.shape(),
+         b.shape());
+  auto [y, n] = detail::run<3>(Op::affine, {x, w, b}, {x.shape()[0], w.shape()[1]}, x.dtype());
+  if (n) {
+    n->save(x);
+    n->save(w);
+  }
+  return y;
+}
+// y = x W + b: dx = gy W^T, dW = x^T gy (MatMul's rule), db = gy summed over the rows (Repeat's rule)
+AG_BACKWARD(affine) {
+  if (ctx.needs_grad(0)) gx[0] = detail::matmul_ex(gy, ctx.saved(1), false, true);
+  if (ctx.needs_grad(1)) gx[1] = detail::matmul_ex(ctx.saved(0), gy, true, false);
+  if (ctx.needs_grad(2)) gx[2] = sum(gy, {0});
+}
+AG_SAMPLE(affine) { return affine(x[0], x[1], x[2]); }
+
 }  // namespace ag

@@ -90,6 +90,8 @@ std::span<const OpInfo> all_ops();
 // The kernel of `op` for (device, dtype); a clear error names the op if there is none.
 Kernel find_kernel(Op op, Device device, DType dtype);
 void register_kernel(Op op, Device::Kind device, DType dtype, Kernel k);
+// Whether `op` has a kernel for (device, dtype).
+bool has_kernel(Op op, Device device, DType dtype);
 
 // Runs op's kernel for the inputs' device and `dtype` (the first input's by default).
 void dispatch(Op op, std::span<const Tensor> in, Tensor& out, const Attrs& attrs);

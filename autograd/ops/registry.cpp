@@ -27,6 +27,10 @@ void register_kernel(Op op, Device::Kind device, DType dtype, Kernel k) {
   g_kernels[static_cast<size_t>(op)][static_cast<size_t>(device)][static_cast<size_t>(dtype)] = k;
 }
 
+bool has_kernel(Op op, Device device, DType dtype) {
+  return g_kernels[static_cast<size_t>(op)][static_cast<size_t>(device.kind)][static_cast<size_t>(dtype)] != nullptr;
+}
+
 Kernel find_kernel(Op op, Device device, DType dtype) {
   Kernel k = g_kernels[static_cast<size_t>(op)][static_cast<size_t>(device.kind)][static_cast<size_t>(dtype)];
   if (!k) fail(op_name(op), "no kernel for {} tensors on {}", dtype, device);

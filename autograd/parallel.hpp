@@ -1,0 +1,39 @@
+// Intra-op parallelism: one small pool of worker threads for the loops of
+// large kernels, and the thread count that OpenBLAS's GEMM uses too.
+//
+// Small tensors never touch the pool (the per-op cost of a tiny model is the
+// point of this engine); a loop is split only when each thread gets at least
+// `grain` elements. Kernels call parallel_for; nothing else needs to know.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+
+namespace ag {
+
+// Threads used by kernels and by OpenBLAS (default: the machine's cores, or
+// $TAPEGRAD_NUM_THREADS). Must be called from the thread that runs the ops.
+void set_num_threads(int n);
+int num_threads();
+
+namespace detail {
+using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end);
+void parallel_for_impl(int64_t n, int64_t grain, void* ctx, RangeFn fn);
+}  // namespace detail
+
+// Calls f(begin, end) on disjoint ranges covering [0, n), in parallel when
+// n >= 2 * grain and more than one thread is set; serially inside another
+// parallel_for. f must not throw.
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& f) {
+  if (n < 2 * grain || num_threads() == 1) {
+    if (n > 0) f(int64_t{0}, n);
+    return;
+  }
+  detail::parallel_for_impl(n, grain, &f, [](void* ctx, int64_t b, int64_t e) { (*static_cast<F*>(ctx))(b, e); });
+}
+
+// Elements per thread below which an elementwise loop stays on one thread.
+inline constexpr int64_t kElementwiseGrain = 32768;
+
+}  // namespace ag

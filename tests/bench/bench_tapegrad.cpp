@@ -1,0 +1,181 @@
+// The benchmark workloads of issue #7, written against tapegrad. Each prints
+// "result WORKLOAD METRIC VALUE UNIT" lines; compare.py runs this program and
+// bench_libtorch.cpp (the same workloads in LibTorch) alternately and prints
+// the table. Run alone: build/tests/bench/bench_tapegrad [--threads N] [--only mlp_small].
+#include <cblas.h>
+
+#include <cstring>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "autograd/parallel.hpp"
+#include "autograd/tapegrad.hpp"
+#include "nn/nn.hpp"
+#include "tests/bench/bench_common.hpp"
+
+using ag::Tensor;
+
+// The workloads of bench_common.hpp's run_suite, for this library.
+struct Workloads {
+  // 20,000 ops alternating * c1, + c2, sigmoid on a tensor that requires grad, then backward.
+  static void tape_overhead(const std::string& name, const ag::Shape& shape, const bench::Args& args) {
+    ag::Generator gen(1);
+    Tensor x = ag::randn(shape, gen).requires_grad_();
+    Tensor c1 = ag::full(shape, 1.001), c2 = ag::full(shape, 0.001);
+    std::vector<double> fwd, bwd;
+    const int repeats = args.quick ? 3 : 11;
+    for (int r = 0; r < repeats + 2; ++r) {
+      const double t0 = bench::now();
+      Tensor y = x;
+      for (int i = 0; i < bench::kChainOps; ++i) {
+        switch (i % 3) {
+          case 0: y = y * c1; break;
+          case 1: y = y + c2; break;
+          default: y = ag::sigmoid(y); break;
+        }
+      }
+      Tensor loss = ag::sum(y);
+      const double t1 = bench::now();
+      loss.backward();
+      const double t2 = bench::now();
+      x.zero_grad();
+      if (r >= 2) {
+        fwd.push_back(t1 - t0);
+        bwd.push_back(t2 - t1);
+      }
+    }
+    bench::report_chain(name, fwd, bwd);
+  }
+
+  // SGD steps of an MLP with softmax cross-entropy on seeded random data.
+  static void mlp(const std::string& name, const std::vector<int64_t>& sizes, const std::string& activation,
+                  int64_t batch, const bench::Args& args, double unit_scale, const char* unit) {
+    ag::Generator gen(0);
+    nn::MLP model(sizes, gen, activation, nn::Init::pytorch);
+    nn::SGD opt(model.parameters(), 0.1);
+    Tensor x = ag::rand({batch, sizes.front()}, gen);
+    Tensor t = ag::randint({batch}, 0, sizes.back(), gen);
+    auto step = [&] {
+      opt.zero_grad();
+      Tensor loss = ag::softmax_cross_entropy(model(x), t);
+      loss.backward();
+      opt.step();
+    };
+    bench::result(name, "step", bench::median_step(args, step) * unit_scale, unit);
+  }
+
+  static void matmul(int64_t n, const bench::Args& args) {
+    ag::Generator gen(2);
+    Tensor a = ag::randn({n, n}, gen), b = ag::randn({n, n}, gen);
+    ag::NoGradGuard no_grad;
+    const int repeats = args.quick ? 3 : (n <= 256 ? 200 : 15);
+    const double flops = 2.0 * n * n * n;
+    auto engine = bench::time_runs(2, repeats, [&] { Tensor c = ag::matmul(a, b); });
+    std::vector<float> c(static_cast<size_t>(n * n));
+    const int in = static_cast<int>(n);
+    auto direct = bench::time_runs(2, repeats, [&] {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, in, in, in, 1.0f, a.data<float>(), in, b.data<float>(), in,
+                  0.0f, c.data(), in);
+    });
+    const std::string name = "matmul_" + std::to_string(n);
+    bench::result(name, "throughput", flops / bench::median(engine) * 1e-9, "GFLOP/s");
+    bench::result(name, "ceiling", flops / bench::median(direct) * 1e-9, "GFLOP/s");
+  }
+
+  // A copy loop the compiler vectorises but may not turn into a memcpy call.
+  static __attribute__((optimize("no-tree-loop-distribute-patterns"))) void copy_loop(const float* __restrict x,
+                                                                              float* __restrict y, long n) {
+    for (long i = 0; i < n; ++i) y[i] = x[i];
+  }
+
+  // Runs f(begin, end) over [0, n) split across `threads` threads (the ceiling's own split).
+  template <class F>
+  static void split(long n, int threads, F f) {
+    if (threads == 1) return f(0L, n);
+    std::vector<std::thread> pool;
+    const long chunk = (n + threads - 1) / threads;
+    for (int i = 1; i < threads; ++i)
+      pool.emplace_back([=] { f(std::min(n, i * chunk), std::min(n, (i + 1) * chunk)); });
+    f(0L, std::min(n, chunk));
+    for (auto& th : pool) th.join();
+  }
+
+  static void elementwise(const bench::Args& args) {
+    const long n = bench::kElementwiseN;
+    ag::Generator gen(3);
+    Tensor x = ag::randn({n}, gen);
+    ag::NoGradGuard no_grad;
+    const double bytes = 2.0 * n * sizeof(float);
+    const int repeats = args.quick ? 3 : 21;
+    auto engine = bench::time_runs(2, repeats, [&] { Tensor y = ag::sigmoid(x); });
+    std::vector<float> y(static_cast<size_t>(n));
+    const float* src = x.data<float>();
+    auto memcpy_t = bench::time_runs(2, repeats, [&] {
+      split(n, args.threads, [&](long b, long e) { std::memcpy(y.data() + b, src + b, (e - b) * sizeof(float)); });
+    });
+    auto loop_t = bench::time_runs(2, repeats, [&] {
+      split(n, args.threads, [&](long b, long e) { copy_loop(src + b, y.data() + b, e - b); });
+    });
+    bench::result("elementwise", "throughput", bytes / bench::median(engine) * 1e-9, "GB/s");
+    bench::result("elementwise", "memcpy", bytes / bench::median(memcpy_t) * 1e-9, "GB/s");
+    bench::result("elementwise", "copy_loop", bytes / bench::median(loop_t) * 1e-9, "GB/s");
+    bench::result("elementwise", "ceiling", bytes / std::min(bench::median(memcpy_t), bench::median(loop_t)) * 1e-9,
+                  "GB/s");
+  }
+
+  // One epoch of the book's TwoLayerNet (784-50-10, sigmoid, SGD 0.1, batch 100) on the MNIST training set.
+  static void mnist_epoch(const bench::Args& args) {
+    if (args.mnist.empty() || !std::filesystem::is_directory(args.mnist))
+      return bench::skipped("mnist_epoch", "no MNIST directory (--mnist DIR)");
+    nn::Mnist data = nn::load_mnist(args.mnist);
+    ag::Generator gen(0);
+    nn::TwoLayerNet net(784, 50, 10, gen, 0.01);
+    nn::SGD opt(net.parameters(), 0.1);
+    nn::DataLoader loader(data.train, {.batch_size = 100, .seed = 1});
+    auto epoch = [&] {
+      for (const nn::Batch& b : loader) {
+        opt.zero_grad();
+        net.loss(b.x, b.t).backward();
+        opt.step();
+      }
+    };
+    auto times = bench::time_runs(1, args.quick ? 1 : 3, epoch);
+    bench::result("mnist_epoch", "epoch", bench::median(times), "s");
+  }
+
+  // One core's FP32 FMA throughput: 12 independent 8-wide FMA chains (AVX2; Zen 4
+  // runs AVX-512 at the same rate), the peak that mlp_small is measured against.
+  using f8 = float __attribute__((vector_size(32)));
+  static __attribute__((target("avx2,fma"))) float fma_loop(long iters) {
+    f8 acc[12];
+    for (int k = 0; k < 12; ++k) acc[k] = f8{} + 0.5f * static_cast<float>(k);
+    const f8 m = f8{} + 0.999999f, c = f8{} + 1e-7f;
+    for (long i = 0; i < iters; ++i)
+      for (int k = 0; k < 12; ++k) acc[k] = acc[k] * m + c;
+    float s = 0;
+    for (int k = 0; k < 12; ++k)
+      for (int j = 0; j < 8; ++j) s += acc[k][j];
+    return s;
+  }
+
+  static void peak() {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return bench::skipped("peak", "no AVX2/FMA");
+    volatile long iters = 20'000'000;  // volatile: each call is made, none hoisted
+    volatile float sink = 0;
+    auto t = bench::time_runs(1, 5, [&] { sink = sink + fma_loop(iters); });
+    bench::result("peak", "fma", 2.0 * 8 * 12 * iters / bench::median(t) * 1e-9, "GFLOP/s");
+  }
+};
+
+int main(int argc, char** argv) try {
+  const bench::Args args = bench::parse(argc, argv, "bench_tapegrad");
+  ag::set_num_threads(args.threads);
+  std::printf("tapegrad: %d thread(s)\n", ag::num_threads());
+  if (args.wants("peak")) Workloads::peak();
+  bench::run_suite<Workloads>(args);
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "%s\n", e.what());
+  return 2;
+}
