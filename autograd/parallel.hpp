@@ -33,7 +33,9 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
   detail::parallel_for_impl(n, grain, &f, [](void* ctx, int64_t b, int64_t e) { (*static_cast<F*>(ctx))(b, e); });
 }
 
-// Elements per thread below which an elementwise loop stays on one thread.
-inline constexpr int64_t kElementwiseGrain = 32768;
+// Elements per thread below which an elementwise loop stays on one thread:
+// waking a worker costs tens of microseconds on these VMs, so a split pays only
+// for half a megabyte or more per thread (measured with tests/bench at 2 threads).
+inline constexpr int64_t kElementwiseGrain = 131072;
 
 }  // namespace ag
