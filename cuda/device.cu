@@ -3,6 +3,10 @@
 #include <array>
 #include <mutex>
 
+#include <dlfcn.h>
+
+#include <string>
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -74,12 +78,33 @@ void set_device(int device, const char* op) {
 
 void* current_stream() { return per_device(t_device, "stream").stream; }
 
+// Note [cuBLAS loaded on first use]: cuBLAS and cuBLASLt are hundreds of
+// megabytes of shared library; linked directly, merely loading them put about
+// 190 MiB into the resident set of every process using tapegrad, CPU-only runs
+// included. So the library is opened with dlopen the first time a GPU matrix
+// product needs it, and the few functions used are looked up by name.
+void* blas_symbol(const char* name, const char* op) {
+  static void* lib = [] {
+    const std::string versioned = "libcublas.so." + std::to_string(CUBLAS_VER_MAJOR);
+    void* h = dlopen(versioned.c_str(), RTLD_NOW | RTLD_LOCAL);
+    return h ? h : dlopen("libcublas.so", RTLD_NOW | RTLD_LOCAL);
+  }();
+  if (!lib) throw_error(op, "dlopen(libcublas)", dlerror());
+  void* f = dlsym(lib, name);
+  if (!f) throw_error(op, name, "not found in libcublas");
+  return f;
+}
+
 void* blas_handle(const char* op) {
   PerDevice& d = per_device(t_device, op);
   std::lock_guard lock(g_mutex);
   if (!d.blas) {
-    if (cublasCreate(&d.blas) != CUBLAS_STATUS_SUCCESS) throw_error(op, "cublasCreate", "cuBLAS initialisation failed");
-    cublasSetStream(d.blas, d.stream);
+    using Create = cublasStatus_t (*)(cublasHandle_t*);
+    using SetStream = cublasStatus_t (*)(cublasHandle_t, cudaStream_t);
+    auto create = reinterpret_cast<Create>(blas_symbol("cublasCreate_v2", op));
+    auto set_stream = reinterpret_cast<SetStream>(blas_symbol("cublasSetStream_v2", op));
+    if (create(&d.blas) != CUBLAS_STATUS_SUCCESS) throw_error(op, "cublasCreate", "cuBLAS initialisation failed");
+    set_stream(d.blas, d.stream);
   }
   return d.blas;
 }

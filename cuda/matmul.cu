@@ -55,14 +55,26 @@ template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const c
   const T one = 1, zero = static_cast<T>(g.beta);
   auto handle = static_cast<cublasHandle_t>(cuda::rt::blas_handle(name));
   const cublasOperation_t opb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+  // Looked up once: cuBLAS is opened on first use (Note [cuBLAS loaded on first use], device.cu).
+  using GemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
+                                    const void*, cudaDataType, int, const void*, cudaDataType, int, const void*, void*,
+                                    cudaDataType, int, cublasComputeType_t, cublasGemmAlgo_t);
+  using GemmBatchedEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int,
+                                           const void*, const void*, cudaDataType, int, long long, const void*,
+                                           cudaDataType, int, long long, const void*, void*, cudaDataType, int,
+                                           long long, int, cublasComputeType_t, cublasGemmAlgo_t);
+  static const auto gemm_ex = reinterpret_cast<GemmEx>(cuda::rt::blas_symbol("cublasGemmEx", name));
+  static const auto gemm_batched =
+      reinterpret_cast<GemmBatchedEx>(cuda::rt::blas_symbol("cublasGemmStridedBatchedEx", name));
   cublasStatus_t s;
-  if (g.batch == 1)
-    s = cublasGemmEx(handle, opb, opa, g.n, g.m, g.k, &one, b, type, g.ldb, a, type, g.lda, &zero, c, type, g.n,
-                     compute, CUBLAS_GEMM_DEFAULT);
-  else
-    s = cublasGemmStridedBatchedEx(handle, opb, opa, g.n, g.m, g.k, &one, b, type, g.ldb, int64_t{g.k} * g.n, a, type,
-                                   g.lda, int64_t{g.m} * g.k, &zero, c, type, g.n, int64_t{g.m} * g.n,
-                                   static_cast<int>(g.batch), compute, CUBLAS_GEMM_DEFAULT);
+  if (g.batch == 1) {
+    s = gemm_ex(handle, opb, opa, g.n, g.m, g.k, &one, b, type, g.ldb, a, type, g.lda, &zero, c, type, g.n, compute,
+                CUBLAS_GEMM_DEFAULT);
+  } else {
+    s = gemm_batched(handle, opb, opa, g.n, g.m, g.k, &one, b, type, g.ldb, int64_t{g.k} * g.n, a, type, g.lda,
+                     int64_t{g.m} * g.k, &zero, c, type, g.n, int64_t{g.m} * g.n, static_cast<int>(g.batch), compute,
+                     CUBLAS_GEMM_DEFAULT);
+  }
   if (s != CUBLAS_STATUS_SUCCESS) cuda::rt::throw_error(name, "cublasGemmEx", status_text(s));
 }
 #endif

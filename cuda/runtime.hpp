@@ -25,6 +25,8 @@ void set_device(int device, const char* op);
 void* current_stream();
 // The cuBLAS handle of this thread's current device, bound to its stream (a cublasHandle_t).
 void* blas_handle(const char* op);
+// A cuBLAS function by its exported name (libcublas is opened on first use).
+void* blas_symbol(const char* name, const char* op);
 
 // Throws ag::Error "[op] <call> failed: <CUDA error text>" (defined in allocator.cpp, where fmt lives).
 [[noreturn]] void throw_error(const char* op, const char* call, const char* error);
