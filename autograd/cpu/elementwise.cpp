@@ -17,13 +17,13 @@ namespace {
 // paths that matter (sigmoid), so GCC vectorises them; large tensors are split
 // across the thread pool (parallel.hpp).
 template <class T, class F>
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void loop1(const T* __restrict x, T* __restrict y,
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void loop1(const T* __restrict x, T* __restrict y,
                                                                         int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
 template <class T, class F>
-__attribute__((target_clones("arch=x86-64-v3", "default"))) void loop2(const T* __restrict a, const T* __restrict b,
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default"))) void loop2(const T* __restrict a, const T* __restrict b,
                                                                         T* __restrict y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
 }
