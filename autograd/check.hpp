@@ -33,7 +33,7 @@ struct GradcheckOptions {
 
   // The documented tolerances for analytic gradients computed in `dtype`,
   // compared with the float64 reference: float64 atol 1e-5, rtol 1e-3;
-  // float32 atol 1e-4, rtol 5e-3.
+  // float32 atol 1e-4, rtol 5e-3; float16 1e-2, 1e-2; bfloat16 5e-2, 5e-2.
   static GradcheckOptions for_dtype(DType dtype);
 };
 

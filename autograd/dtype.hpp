@@ -8,27 +8,45 @@
 #include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 
+#include "autograd/half.hpp"
+
 namespace ag {
 
-// Element type of a tensor. int64 holds indices and labels; it is never differentiable.
-enum class DType : uint8_t { float32, float64, int64 };
-inline constexpr int kNumDTypes = 3;
+// Element type of a tensor. int64 holds indices and labels; it is never
+// differentiable. float16 and bfloat16 are storage types for device tensors
+// (Note [16-bit storage, float32 arithmetic] in half.hpp): on the cpu they
+// can be created, cast, copied and printed, not computed with.
+enum class DType : uint8_t { float32, float64, int64, float16, bfloat16 };
+inline constexpr int kNumDTypes = 5;
 
 constexpr std::string_view dtype_name(DType t) {
   switch (t) {
     case DType::float32: return "float32";
     case DType::float64: return "float64";
     case DType::int64: return "int64";
+    case DType::float16: return "float16";
+    case DType::bfloat16: return "bfloat16";
   }
   return "?";
 }
-constexpr size_t dtype_size(DType t) { return t == DType::float32 ? 4 : 8; }
+constexpr size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::float32: return 4;
+    case DType::float16:
+    case DType::bfloat16: return 2;
+    default: return 8;
+  }
+}
 constexpr bool is_floating(DType t) { return t != DType::int64; }
+// float16 and bfloat16: stored in 16 bits, computed in float32.
+constexpr bool is_half(DType t) { return t == DType::float16 || t == DType::bfloat16; }
 
 template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::float32; }
 template <> constexpr DType dtype_of<double>() { return DType::float64; }
 template <> constexpr DType dtype_of<int64_t>() { return DType::int64; }
+template <> constexpr DType dtype_of<Half>() { return DType::float16; }
+template <> constexpr DType dtype_of<BFloat16>() { return DType::bfloat16; }
 
 // Where a tensor's data lives. cuda_host is the CUDA backend emulated on the
 // host: its memory is host memory behind the device's caching allocator and its

@@ -39,7 +39,7 @@ static void visit_float(const Tensor& t, std::string_view op, F&& f) {
   switch (t.dtype()) {
     case DType::float32: f(t.impl()->data<float>()); break;
     case DType::float64: f(t.impl()->data<double>()); break;
-    default: fail(op, "needs a floating tensor, got {}", t.dtype());
+    default: fail(op, "needs a float32 or float64 tensor on the cpu, got {} (cast it, or compute on a device)", t.dtype());
   }
 }
 
@@ -97,6 +97,8 @@ double Tensor::value_at(int64_t i) const {
     case DType::float32: return impl_->data<float>()[i];
     case DType::float64: return impl_->data<double>()[i];
     case DType::int64: return static_cast<double>(impl_->data<int64_t>()[i]);
+    case DType::float16: return impl_->data<Half>()[i];
+    case DType::bfloat16: return impl_->data<BFloat16>()[i];
   }
   return 0.0;
 }
@@ -191,7 +193,10 @@ Tensor& Tensor::fill_(double value) {
     return *this;
   }
   const int64_t n = numel();
-  if (dtype() == DType::int64) {
+  if (is_half(dtype())) {
+    const Tensor f = full(shape(), value, dtype());
+    std::memcpy(impl_->storage->data, f.impl()->storage->data, static_cast<size_t>(n) * dtype_size(dtype()));
+  } else if (dtype() == DType::int64) {
     std::fill_n(impl_->data<int64_t>(), n, static_cast<int64_t>(value));
   } else {
     visit_float(*this, "fill_", [&](auto* p) {
@@ -250,6 +255,8 @@ Tensor full(const Shape& shape, double value, DType dtype, Device device) {
     case DType::float32: std::fill_n(t.impl()->data<float>(), n, static_cast<float>(value)); break;
     case DType::float64: std::fill_n(t.impl()->data<double>(), n, value); break;
     case DType::int64: std::fill_n(t.impl()->data<int64_t>(), n, static_cast<int64_t>(value)); break;
+    case DType::float16: std::fill_n(t.impl()->data<Half>(), n, Half(static_cast<float>(value))); break;
+    case DType::bfloat16: std::fill_n(t.impl()->data<BFloat16>(), n, BFloat16(static_cast<float>(value))); break;
   }
   return t;
 }
@@ -271,6 +278,8 @@ Tensor arange(double start, double stop, double step, DType dtype) {
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(v); break;
       case DType::float64: t.impl()->data<double>()[i] = v; break;
       case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(v); break;
+      case DType::float16: t.impl()->data<Half>()[i] = static_cast<float>(v); break;
+      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = static_cast<float>(v); break;
     }
   }
   return t;
@@ -287,6 +296,8 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
       case DType::float64: t.impl()->data<double>()[i] = values[i]; break;
       case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(values[i]); break;
+      case DType::float16: t.impl()->data<Half>()[i] = static_cast<float>(values[i]); break;
+      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = static_cast<float>(values[i]); break;
     }
   }
   return t;
@@ -328,6 +339,7 @@ int64_t Generator::randint(int64_t lo, int64_t hi) {
 template <class Draw>
 static Tensor random_fill(const Shape& shape, DType dtype, std::string_view op, Draw&& draw) {
   if (!is_floating(dtype)) fail(op, "needs a floating dtype, got {}", dtype);
+  if (is_half(dtype)) return cast(random_fill(shape, DType::float32, op, draw), dtype);
   Tensor t = empty(shape, dtype);
   const int64_t n = t.numel();
   if (dtype == DType::float32) {

@@ -22,6 +22,7 @@
 #include <thrust/transform.h>
 
 #include "autograd/cpu/scalar_ops.hpp"
+#include "autograd/half.hpp"
 #include "cuda/kernels.hpp"
 
 #if defined(AG_CUDA_HOST)
@@ -37,11 +38,33 @@ namespace ag::AG_KNS {
 
 using Index = thrust::counting_iterator<int64_t>;
 
-// Calls f.template operator()<T>() with T the C++ type of a floating KType.
+// Calls f(T{}) with T the C++ type of a floating KType: float, double, Half or
+// BFloat16 (storage types whose arithmetic is float: compute_t<T>; Note
+// [16-bit storage, float32 arithmetic] in autograd/half.hpp).
 template <class F> void for_float(kernels::KType t, F&& f) {
-  if (t == kernels::KType::float32) f(float{});
-  else f(double{});
+  switch (t) {
+    case kernels::KType::float32: f(float{}); break;
+    case kernels::KType::float16: f(Half{}); break;
+    case kernels::KType::bfloat16: f(BFloat16{}); break;
+    default: f(double{}); break;
+  }
 }
+
+// f over T's compute type: loads each argument as compute_t<T>, stores the
+// result as T (for float and double, f itself).
+template <class T, class F> struct Through {
+  F f;
+  template <class... X> AG_HD T operator()(X... x) const { return static_cast<T>(f(static_cast<compute_t<T>>(x)...)); }
+};
+template <class T, class F> Through<T, F> through(F f) { return {f}; }
+
+// Reads T as its compute type / stores a compute value as T.
+template <class T> struct Load {
+  AG_HD compute_t<T> operator()(T x) const { return static_cast<compute_t<T>>(x); }
+};
+template <class T> struct Store {
+  AG_HD T operator()(compute_t<T> x) const { return static_cast<T>(x); }
+};
 
 // An (outer, axis, inner) split of a row-major shape around one axis.
 struct Blocks {

@@ -7,33 +7,38 @@ namespace ag::AG_KNS {
 
 namespace {
 
+// The math runs in T's compute type (float for the 16-bit types).
 template <class T, class F> void map1(const View* in, const View& out, F f) {
   const T* x = in[0].ptr<T>();
-  thrust::transform(AG_POLICY, x, x + out.numel, out.ptr<T>(), f);
+  thrust::transform(AG_POLICY, x, x + out.numel, out.ptr<T>(), through<T>(f));
 }
 
 template <class T, class F> void map2(const View* in, const View& out, F f) {
   const T* a = in[0].ptr<T>();
-  thrust::transform(AG_POLICY, a, a + out.numel, in[1].ptr<T>(), out.ptr<T>(), f);
+  thrust::transform(AG_POLICY, a, a + out.numel, in[1].ptr<T>(), out.ptr<T>(), through<T>(f));
 }
 
-struct Where3 {
-  template <class Tuple> AG_HD auto operator()(const Tuple& t) const {
-    return scalar_ops::Where{}(thrust::get<0>(t), thrust::get<1>(t), thrust::get<2>(t));
+template <class T> struct Where3 {
+  template <class Tuple> AG_HD T operator()(const Tuple& t) const {
+    using C = compute_t<T>;
+    return static_cast<T>(scalar_ops::Where{}(static_cast<C>(thrust::get<0>(t)), static_cast<C>(thrust::get<1>(t)),
+                                              static_cast<C>(thrust::get<2>(t))));
   }
 };
 
+// Through T's compute type, so 16-bit values convert with one rounding.
 template <class U> struct Convert {
-  template <class T> AG_HD U operator()(T x) const { return static_cast<U>(x); }
+  template <class T> AG_HD U operator()(T x) const { return static_cast<U>(static_cast<compute_t<T>>(x)); }
 };
 
 template <class T> void cast(const View* in, const View& out, const KAttrs& a) {
   const T* x = in[0].ptr<T>();
-  switch (a.dtype) {
-    case kernels::KType::float32: thrust::transform(AG_POLICY, x, x + out.numel, out.ptr<float>(), Convert<float>{}); break;
-    case kernels::KType::float64: thrust::transform(AG_POLICY, x, x + out.numel, out.ptr<double>(), Convert<double>{}); break;
-    case kernels::KType::int64: thrust::transform(AG_POLICY, x, x + out.numel, out.ptr<int64_t>(), Convert<int64_t>{}); break;
-  }
+  auto to = [&](auto u) {
+    using U = decltype(u);
+    thrust::transform(AG_POLICY, x, x + out.numel, out.ptr<U>(), Convert<U>{});
+  };
+  if (a.dtype == kernels::KType::int64) to(int64_t{});
+  else for_float(a.dtype, to);
 }
 
 template <class T> void run(KOp op, const View* in, const View& out, const KAttrs& a, const char* name) {
@@ -65,7 +70,7 @@ template <class T> void run(KOp op, const View* in, const View& out, const KAttr
     case KOp::sign: return map1<T>(in, out, s::Sign{});
     case KOp::where: {
       auto first = thrust::make_zip_iterator(thrust::make_tuple(in[0].ptr<T>(), in[1].ptr<T>(), in[2].ptr<T>()));
-      thrust::transform(AG_POLICY, first, first + out.numel, out.ptr<T>(), Where3{});
+      thrust::transform(AG_POLICY, first, first + out.numel, out.ptr<T>(), Where3<T>{});
       return;
     }
     default: break;
@@ -79,7 +84,7 @@ void elementwise(KOp op, const View* in, int, const View& out, const KAttrs& a, 
   const kernels::KType t = in[0].dtype;
   if (op == KOp::clone) {
     const auto* src = static_cast<const unsigned char*>(in[0].data);
-    const int64_t bytes = out.numel * (t == kernels::KType::float32 ? 4 : 8);
+    const int64_t bytes = out.numel * kernels::ktype_size(t);
     thrust::copy(AG_POLICY, src, src + bytes, static_cast<unsigned char*>(out.data));
     return;
   }
@@ -102,18 +107,22 @@ struct Axpy {
 }  // namespace
 
 void fill(const View& out, double value) {
-  switch (out.dtype) {
-    case kernels::KType::float32: thrust::fill(AG_POLICY, out.ptr<float>(), out.ptr<float>() + out.numel, static_cast<float>(value)); break;
-    case kernels::KType::float64: thrust::fill(AG_POLICY, out.ptr<double>(), out.ptr<double>() + out.numel, value); break;
-    case kernels::KType::int64: thrust::fill(AG_POLICY, out.ptr<int64_t>(), out.ptr<int64_t>() + out.numel, static_cast<int64_t>(value)); break;
+  if (out.dtype == kernels::KType::int64) {
+    thrust::fill(AG_POLICY, out.ptr<int64_t>(), out.ptr<int64_t>() + out.numel, static_cast<int64_t>(value));
+    return;
   }
+  for_float(out.dtype, [&](auto z) {
+    using T = decltype(z);
+    thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, static_cast<T>(static_cast<compute_t<T>>(value)));
+  });
 }
 
 void axpy(const View& out, const View& x, double alpha) {
   for_float(out.dtype, [&](auto z) {
     using T = decltype(z);
-    if (alpha == 1.0) thrust::transform(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, x.ptr<T>(), out.ptr<T>(), scalar_ops::Add{});
-    else thrust::transform(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, x.ptr<T>(), out.ptr<T>(), Axpy{alpha});
+    T* y = out.ptr<T>();
+    if (alpha == 1.0) thrust::transform(AG_POLICY, y, y + out.numel, x.ptr<T>(), y, through<T>(scalar_ops::Add{}));
+    else thrust::transform(AG_POLICY, y, y + out.numel, x.ptr<T>(), y, through<T>(Axpy{alpha}));
   });
 }
 
@@ -121,8 +130,8 @@ void scale(const View& out, const View& x, double factor) {
   for_float(out.dtype, [&](auto z) {
     using T = decltype(z);
     T* y = out.ptr<T>();
-    if (x.data) thrust::transform(AG_POLICY, y, y + out.numel, x.ptr<T>(), y, scalar_ops::Mul{});
-    else thrust::transform(AG_POLICY, y, y + out.numel, y, scalar_ops::MulScalar{factor});
+    if (x.data) thrust::transform(AG_POLICY, y, y + out.numel, x.ptr<T>(), y, through<T>(scalar_ops::Mul{}));
+    else thrust::transform(AG_POLICY, y, y + out.numel, y, through<T>(scalar_ops::MulScalar{factor}));
   });
 }
 

@@ -32,7 +32,11 @@ enum class KOp : uint16_t {
 };
 
 // Element types (the same values as ag::DType).
-enum class KType : uint8_t { float32, float64, int64 };
+enum class KType : uint8_t { float32, float64, int64, float16, bfloat16 };
+// Bytes per element.
+inline constexpr int64_t ktype_size(KType t) {
+  return t == KType::float32 ? 4 : (t == KType::float16 || t == KType::bfloat16) ? 2 : 8;
+}
 
 inline constexpr int kMaxDims = 8;
 

@@ -3,6 +3,8 @@
 // C^T = op(B)^T op(A)^T, so the operands swap and no copy is made. The cuda_host
 // emulation stands in CBLAS (OpenBLAS) for cuBLAS, with the same arguments.
 #include <algorithm>
+#include <type_traits>
+#include <vector>
 
 #include "cuda/common.cuh"
 
@@ -34,7 +36,24 @@ void gemm(const Gemm& g, const double* a, const double* b, double* c) {
     cblas_dgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, g.m, g.n, g.k, 1.0,
                 a + i * g.m * g.k, g.lda, b + i * g.k * g.n, g.ldb, g.beta, c + i * g.m * g.n, g.n);
 }
-template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char*) { gemm(g, a, b, c); }
+template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char*) {
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    gemm(g, a, b, c);
+  } else {
+    // 16-bit storage: widened to float, multiplied with float accumulation, rounded once
+    // (what cublasGemmEx does with CUBLAS_COMPUTE_32F).
+    auto widen = [](const T* p, int64_t n) {
+      std::vector<float> v(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<float>(p[i]);
+      return v;
+    };
+    const int64_t na = g.batch * g.m * g.k, nb = g.batch * g.k * g.n, nc = g.batch * g.m * g.n;
+    const std::vector<float> fa = widen(a, na), fb = widen(b, nb);
+    std::vector<float> fc = g.beta != 0 ? widen(c, nc) : std::vector<float>(static_cast<size_t>(nc));
+    gemm(g, fa.data(), fb.data(), fc.data());
+    for (int64_t i = 0; i < nc; ++i) c[i] = static_cast<T>(fc[static_cast<size_t>(i)]);
+  }
+}
 #else
 const char* status_text(cublasStatus_t s) {
   switch (s) {
@@ -48,11 +67,21 @@ const char* status_text(cublasStatus_t s) {
   }
 }
 
+// cuBLAS's names for T, and the type of alpha and beta: float64 computes in
+// float64; float32, float16 and bfloat16 in float32 (Note [16-bit storage,
+// float32 arithmetic] in autograd/half.hpp).
+template <class T> constexpr cudaDataType data_type() {
+  if constexpr (std::is_same_v<T, double>) return CUDA_R_64F;
+  else if constexpr (std::is_same_v<T, Half>) return CUDA_R_16F;
+  else if constexpr (std::is_same_v<T, BFloat16>) return CUDA_R_16BF;
+  else return CUDA_R_32F;
+}
+
 template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char* name) {
-  constexpr bool f32 = sizeof(T) == 4;
-  const cudaDataType type = f32 ? CUDA_R_32F : CUDA_R_64F;
-  const cublasComputeType_t compute = f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F;
-  const T one = 1, zero = static_cast<T>(g.beta);
+  using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
+  const cudaDataType type = data_type<T>();
+  const cublasComputeType_t compute = std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F;
+  const S one = 1, zero = static_cast<S>(g.beta);
   auto handle = static_cast<cublasHandle_t>(cuda::rt::blas_handle(name));
   const cublasOperation_t opb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
   // Looked up once: cuBLAS is opened on first use (Note [cuBLAS loaded on first use], device.cu).
@@ -122,7 +151,7 @@ void matmul(KOp op, const View* in, int, const View& out, const KAttrs& a, const
   if (g.m == 0 || g.n == 0 || g.batch == 0) return;
   for_float(out.dtype, [&](auto z) {
     using T = decltype(z);
-    if (g.k == 0) thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, T(0));
+    if (g.k == 0) thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, T(0.0f));
     else run<T>(g, va.ptr<T>(), vb.ptr<T>(), out.ptr<T>(), name);
   });
 }

@@ -70,17 +70,21 @@ struct MinOp {
   template <class T> AG_HD T operator()(T u, T v) const { return v < u || v != v ? v : u; }
 };
 
-template <class T, class C> void reduce_axes(const View& x, const View& out, const KAttrs& a, T init, C combine) {
+// Each output is the reduction of its segment, accumulated in A = compute_t<T>
+// (float for the 16-bit types) and rounded to T once.
+template <class T, class C> void reduce_axes(const View& x, const View& out, const KAttrs& a, compute_t<T> init, C combine) {
   const SegmentedOffset s = segmented(x, a);
   const int64_t total = out.numel * s.r;
   if (total == 0) {
-    thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, init);
+    thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, static_cast<T>(init));
     return;
   }
-  auto values = thrust::make_permutation_iterator(x.ptr<T>(), thrust::make_transform_iterator(Index(0), s));
+  auto values = thrust::make_transform_iterator(
+      thrust::make_permutation_iterator(x.ptr<T>(), thrust::make_transform_iterator(Index(0), s)), Load<T>{});
   auto keys = thrust::make_transform_iterator(Index(0), SegmentOf{s.r});
-  thrust::reduce_by_key(AG_POLICY, keys, keys + total, values, thrust::make_discard_iterator(), out.ptr<T>(),
-                        thrust::equal_to<int64_t>(), combine);
+  thrust::reduce_by_key(AG_POLICY, keys, keys + total, values, thrust::make_discard_iterator(),
+                        thrust::make_transform_output_iterator(out.ptr<T>(), Store<T>{}), thrust::equal_to<int64_t>(),
+                        combine);
 }
 
 // Row o * inner + i of an (outer, r, inner) block: the first index of its largest value.
@@ -97,43 +101,46 @@ template <class T> struct ArgmaxRow {
 };
 
 // y = e^(x - max) / sum e^(x - max) along the row (log: x - max - log sum).
+// The row's max and sum are kept in A = compute_t<T>; the normalised values
+// are recomputed from x rather than read back, so a 16-bit T rounds once.
 template <class T, bool Log> struct SoftmaxRow {
   const T* x;
   T* y;
   int64_t r, inner;
   AG_HD void operator()(int64_t row) const {
+    using A = compute_t<T>;
     const int64_t base = (row / inner) * r * inner + row % inner;
     const T* p = x + base;
     T* q = y + base;
-    T m = -INFINITY;
-    for (int64_t k = 0; k < r; ++k) m = p[k * inner] > m ? p[k * inner] : m;
-    T s = 0;
+    A m = -INFINITY;
     for (int64_t k = 0; k < r; ++k) {
-      T e = std::exp(p[k * inner] - m);
-      if (!Log) q[k * inner] = e;
-      s += e;
+      const A v = static_cast<A>(p[k * inner]);
+      m = v > m ? v : m;
     }
+    A s = 0;
+    for (int64_t k = 0; k < r; ++k) s += std::exp(static_cast<A>(p[k * inner]) - m);
     if (Log) {
-      const T lse = m + std::log(s);
-      for (int64_t k = 0; k < r; ++k) q[k * inner] = p[k * inner] - lse;
+      const A lse = m + std::log(s);
+      for (int64_t k = 0; k < r; ++k) q[k * inner] = static_cast<T>(static_cast<A>(p[k * inner]) - lse);
     } else {
-      const T inv = T(1) / s;
-      for (int64_t k = 0; k < r; ++k) q[k * inner] *= inv;
+      const A inv = A(1) / s;
+      for (int64_t k = 0; k < r; ++k) q[k * inner] = static_cast<T>(std::exp(static_cast<A>(p[k * inner]) - m) * inv);
     }
   }
 };
 
 template <class T> void run(KOp op, const View& x, const View& out, const KAttrs& a, const char* name) {
+  using A = compute_t<T>;
   switch (op) {
-    case KOp::sum: return reduce_axes<T>(x, out, a, T(0), thrust::plus<T>());
+    case KOp::sum: return reduce_axes<T>(x, out, a, A(0), thrust::plus<A>());
     case KOp::mean: {
-      reduce_axes<T>(x, out, a, T(0), thrust::plus<T>());
-      const T scale = T(1) / static_cast<T>(segmented(x, a).r);
-      thrust::transform(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, out.ptr<T>(), scalar_ops::MulScalar{scale});
+      reduce_axes<T>(x, out, a, A(0), thrust::plus<A>());
+      const double scale = 1.0 / static_cast<double>(segmented(x, a).r);
+      thrust::transform(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, out.ptr<T>(), through<T>(scalar_ops::MulScalar{scale}));
       return;
     }
-    case KOp::max: return reduce_axes<T>(x, out, a, -std::numeric_limits<T>::infinity(), MaxOp{});
-    case KOp::min: return reduce_axes<T>(x, out, a, std::numeric_limits<T>::infinity(), MinOp{});
+    case KOp::max: return reduce_axes<T>(x, out, a, -std::numeric_limits<A>::infinity(), MaxOp{});
+    case KOp::min: return reduce_axes<T>(x, out, a, std::numeric_limits<A>::infinity(), MinOp{});
     case KOp::argmax: {
       const Blocks b = blocks(x, a.axis);
       thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),

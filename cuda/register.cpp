@@ -23,6 +23,8 @@ void set_device(int index, const char* op) { cuda::rt::set_device(index, op); }
 #endif
 
 static_assert(static_cast<int>(kernels::KType::int64) == static_cast<int>(DType::int64));
+static_assert(static_cast<int>(kernels::KType::float16) == static_cast<int>(DType::float16));
+static_assert(static_cast<int>(kernels::KType::bfloat16) == static_cast<int>(DType::bfloat16));
 
 View view(const Tensor& t, const char* op) {
   View v;
@@ -82,6 +84,8 @@ template <Op op, Family family>
 void register_op() {
   register_kernel(op, kKind, DType::float32, launch<op, family>);
   register_kernel(op, kKind, DType::float64, launch<op, family>);
+  register_kernel(op, kKind, DType::float16, launch<op, family>);
+  register_kernel(op, kKind, DType::bfloat16, launch<op, family>);
   if (takes_int64(op)) register_kernel(op, kKind, DType::int64, launch<op, family>);
 }
 

@@ -49,7 +49,7 @@ template <class T> struct UnsliceValue {
   AG_HD T operator()(int64_t k) const {
     const int64_t i = k % inner, p = (k / inner) % d, o = k / (inner * d);
     const int64_t q = p - start;
-    if (q < 0 || q % step != 0 || q / step >= n) return T(0);
+    if (q < 0 || q % step != 0 || q / step >= n) return T(0.0f);
     return g[(o * n + q / step) * inner + i];
   }
 };
@@ -71,10 +71,10 @@ template <class T> struct IndexAddValue {
   int64_t n, d, inner;
   AG_HD T operator()(int64_t k) const {
     const int64_t i = k % inner, p = (k / inner) % d, o = k / (inner * d);
-    T s = 0;
+    compute_t<T> s = 0;
     for (int64_t j = 0; j < n; ++j)
-      if (index[j] == p) s += src[(o * n + j) * inner + i];
-    return s;
+      if (index[j] == p) s += static_cast<compute_t<T>>(src[(o * n + j) * inner + i]);
+    return static_cast<T>(s);
   }
 };
 
@@ -91,7 +91,7 @@ struct ConcatIndex {
 template <class U> struct OneHotValue {
   const int64_t* labels;
   int64_t classes;
-  AG_HD U operator()(int64_t k) const { return labels[k / classes] == k % classes ? U(1) : U(0); }
+  AG_HD U operator()(int64_t k) const { return labels[k / classes] == k % classes ? U(1.0f) : U(0.0f); }
 };
 
 template <class T> void run(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name) {
@@ -169,9 +169,8 @@ template <class U> void one_hot(const View& labels, const View& out) {
 
 void shape(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name) {
   if (op == KOp::one_hot) {
-    if (out.dtype == kernels::KType::float32) return one_hot<float>(in[0], out);
-    if (out.dtype == kernels::KType::float64) return one_hot<double>(in[0], out);
-    return one_hot<int64_t>(in[0], out);
+    if (out.dtype == kernels::KType::int64) return one_hot<int64_t>(in[0], out);
+    return for_float(out.dtype, [&](auto z) { one_hot<decltype(z)>(in[0], out); });
   }
   if (in[0].dtype == kernels::KType::int64) return run<int64_t>(op, in, nin, out, a, name);
   for_float(in[0].dtype, [&](auto x) { run<decltype(x)>(op, in, nin, out, a, name); });

@@ -21,6 +21,8 @@ std::string_view st_dtype(ag::DType t) {
     case ag::DType::float32: return "F32";
     case ag::DType::float64: return "F64";
     case ag::DType::int64: return "I64";
+    case ag::DType::float16: return "F16";
+    case ag::DType::bfloat16: return "BF16";
   }
   return "?";
 }
@@ -29,7 +31,9 @@ ag::DType parse_dtype(const std::string& path, const std::string& name, std::str
   if (s == "F32") return ag::DType::float32;
   if (s == "F64") return ag::DType::float64;
   if (s == "I64") return ag::DType::int64;
-  ag::fail("safetensors", "{}: tensor '{}' has dtype {}, which tapegrad does not read (F32, F64, I64)", path, name, s);
+  if (s == "F16") return ag::DType::float16;
+  if (s == "BF16") return ag::DType::bfloat16;
+  ag::fail("safetensors", "{}: tensor '{}' has dtype {}, which tapegrad does not read (F32, F64, I64, F16, BF16)", path, name, s);
 }
 
 // Writes all bytes or throws, naming the file.

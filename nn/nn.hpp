@@ -13,5 +13,6 @@
 #include "nn/mnist.hpp"
 #include "nn/module.hpp"
 #include "nn/optim.hpp"
+#include "nn/precision.hpp"
 #include "nn/preprocess.hpp"
 #include "nn/trainer.hpp"

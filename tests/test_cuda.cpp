@@ -90,7 +90,7 @@ TEST_CASE("device discovery agrees with itself and never throws") {
 
 TEST_CASE("tensors copy to the device and back unchanged, in every dtype") {
   Tensor f = tensor({1.5, -2.0, 3.25, 0.0, 1e-3, 7.0}, {2, 3});
-  for (DType dt : {DType::float32, DType::float64, DType::int64}) {
+  for (DType dt : {DType::float32, DType::float64, DType::int64, DType::float16, DType::bfloat16}) {
     Tensor x = cast(f, dt);
     Tensor d = x.to(g_device);
     CHECK(d.device() == g_device);
@@ -253,6 +253,90 @@ TEST_CASE("gradient check on the device, float64: every differentiable op with a
     }
   }
   CHECK(checked > 0);
+}
+
+// The 16-bit dtypes: the op runs on the device in `dtype` (math in float32)
+// and is compared with the float64 cpu result on the same, rounded, inputs, at
+// the dtype's documented tolerance (GradcheckOptions::for_dtype).
+TEST_CASE("every op with a kernel, in float16 and bfloat16, matches the float64 cpu forward and backward") {
+  int checked = 0;
+  for (const OpInfo& op : all_ops()) {
+    if (!op.cuda) continue;
+    for (DType dtype : {DType::float16, DType::bfloat16}) {
+      Generator gen(23);
+      const GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
+      const Tolerance tol{o.atol, o.rtol};
+      auto cases = op_check_inputs(op, DType::float64, gen);
+      for (size_t c = 0; c < cases.size(); ++c) {
+        INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c);
+        std::vector<Tensor> rounded;
+        for (const Tensor& x : cases[c]) rounded.push_back(is_floating(x.dtype()) ? cast(cast(x, dtype), DType::float64) : x);
+        std::vector<Tensor> host = leaves(rounded, Device::cpu()), low;
+        for (const Tensor& x : rounded) low.push_back(is_floating(x.dtype()) ? cast(x, dtype) : x);
+        std::vector<Tensor> dev = leaves(low, g_device);
+        Tensor y_cpu = op.sample(host), y_dev = op.sample(dev);
+        REQUIRE(y_dev.device() == g_device);
+        if (is_floating(y_cpu.dtype()) && y_cpu.dtype() != DType::float64) y_cpu = cast(y_cpu, DType::float64);
+        const Tensor y_dev64 = is_floating(y_dev.dtype()) ? cast(y_dev, DType::float64) : y_dev;
+        CHECK(mismatch(y_cpu, y_dev64, tol) == "");
+        if (!op.differentiable) continue;
+        const Tensor v = cast(cast(random_like(y_cpu, gen), y_dev.dtype()), y_cpu.dtype());
+        auto g_cpu = vjp(op, host, v), g_dev = vjp(op, dev, cast(v, y_dev.dtype()));
+        REQUIRE(g_cpu.size() == g_dev.size());
+        for (size_t i = 0; i < g_cpu.size(); ++i) {
+          INFO("gradient of input " << i);
+          CHECK(g_dev[i].dtype() == dtype);
+          CHECK(mismatch(g_cpu[i], cast(g_dev[i], DType::float64), tol) == "");
+        }
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked > 0);
+}
+
+TEST_CASE("gradient check on the device, float16 and bfloat16: every differentiable op with a kernel, first and second order") {
+  int checked = 0;
+  for (const OpInfo& op : all_ops()) {
+    if (!op.cuda || !op.differentiable) continue;
+    for (DType dtype : {DType::float16, DType::bfloat16}) {
+      Generator gen(24);
+      auto cases = op_check_inputs(op, DType::float64, gen);
+      for (size_t c = 0; c < cases.size(); ++c) {
+        std::vector<Tensor> xs;
+        for (const Tensor& x : cases[c]) xs.push_back((is_floating(x.dtype()) ? cast(x, dtype) : x).to(g_device));
+        GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
+        o.eps = op.eps;
+        GradcheckReport r = gradcheck(op.sample, xs, o);
+        INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c << "\n" << r.to_string());
+        CHECK(r.ok);
+        o.eps = std::max(op.eps, 1e-5);
+        GradcheckReport r2 = gradgradcheck(op.sample, xs, o);
+        INFO("second order\n" << r2.to_string());
+        CHECK(r2.ok);
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked > 0);
+}
+
+TEST_CASE("16-bit tensors: storage is 2 bytes an element, casts are recorded and differentiate back to float32") {
+  const cuda::MemoryStats before = cuda::memory_stats(g_device);
+  Tensor h = zeros({1024}, DType::float16, g_device);
+  CHECK(cuda::memory_stats(g_device).in_use - before.in_use == 2048);
+  Tensor w = tensor({0.5, -1.25, 3.0}, {3}, DType::float32, g_device).requires_grad_();
+  for (DType dt : {DType::float16, DType::bfloat16}) {
+    Tensor y = sum(cast(w, dt) * cast(w, dt));  // recorded: cast, mul, sum in dt
+    CHECK(y.dtype() == dt);
+    y.backward();
+    CHECK(w.grad().dtype() == DType::float32);  // the cast's backward casts the gradient back
+    check_values(w.grad(), {1.0, -2.5, 6.0});
+    w.zero_grad();
+  }
+  // a float32 value that float16 cannot hold becomes inf; bfloat16 keeps the range
+  CHECK(std::isinf(cast(tensor({1e5}, {1}, DType::float32, g_device), DType::float16).value_at(0)));
+  CHECK(cast(tensor({1e5}, {1}, DType::float32, g_device), DType::bfloat16).value_at(0) == 99840.0);
 }
 
 TEST_CASE("a two-layer net trains on the device as on the cpu") {

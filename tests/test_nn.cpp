@@ -1,10 +1,15 @@
-#include <tuple>
 // Modules, layers, initialisers, optimisers (against hand-computed steps) and schedules.
+#include <limits>
+#include <tuple>
+
 #include "autograd/check_doctest.hpp"
 #include "helpers.hpp"
 #include "nn/nn.hpp"
 
 using namespace ag;
+using nn::LossScaler;
+using nn::LossScalerOptions;
+using nn::SGD;
 
 TEST_SUITE("nn") {
 
@@ -286,6 +291,38 @@ TEST_CASE("MLP learns XOR; a Perceptron cannot") {
   CHECK(per.num_parameters() == 3);
   NoGradGuard g;
   CHECK(per(x).shape() == Shape{4, 1});
+}
+
+
+TEST_CASE("LossScaler: gradients come back unscaled, the scale grows after clean steps and backs off on overflow") {
+  Tensor w = tensor({1.0, -2.0}, {2}).requires_grad_();
+  SGD opt({w}, 0.1);
+  LossScalerOptions o;
+  o.init_scale = 1024;
+  o.growth_interval = 2;
+  LossScaler scaler(o);
+  for (int i = 0; i < 2; ++i) {
+    opt.zero_grad();
+    Tensor loss = sum(w * w);
+    Tensor scaled = scaler.scale(loss);
+    CHECK(scaled.item<float>() == doctest::Approx(1024.0 * loss.item<float>()));
+    scaled.backward();
+    const std::vector<double> before = {w.value_at(0), w.value_at(1)};
+    CHECK(scaler.step(opt));
+    // the update used the true gradient 2w: w - 0.1 * 2w = 0.8 w
+    check_values(w, {0.8 * before[0], 0.8 * before[1]});
+  }
+  CHECK(scaler.scale_factor() == 2048);  // two clean steps: grown once
+  opt.zero_grad();
+  scaler.scale(sum(w * w)).backward();
+  w.grad().fill_(std::numeric_limits<double>::infinity());
+  const double w0 = w.value_at(0);
+  CHECK_FALSE(scaler.step(opt));  // an overflow: skipped, the weights untouched
+  CHECK(w.value_at(0) == w0);
+  CHECK(scaler.scale_factor() == 1024);
+  CHECK(scaler.skipped_steps() == 1);
+  CHECK(error_of([] { LossScaler({.init_scale = 0}); }) == "[LossScaler] init_scale must be positive and finite, got 0");
+  CHECK(error_of([&] { scaler.scale(w); }) == "[LossScaler] scales a scalar loss, got shape (2,)");
 }
 
 }  // TEST_SUITE

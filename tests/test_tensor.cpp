@@ -210,4 +210,73 @@ TEST_CASE("storage: freed large blocks are cached for reuse and released on requ
   CHECK(cpu_pool_cached_bytes() == 0);
 }
 
+
+TEST_CASE("Half converts every float16 value exactly and rounds floats to the nearest, ties to even") {
+  int checked = 0;
+  for (uint32_t b = 0; b < 0x10000; ++b) {
+    const Half h = Half::from_bits(static_cast<uint16_t>(b));
+    const float f = h;
+    if (std::isnan(f)) {
+      CHECK(std::isnan(static_cast<float>(Half(f))));
+      continue;
+    }
+    REQUIRE(Half(f).bits == h.bits);  // every value round-trips
+    if ((b & 0x7fff) >= 0x7bff) continue;  // the largest finite and inf have no finite successor
+    // The midpoint between h and the next value away from zero is exact in float:
+    // it rounds to whichever of the two is even; anything nearer rounds to the nearer one.
+    const float next = Half::from_bits(static_cast<uint16_t>(b + 1));
+    const float mid = f + (next - f) / 2;
+    const uint16_t even = (b & 1) ? static_cast<uint16_t>(b + 1) : static_cast<uint16_t>(b);
+    CHECK(Half(mid).bits == even);
+    CHECK(Half(std::nextafter(mid, f)).bits == b);
+    CHECK(Half(std::nextafter(mid, next)).bits == b + 1);
+    ++checked;
+  }
+  CHECK(checked > 60000);
+  CHECK(Half(65504.0f).bits == 0x7bff);
+  CHECK(Half(65519.0f).bits == 0x7bff);  // below the midpoint to "65536": the largest finite
+  CHECK(std::isinf(static_cast<float>(Half(65520.0f))));
+  CHECK(static_cast<float>(Half(5.9604644775390625e-8f)) == 5.9604644775390625e-8f);  // the smallest subnormal
+  CHECK(static_cast<float>(Half(2.9e-8f)) == 0.0f);
+}
+
+TEST_CASE("BFloat16 converts every value exactly and rounds floats to the nearest, ties to even") {
+  int checked = 0;
+  for (uint32_t b = 0; b < 0x10000; ++b) {
+    const BFloat16 h = BFloat16::from_bits(static_cast<uint16_t>(b));
+    const float f = h;
+    if (std::isnan(f)) {
+      CHECK(std::isnan(static_cast<float>(BFloat16(f))));
+      continue;
+    }
+    REQUIRE(BFloat16(f).bits == h.bits);
+    if ((b & 0x7fff) >= 0x7f7f) continue;
+    const float next = BFloat16::from_bits(static_cast<uint16_t>(b + 1));
+    const float mid = f + (next - f) / 2;
+    const uint16_t even = (b & 1) ? static_cast<uint16_t>(b + 1) : static_cast<uint16_t>(b);
+    CHECK(BFloat16(mid).bits == even);
+    CHECK(BFloat16(std::nextafter(mid, f)).bits == b);
+    CHECK(BFloat16(std::nextafter(mid, next)).bits == b + 1);
+    ++checked;
+  }
+  CHECK(checked > 60000);
+  CHECK(static_cast<float>(BFloat16(3.0e38f)) == doctest::Approx(3.0e38).epsilon(4e-3));
+}
+
+TEST_CASE("float16 and bfloat16 on the cpu: created, cast, printed and saved; computing with them is a clear error") {
+  Tensor x = tensor({1.0, 0.1, -2.5, 1e-3}, {4});
+  Tensor h = cast(x, DType::float16), b = cast(x, DType::bfloat16);
+  CHECK(h.dtype() == DType::float16);
+  CHECK(dtype_size(h.dtype()) == 2);
+  check_values(cast(h, DType::float64), {1.0, 0.0999755859375, -2.5, 0.0010004043579101562}, 1e-12);
+  check_values(cast(b, DType::float64), {1.0, 0.10009765625, -2.5, 0.00099945068359375}, 1e-12);
+  CHECK(to_string(h) == "tensor([ 1.0000,  0.1000, -2.5000,  0.0010], shape=(4,), dtype=float16)");
+  CHECK(zeros({2}, DType::bfloat16).value_at(1) == 0.0);
+  CHECK(full({2}, 0.1, DType::float16).value_at(0) == 0.0999755859375);
+  CHECK(randn({8}, *std::make_unique<Generator>(1), DType::float16).dtype() == DType::float16);
+  CHECK(error_of([&] { add(h, h); }) ==
+        "[add] no kernel for float16 tensors on cpu: 16-bit floats are storage for device tensors; cast to "
+        "float32 on the cpu, or compute on a device");
+}
+
 }  // TEST_SUITE

@@ -111,6 +111,8 @@ template <class T> void cast(std::span<const Tensor> in, Tensor& out, const Attr
     case DType::float32: convert(out.impl()->data<float>()); break;
     case DType::float64: convert(out.impl()->data<double>()); break;
     case DType::int64: convert(out.impl()->data<int64_t>()); break;
+    case DType::float16: convert(out.impl()->data<Half>()); break;
+    case DType::bfloat16: convert(out.impl()->data<BFloat16>()); break;
   }
 }
 
@@ -143,5 +145,11 @@ AG_CPU_KERNEL(heaviside, heaviside);
 AG_CPU_KERNEL(sign, sign);
 static const detail::KernelRegistrar cpu_i64_cast(Op::cast, Device::Kind::cpu, DType::int64, cast<int64_t>);
 static const detail::KernelRegistrar cpu_i64_clone(Op::clone, Device::Kind::cpu, DType::int64, clone<int64_t>);
+// float16/bfloat16 on the cpu: storage only, so just the conversions and copies
+// (Note [16-bit storage, float32 arithmetic] in half.hpp).
+static const detail::KernelRegistrar cpu_f16_cast(Op::cast, Device::Kind::cpu, DType::float16, cast<Half>);
+static const detail::KernelRegistrar cpu_f16_clone(Op::clone, Device::Kind::cpu, DType::float16, clone<Half>);
+static const detail::KernelRegistrar cpu_bf16_cast(Op::cast, Device::Kind::cpu, DType::bfloat16, cast<BFloat16>);
+static const detail::KernelRegistrar cpu_bf16_clone(Op::clone, Device::Kind::cpu, DType::bfloat16, clone<BFloat16>);
 
 }  // namespace ag::cpu

@@ -33,7 +33,12 @@ bool has_kernel(Op op, Device device, DType dtype) {
 
 Kernel find_kernel(Op op, Device device, DType dtype) {
   Kernel k = g_kernels[static_cast<size_t>(op)][static_cast<size_t>(device.kind)][static_cast<size_t>(dtype)];
-  if (!k) fail(op_name(op), "no kernel for {} tensors on {}", dtype, device);
+  if (!k) {
+    if (is_half(dtype) && device.is_cpu())
+      fail(op_name(op), "no kernel for {} tensors on cpu: 16-bit floats are storage for device tensors; "
+                        "cast to float32 on the cpu, or compute on a device", dtype);
+    fail(op_name(op), "no kernel for {} tensors on {}", dtype, device);
+  }
   return k;
 }
 
