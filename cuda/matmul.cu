@@ -10,6 +10,8 @@
 #include <cblas.h>
 #else
 #include <cublas_v2.h>
+
+#include "cuda/cuda.hpp"
 #endif
 
 namespace ag::AG_KNS {
@@ -51,7 +53,9 @@ const char* status_text(cublasStatus_t s) {
 template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char* name) {
   constexpr bool f32 = sizeof(T) == 4;
   const cudaDataType type = f32 ? CUDA_R_32F : CUDA_R_64F;
-  const cublasComputeType_t compute = f32 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_64F;
+  // float32 may run on TF32 tensor cores when the user allows it (cuda::set_allow_tf32)
+  const cublasComputeType_t compute =
+      !f32 ? CUBLAS_COMPUTE_64F : cuda::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   const T one = 1, zero = static_cast<T>(g.beta);
   auto handle = static_cast<cublasHandle_t>(cuda::rt::blas_handle(name));
   const cublasOperation_t opb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;
