@@ -5,7 +5,8 @@
 #   ./dev.sh demo   # the main demo (demos/spiral)
 #   ./dev.sh test   # the whole test suite (AddressSanitizer+UBSan core tests, then everything)
 #   ./dev.sh graphs # draws the tape and the backward pass into out/ (demos/graph_dump)
-#   ./dev.sh bench [compare.py options]  # the performance suite side by side with LibTorch (docs/performance.md)
+#   ./dev.sh bench [compare.py options]  # the performance suite side by side with LibTorch (docs/performance.md),
+#                                        # then the GPU benchmarks when a GPU is present
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -66,6 +67,12 @@ case "${1:-}" in
     torch=()
     [ -x build/tests/bench/bench_libtorch ] && torch=(--libtorch build/tests/bench/bench_libtorch)
     python3 tests/bench/compare.py --tapegrad build/tests/bench/bench_tapegrad "${torch[@]}" --mnist "$mnist" "$@"
+    # The GPU benchmarks (docs/performance.md, section GPU) when there is a GPU; 77 means there is none.
+    if [ -x build/tests/bench/bench_cuda ]; then
+      rc=0
+      build/tests/bench/bench_cuda --device cuda || rc=$?
+      [ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || exit "$rc"
+    fi
     ;;
   *)
     echo "usage: ./dev.sh demo | test | graphs | bench [options]" >&2

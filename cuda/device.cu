@@ -1,6 +1,7 @@
 // Device discovery and the CUDA runtime wrappers of runtime.hpp. Discovery
 // never throws; every other call is checked with CUDA_CHECK.
 #include <array>
+#include <atomic>
 #include <mutex>
 
 #include <dlfcn.h>
@@ -42,6 +43,12 @@ std::string unavailable_reason() {
   if (n == 0) return "no CUDA device found";
   return "";
 }
+
+namespace {
+std::atomic<bool> g_allow_tf32{false};
+}
+void set_allow_tf32(bool allow) { g_allow_tf32.store(allow, std::memory_order_relaxed); }
+bool allow_tf32() { return g_allow_tf32.load(std::memory_order_relaxed); }
 
 namespace rt {
 

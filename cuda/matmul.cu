@@ -12,6 +12,8 @@
 #include <cblas.h>
 #else
 #include <cublas_v2.h>
+
+#include "cuda/cuda.hpp"
 #endif
 
 namespace ag::AG_KNS {
@@ -80,7 +82,10 @@ template <class T> constexpr cudaDataType data_type() {
 template <class T> void run(const Gemm& g, const T* a, const T* b, T* c, const char* name) {
   using S = std::conditional_t<std::is_same_v<T, double>, double, float>;
   const cudaDataType type = data_type<T>();
-  const cublasComputeType_t compute = std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F;
+  // float32 may run on TF32 tensor cores when the user allows it (cuda::set_allow_tf32)
+  const cublasComputeType_t compute = std::is_same_v<T, double>  ? CUBLAS_COMPUTE_64F
+                                      : std::is_same_v<T, float> && cuda::allow_tf32() ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                                       : CUBLAS_COMPUTE_32F;
   const S one = 1, zero = static_cast<S>(g.beta);
   auto handle = static_cast<cublasHandle_t>(cuda::rt::blas_handle(name));
   const cublasOperation_t opb = g.tb ? CUBLAS_OP_T : CUBLAS_OP_N, opa = g.ta ? CUBLAS_OP_T : CUBLAS_OP_N;

@@ -1,6 +1,8 @@
 // Compiled instead of device.cu when the CUDA backend is not built: no GPU is
 // available, and asking for GPU memory is a clear error. (The cuda_host
 // emulation does not need these.)
+#include <atomic>
+
 #include "cuda/cuda.hpp"
 #include "cuda/runtime.hpp"
 
@@ -13,6 +15,12 @@ const char* const kNotBuilt = "tapegrad was built without CUDA (meson option cud
 bool is_available() { return false; }
 int device_count() { return 0; }
 std::string unavailable_reason() { return kNotBuilt; }
+
+namespace {
+std::atomic<bool> g_allow_tf32{false};  // kept for the API; no GPU product reads it here
+}
+void set_allow_tf32(bool allow) { g_allow_tf32.store(allow, std::memory_order_relaxed); }
+bool allow_tf32() { return g_allow_tf32.load(std::memory_order_relaxed); }
 
 namespace rt {
 void* malloc(size_t, int, const char* op) { throw_error(op, "cudaMalloc", kNotBuilt); }

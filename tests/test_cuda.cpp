@@ -139,6 +139,19 @@ TEST_CASE("asking for GPU memory without a usable GPU is an error with the reaso
   CHECK(e.size() > std::string("[alloc] cannot allocate 512 bytes on cuda:0: ").size());
 }
 
+TEST_CASE("TF32 is off by default, and float32 products with it allowed stay within TF32 rounding") {
+  CHECK_FALSE(cuda::allow_tf32());
+  Generator gen(5);
+  Tensor a = randn({64, 96}, gen), b = randn({96, 32}, gen);
+  Tensor exact = matmul(a, b);
+  cuda::set_allow_tf32(true);
+  CHECK(cuda::allow_tf32());
+  Tensor fast = matmul(a.to(g_device), b.to(g_device)).to(Device::cpu());
+  cuda::set_allow_tf32(false);
+  // inputs rounded to a 10-bit mantissa (relative 2^-11) over sums of 96 products of N(0, 1)
+  CHECK(mismatch(fast, exact, {0.05, 1e-2}) == "");
+}
+
 TEST_CASE("int64 kernels (clone, cast, slice, index_select, one_hot) match the cpu") {
   Tensor l = from_vector(std::vector<int64_t>{3, 0, 2, 1, 2, 0}, {6});
   Tensor d = l.to(g_device);
