@@ -11,6 +11,8 @@
 #include "autograd/function.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/tape.hpp"
+#include "cuda/allocator.hpp"
+#include "cuda/cuda.hpp"
 
 namespace ag {
 
@@ -563,11 +565,25 @@ bool has_kernel(Op op, Device::Kind device, DType dtype) {
   }
 }
 
-// Runs the op's sampled checks; "PASS" or "FAIL".
-std::string run_checks(const OpInfo& op, DType dtype, bool second_order) {
+// Whether tensors can live on `device` in this process (the cpu always can).
+bool usable(Device device) {
+  if (device.is_cpu()) return true;
+  if (device.kind == Device::Kind::cuda) return cuda::is_available();
+  try {
+    cuda::buffer_ops(device, "op_coverage");
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+// Runs the op's sampled checks with the inputs on `device`; "PASS" or "FAIL".
+std::string run_checks(const OpInfo& op, DType dtype, bool second_order, Device device = Device::cpu()) {
   Generator gen(second_order ? 12 : 11);
   bool ok = true;
-  for (auto& in : op_check_inputs(op, dtype, gen)) {
+  for (auto& host : op_check_inputs(op, dtype, gen)) {
+    std::vector<Tensor> in;
+    for (const Tensor& x : host) in.push_back(x.to(device));
     GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
     o.eps = op.eps;
     if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);
@@ -602,11 +618,17 @@ std::vector<OpCoverage> op_coverage() {
     r.cpu.f64 = op.differentiable ? run_checks(op, DType::float64, false) : "-";
     r.cpu.f32 = op.differentiable ? run_checks(op, DType::float32, false) : "-";
     r.cpu.second_order = op.differentiable ? run_checks(op, DType::float64, true) : "-";
-    r.cuda.forward = op.cuda;
-    r.cuda.backward = op.cuda && op.differentiable;
-    r.cuda.double_backward = op.cuda && op.differentiable;
-    const std::string cuda = op.cuda ? "skipped" : "-";
-    r.cuda.f64 = r.cuda.f32 = r.cuda.second_order = op.differentiable ? cuda : "-";
+    // the device columns: checked where the device is usable, "skipped" where it is not
+    for (const Device device : {Device::cuda(), Device::cuda_host()}) {
+      OpCoverage::Device& d = device.kind == Device::Kind::cuda ? r.cuda : r.cuda_host;
+      d.forward = op.cuda;
+      d.backward = d.double_backward = op.cuda && op.differentiable;
+      const bool run = op.cuda && op.differentiable && usable(device);
+      const std::string none = op.cuda && op.differentiable ? "skipped" : "-";
+      d.f64 = run ? run_checks(op, DType::float64, false, device) : none;
+      d.f32 = run ? run_checks(op, DType::float32, false, device) : none;
+      d.second_order = run ? run_checks(op, DType::float64, true, device) : none;
+    }
     rows.push_back(std::move(r));
   }
   return rows;
@@ -616,12 +638,13 @@ std::string op_coverage_markdown(const std::vector<OpCoverage>& rows) {
   auto yes = [](bool b) { return b ? "yes" : "no"; };
   std::string s =
       "| op | family | cpu fwd | cpu bwd | cpu 2nd | cpu f64 | cpu f32 | cpu f64 2nd order | cuda fwd | cuda bwd | "
-      "cuda f64 | cuda f32 |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "cuda f64 | cuda f32 | cuda_host f64 | cuda_host f32 |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const OpCoverage& r : rows)
-    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.name, r.family,
+    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.name, r.family,
                      yes(r.cpu.forward), yes(r.cpu.backward), yes(r.cpu.double_backward), r.cpu.f64, r.cpu.f32,
-                     r.cpu.second_order, yes(r.cuda.forward), yes(r.cuda.backward), r.cuda.f64, r.cuda.f32);
+                     r.cpu.second_order, yes(r.cuda.forward), yes(r.cuda.backward), r.cuda.f64, r.cuda.f32,
+                     r.cuda_host.f64, r.cuda_host.f32);
   return s;
 }
 

@@ -130,7 +130,8 @@ struct OpCoverage {
     // "PASS", "FAIL", "-" (not applicable) or "skipped" (no such device here)
     std::string f64, f32, second_order;
   };
-  Device cpu, cuda;
+  // cuda_host: the CUDA kernels compiled for the host (checked wherever the build has them)
+  Device cpu, cuda, cuda_host;
 };
 // Runs every op's sampled checks (float64 and float32 first order, float64
 // second order) on every device and reports the matrix.

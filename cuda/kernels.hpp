@@ -91,3 +91,17 @@ void axpy(const View& out, const View& x, double alpha);
 void scale(const View& out, const View& x, double factor);
 
 }  // namespace ag::AG_KNS
+
+// ---- Optimisers (cuda/optim.cu) ---------------------------------------------
+
+#include "autograd/cpu/optim_ops.hpp"
+
+namespace ag::AG_KNS {
+
+// One fused update of parameter p, in place, from its gradient g and its nstate
+// state buffers (optim_ops::nstate(kind) of them, in the functor's order), all
+// of p's numel and dtype (Note [One optimiser formula] in autograd/cpu/optim_ops.hpp).
+void optim_update(optim_ops::Kind kind, const View& p, const View& g, const View* state, int nstate,
+                  const optim_ops::Params& params);
+
+}  // namespace ag::AG_KNS

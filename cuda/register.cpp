@@ -8,6 +8,7 @@
 #include "autograd/ops/op.hpp"
 #include "cuda/allocator.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/optim_dispatch.hpp"
 #include "cuda/runtime.hpp"
 
 namespace ag::AG_KNS {
@@ -114,6 +115,7 @@ const bool registered = [] {
   };
   ops.set_device = set_device;
   cuda::register_buffer_ops(kKind, ops);
+  cuda::register_optim_kernel(kKind, &optim_update);
   return true;
 }();
 

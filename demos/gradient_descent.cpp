@@ -3,25 +3,38 @@
 // large (1.05: every step overshoots further) and one too small (0.005). The
 // gradient at each step comes from backward().
 //
-//   gradient_descent [OUT_DIR]    (default out/gradient_descent)
+//   gradient_descent [OUT_DIR] [--device cpu|cuda|cuda_host]    (default out/gradient_descent, cpu)
+//
+// --device runs the steps on GPU 0 (cuda) or on the host emulation of the CUDA backend (cuda_host).
 #include <filesystem>
 
+#include "device.hpp"
 #include "plot.hpp"
 
 int main(int argc, char** argv) try {
-  const std::string dir = argc > 1 ? argv[1] : "out/gradient_descent";
+  std::string dir = "out/gradient_descent";
+  ag::Device device = ag::Device::cpu();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--device") {
+      if (i + 1 >= argc) ag::fail("gradient_descent", "option --device needs a value");
+      device = demo::parse_device(argv[++i], "gradient_descent");
+    } else {
+      dir = a;
+    }
+  }
   std::filesystem::create_directories(dir);
   auto f = [](const ag::Tensor& x) { return ag::sum(x * x); };
   std::string field;
   for (double a = -4; a <= 4.01; a += 0.5)
     for (double b = -4; b <= 4.01; b += 0.5) {
-      ag::Tensor x = ag::tensor({a, b}, {}, ag::DType::float64).requires_grad_();
+      ag::Tensor x = ag::tensor({a, b}, {}, ag::DType::float64, device).requires_grad_();
       f(x).backward();
       field += fmt::format("{} {} {} {}\n", a, b, -0.08 * x.grad().value_at(0), -0.08 * x.grad().value_at(1));
     }
   ag::write_file(dir + "/field.dat", field);
   for (double lr : {0.1, 1.05, 0.005}) {
-    ag::Tensor x = ag::tensor({-3.0, 4.0}, {}, ag::DType::float64).requires_grad_();
+    ag::Tensor x = ag::tensor({-3.0, 4.0}, {}, ag::DType::float64, device).requires_grad_();
     std::string path;
     for (int step = 0; step <= 20; ++step) {
       path += fmt::format("{} {}\n", x.value_at(0), x.value_at(1));

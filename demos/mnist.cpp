@@ -1,6 +1,7 @@
 // MNIST with the textbook's TwoLayerNet, and a stronger configuration.
 //
 //   mnist --data DIR [--config book|book-sigmoid|strong] [--epochs N] [--limit N] [--out DIR] [--min-accuracy X] [--skip-missing]
+//         [--device cpu|cuda|cuda_host]
 //
 // book:   the TwoLayerNet of "Deep Learning from Scratch" chapter 5, trained by
 //         backpropagation: 784-50-10, ReLU, weights N(0, 0.01^2), SGD lr 0.1,
@@ -12,13 +13,16 @@
 // Prints train/test accuracy per epoch and writes the curves into DIR (default
 // out/mnist). --min-accuracy makes the exit status 1 when the final test
 // accuracy is below it. The data directory holds the four MNIST files (gzipped
-// or not); the README says where to get them.
+// or not); the README says where to get them. --device trains on GPU 0 (cuda)
+// or on the host emulation of the CUDA backend (cuda_host): the model and each
+// batch move there, and the optimiser updates the parameters there.
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include <fmt/core.h>
 
+#include "device.hpp"
 #include "nn/mnist.hpp"
 #include "nn/nn.hpp"
 #include "nn/trainer.hpp"
@@ -31,6 +35,7 @@ struct Options {
   int64_t limit = -1;
   double min_accuracy = 0;
   bool skip_missing = false;  // exit 77 (a skipped test) when the data directory is missing
+  ag::Device device = ag::Device::cpu();
 };
 
 Options parse(int argc, char** argv) {
@@ -49,7 +54,8 @@ Options parse(int argc, char** argv) {
     else if (a == "--out") o.out = value();
     else if (a == "--min-accuracy") o.min_accuracy = std::stod(value());
     else if (a == "--skip-missing") o.skip_missing = true;
-    else ag::fail("mnist", "unknown option '{}' (options: --data DIR --config book|book-sigmoid|strong --epochs N --limit N --out DIR --min-accuracy X)", a);
+    else if (a == "--device") o.device = demo::parse_device(value(), "mnist");
+    else ag::fail("mnist", "unknown option '{}' (options: --data DIR --config book|book-sigmoid|strong --epochs N --limit N --out DIR --min-accuracy X --skip-missing --device D)", a);
   }
   if (o.data.empty()) ag::fail("mnist", "no data directory: pass --data DIR or set TAPEGRAD_MNIST_DIR (see the README)");
   if (o.config != "book" && o.config != "book-sigmoid" && o.config != "strong")
@@ -73,6 +79,7 @@ int main(int argc, char** argv) try {
   std::shared_ptr<nn::Module> model;
   std::unique_ptr<nn::Optimizer> optimizer;
   nn::TrainerOptions topts;
+  topts.device = opt.device;
   if (opt.config != "strong") {
     model = std::make_shared<nn::TwoLayerNet>(784, 50, 10, gen, 0.01, ag::DType::float32,
                                               opt.config == "book" ? "relu" : "sigmoid");
@@ -88,8 +95,8 @@ int main(int argc, char** argv) try {
                                                   std::make_shared<nn::CosineAnnealing>(1e-3, steps - loader.size()), 0.1);
     topts.schedule_per_iteration = true;
   }
-  fmt::print("{} configuration: {} parameters, {} epochs of {} batches\n", opt.config, model->num_parameters(),
-             topts.epochs, loader.size());
+  fmt::print("{} configuration: {} parameters, {} epochs of {} batches, on {}\n", opt.config,
+             model->num_parameters(), topts.epochs, loader.size(), opt.device);
   nn::Trainer trainer(*model, *optimizer, topts);
   trainer.fit(loader, &data.test);
   const auto [train_loss, train_acc] = trainer.evaluate(data.train);

@@ -21,7 +21,9 @@ int main(int argc, char** argv) try {
   std::vector<ag::OpCoverage> rows = ag::op_coverage();
   const std::string table = ag::op_coverage_markdown(rows);
   bool ok = true;
-  for (const auto& r : rows) ok = ok && r.cpu.f64 != "FAIL" && r.cpu.f32 != "FAIL" && r.cpu.second_order != "FAIL";
+  for (const auto& r : rows)
+    for (const auto* d : {&r.cpu, &r.cuda, &r.cuda_host})
+      ok = ok && d->f64 != "FAIL" && d->f32 != "FAIL" && d->second_order != "FAIL";
   if (markdown.empty()) {
     fmt::print("{}", table);
   } else {
@@ -31,7 +33,9 @@ int main(int argc, char** argv) try {
                      "(`autograd/ops/ops.def`); the test suite fails when this file is out of date. Each check\n"
                      "compares the op's backward rule with central differences in float64 on inputs drawn\n"
                      "from the op's declared domain; float32 gradients are compared with the float64\n"
-                     "reference at float32 tolerances. \"skipped\": the device is not present where this\n"
+                     "reference at float32 tolerances. The cuda columns run the checks on GPU 0, the\n"
+                     "cuda_host columns on the CUDA kernels compiled for the host (`Device::cuda_host()`),\n"
+                     "with the inputs on that device. \"skipped\": the device is not present where this\n"
                      "file was generated; \"-\": not applicable.\n\n" +
                          table);
     fmt::print("wrote {}\n", markdown);

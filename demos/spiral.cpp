@@ -17,6 +17,7 @@
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
+#include "device.hpp"
 #include "nn/nn.hpp"
 #include "nn/trainer.hpp"
 
@@ -35,13 +36,6 @@ struct Options {
   ag::Device device = ag::Device::cpu();
 };
 
-ag::Device parse_device(const std::string& name) {
-  if (name == "cpu") return ag::Device::cpu();
-  if (name == "cuda") return ag::Device::cuda(0);
-  if (name == "cuda_host") return ag::Device::cuda_host(0);
-  ag::fail("spiral", "unknown device '{}' (cpu, cuda or cuda_host)", name);
-}
-
 Options parse(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -56,7 +50,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--seed") o.seed = std::stoull(value());
     else if (a == "--out") o.out = value();
     else if (a == "--check") o.check = true;
-    else if (a == "--device") o.device = parse_device(value());
+    else if (a == "--device") o.device = demo::parse_device(value(), "spiral");
     else ag::fail("spiral", "unknown option '{}' (options: --epochs N --lr X --batch N --seed N --out DIR --check --device D)", a);
   }
   return o;

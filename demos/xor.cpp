@@ -2,7 +2,12 @@
 // classes no line separates; a two-layer net learns XOR. Exit status 0 when
 // all of that holds, so the test suite can run it.
 //
-//   xor
+//   xor [--device cpu|cuda|cuda_host]
+//
+// --device trains on GPU 0 (cuda) or on the host emulation of the CUDA backend (cuda_host).
+#include <string>
+
+#include "device.hpp"
 #include "nn/nn.hpp"
 #include "plot.hpp"
 
@@ -12,7 +17,8 @@ namespace {
 double perceptron_accuracy(const ag::Tensor& x, const std::vector<double>& truth, uint64_t seed) {
   ag::Generator gen(seed);
   nn::Perceptron p(2, gen);
-  ag::Tensor t = ag::tensor({truth[0], truth[1], truth[2], truth[3]}, {4, 1});
+  p.to(x.device());
+  ag::Tensor t = ag::tensor({truth[0], truth[1], truth[2], truth[3]}, {4, 1}).to(x.device());
   nn::SGD opt(p.parameters(), 1.0);
   for (int i = 0; i < 2000; ++i) {
     opt.zero_grad();
@@ -20,16 +26,29 @@ double perceptron_accuracy(const ag::Tensor& x, const std::vector<double>& truth
     opt.step();
   }
   ag::NoGradGuard off;
-  ag::Tensor y = p(x);
+  const ag::Tensor y = p(x).to(ag::Device::cpu());
   int hits = 0;
   for (int i = 0; i < 4; ++i) hits += (y.value_at(i) > 0.5) == (truth[static_cast<size_t>(i)] > 0.5);
   return hits / 4.0;
 }
 
+// The device --device names (cpu when absent).
+ag::Device parse(int argc, char** argv) {
+  ag::Device device = ag::Device::cpu();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a != "--device") ag::fail("xor", "unknown option '{}' (options: --device cpu|cuda|cuda_host)", a);
+    if (i + 1 >= argc) ag::fail("xor", "option --device needs a value");
+    device = demo::parse_device(argv[++i], "xor");
+  }
+  return device;
+}
+
 }  // namespace
 
-int main() try {
-  ag::Tensor x = ag::tensor({0, 0, 0, 1, 1, 0, 1, 1}, {4, 2});
+int main(int argc, char** argv) try {
+  const ag::Device device = parse(argc, argv);
+  const ag::Tensor x = ag::tensor({0, 0, 0, 1, 1, 0, 1, 1}, {4, 2}).to(device);
   bool ok = true;
   for (const auto& [name, truth] : std::vector<std::pair<std::string, std::vector<double>>>{
            {"AND", {0, 0, 0, 1}}, {"OR", {0, 1, 1, 1}}, {"NAND", {1, 1, 1, 0}}, {"XOR", {0, 1, 1, 0}}}) {
@@ -40,19 +59,21 @@ int main() try {
   }
   ag::Generator gen(0);
   nn::MLP net({2, 4, 1}, gen, "tanh", nn::Init::xavier);
-  ag::Tensor t = ag::tensor({0, 1, 1, 0}, {4, 1});
+  net.to(device);
+  const ag::Tensor t = ag::tensor({0, 1, 1, 0}, {4, 1});
+  const ag::Tensor t_dev = t.to(device);
   nn::Adam opt(net.parameters(), 0.05);
   for (int i = 0; i < 500; ++i) {
     opt.zero_grad();
-    ag::bce_with_logits(net(x), t).backward();
+    ag::bce_with_logits(net(x), t_dev).backward();
     opt.step();
   }
   ag::NoGradGuard off;
-  ag::Tensor y = ag::sigmoid(net(x));
+  const ag::Tensor y = ag::sigmoid(net(x)).to(ag::Device::cpu());
   int hits = 0;
   for (int i = 0; i < 4; ++i) hits += (y.value_at(i) > 0.5) == (t.value_at(i) > 0.5);
-  fmt::print("two-layer net (2-4-1, tanh) on XOR: accuracy {:.0f}%, outputs {:.3f} {:.3f} {:.3f} {:.3f}\n",
-             25.0 * hits, y.value_at(0), y.value_at(1), y.value_at(2), y.value_at(3));
+  fmt::print("two-layer net (2-4-1, tanh) on XOR, on {}: accuracy {:.0f}%, outputs {:.3f} {:.3f} {:.3f} {:.3f}\n",
+             device, 25.0 * hits, y.value_at(0), y.value_at(1), y.value_at(2), y.value_at(3));
   ok = ok && hits == 4;
   return ok ? 0 : 1;
 } catch (const std::exception& e) {

@@ -1,30 +1,50 @@
 #include "nn/optim.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numbers>
 
+#include "autograd/cpu/optim_ops.hpp"
 #include "autograd/parallel.hpp"
+#include "cuda/optim_dispatch.hpp"
 
 namespace nn {
 
 namespace {
 
-// Calls f(p, g, buffers...) with typed pointers over the elements.
-template <class F>
-void each_float(const Tensor& p, std::string_view who, F&& f) {
-  switch (p.dtype()) {
-    case ag::DType::float32: f(float{}); break;
-    case ag::DType::float64: f(double{}); break;
-    default: ag::fail(who, "parameters must be floating, got {}", p.dtype());
-  }
-}
+namespace ops = ag::optim_ops;
 
-// The host elements of a cpu tensor; only SGD updates parameters on other devices so far.
-template <class T> T* ptr(const Tensor& t) {
-  if (!t.device().is_cpu())
-    ag::fail("optimizer", "parameters on {} are updated by SGD (with or without momentum) only so far", t.device());
-  return t.impl()->data<T>();
+// One update of p from g and its state buffers with the functor of `kind`: a
+// parallel loop on the cpu, one fused kernel on a device (Note [One optimiser
+// formula] in autograd/cpu/optim_ops.hpp).
+void fused_update(ops::Kind kind, const ops::Params& params, const Tensor& p, const Tensor& g,
+                  std::initializer_list<Tensor> state, const std::string& who) {
+  if (p.dtype() != ag::DType::float32 && p.dtype() != ag::DType::float64)
+    ag::fail(who, "parameters must be floating, got {}", p.dtype());
+  if (!p.device().is_cpu()) {
+    ag::cuda::optim_update(kind, p, g, std::span<const Tensor>(state.begin(), state.size()), params, who.c_str());
+    return;
+  }
+  auto loop = [&](auto zero) {
+    using T = decltype(zero);
+    T* w = p.impl()->data<T>();
+    const T* d = g.impl()->data<T>();
+    std::array<T*, 2> s{};
+    for (size_t k = 0; k < state.size(); ++k) s[k] = state.begin()[k].impl()->data<T>();
+    ops::visit<T>(kind, params, [&](const auto& step) {
+      using S = std::decay_t<decltype(step)>;
+      ag::parallel_for(p.numel(), ag::kElementwiseGrain, [&, s](int64_t b, int64_t e) {
+        for (int64_t k = b; k < e; ++k) {
+          if constexpr (S::nstate == 0) step(w[k], d[k]);
+          else if constexpr (S::nstate == 1) step(w[k], d[k], s[0][k]);
+          else step(w[k], d[k], s[0][k], s[1][k]);
+        }
+      });
+    });
+  };
+  if (p.dtype() == ag::DType::float32) loop(float{});
+  else loop(double{});
 }
 
 }  // namespace
@@ -107,57 +127,17 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, 
 }
 
 void SGD::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
-  if (!p.device().is_cpu()) {
-    // the same update with device ops: v = mu v + g', w -= lr (nesterov ? g' + mu v : v), g' = g + wd w
-    const Tensor gk = weight_decay_ != 0 ? g + p * weight_decay_ : g;
-    if (momentum_ == 0) {
-      p.add_(gk, -lr_);
-      return;
-    }
-    Tensor& v = buffer(i, "momentum");
-    v.mul_(momentum_);
-    v.add_(gk);
-    p.add_(nesterov_ ? gk + v * momentum_ : v, -lr_);
-    return;
-  }
-  each_float(p, name_, [&](auto zero) {
-    using T = decltype(zero);
-    T* w = ptr<T>(p);
-    const T* d = ptr<T>(g);
-    const int64_t n = p.numel();
-    const T lr = static_cast<T>(lr_), wd = static_cast<T>(weight_decay_), mu = static_cast<T>(momentum_);
-    if (momentum_ == 0) {
-      ag::parallel_for(n, ag::kElementwiseGrain, [&](int64_t b, int64_t e) {
-        for (int64_t k = b; k < e; ++k) w[k] -= lr * (d[k] + wd * w[k]);
-      });
-      return;
-    }
-    T* v = ptr<T>(buffer(i, "momentum"));
-    ag::parallel_for(n, ag::kElementwiseGrain, [&](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        const T gk = d[k] + wd * w[k];
-        v[k] = mu * v[k] + gk;
-        w[k] -= lr * (nesterov_ ? gk + mu * v[k] : v[k]);
-      }
-    });
-  });
+  const ops::Params params{.lr = lr_, .momentum = momentum_, .weight_decay = weight_decay_, .nesterov = nesterov_};
+  if (momentum_ == 0) fused_update(ops::Kind::sgd, params, p, g, {}, name_);
+  else fused_update(ops::Kind::momentum, params, p, g, {buffer(i, "momentum")}, name_);
 }
 
 AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weight_decay)
     : Optimizer("AdaGrad", std::move(params), lr), eps_(eps), weight_decay_(weight_decay) {}
 
 void AdaGrad::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
-  each_float(p, name_, [&](auto zero) {
-    using T = decltype(zero);
-    T* w = ptr<T>(p);
-    const T* d = ptr<T>(g);
-    T* h = ptr<T>(buffer(i, "sum_sq"));
-    for (int64_t k = 0; k < p.numel(); ++k) {
-      const T gk = d[k] + static_cast<T>(weight_decay_) * w[k];
-      h[k] += gk * gk;
-      w[k] -= static_cast<T>(lr_) * gk / (std::sqrt(h[k]) + static_cast<T>(eps_));
-    }
-  });
+  const ops::Params params{.lr = lr_, .eps = eps_, .weight_decay = weight_decay_};
+  fused_update(ops::Kind::adagrad, params, p, g, {buffer(i, "sum_sq")}, name_);
 }
 
 RMSProp::RMSProp(std::vector<Tensor> params, double lr, double alpha, double eps, double weight_decay)
@@ -166,18 +146,8 @@ RMSProp::RMSProp(std::vector<Tensor> params, double lr, double alpha, double eps
 }
 
 void RMSProp::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
-  each_float(p, name_, [&](auto zero) {
-    using T = decltype(zero);
-    T* w = ptr<T>(p);
-    const T* d = ptr<T>(g);
-    T* s = ptr<T>(buffer(i, "square_avg"));
-    const T a = static_cast<T>(alpha_);
-    for (int64_t k = 0; k < p.numel(); ++k) {
-      const T gk = d[k] + static_cast<T>(weight_decay_) * w[k];
-      s[k] = a * s[k] + (1 - a) * gk * gk;
-      w[k] -= static_cast<T>(lr_) * gk / (std::sqrt(s[k]) + static_cast<T>(eps_));
-    }
-  });
+  const ops::Params params{.lr = lr_, .alpha = alpha_, .eps = eps_, .weight_decay = weight_decay_};
+  fused_update(ops::Kind::rmsprop, params, p, g, {buffer(i, "square_avg")}, name_);
 }
 
 Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay,
@@ -194,39 +164,36 @@ Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, do
 
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m^ / (sqrt(v^) + eps), m^ = m / (1 - b1^t), v^ = v / (1 - b2^t)
 void Adam::update(size_t i, Tensor& p, const Tensor& g, int64_t t) {
-  each_float(p, name_, [&](auto zero) {
-    using T = decltype(zero);
-    T* w = ptr<T>(p);
-    const T* d = ptr<T>(g);
-    T* m = ptr<T>(buffer(i, "exp_avg"));
-    T* v = ptr<T>(buffer(i, "exp_avg_sq"));
-    const double c1 = 1.0 - std::pow(beta1_, static_cast<double>(t));
-    const double c2 = 1.0 - std::pow(beta2_, static_cast<double>(t));
-    const T b1 = static_cast<T>(beta1_), b2 = static_cast<T>(beta2_), lr = static_cast<T>(lr_);
-    const T wd = static_cast<T>(weight_decay_);
-    for (int64_t k = 0; k < p.numel(); ++k) {
-      T gk = d[k];
-      if (decoupled_) w[k] -= lr * wd * w[k];
-      else gk += wd * w[k];
-      m[k] = b1 * m[k] + (1 - b1) * gk;
-      v[k] = b2 * v[k] + (1 - b2) * gk * gk;
-      const T mhat = m[k] / static_cast<T>(c1), vhat = v[k] / static_cast<T>(c2);
-      w[k] -= lr * mhat / (std::sqrt(vhat) + static_cast<T>(eps_));
-    }
-  });
+  const ops::Params params{.lr = lr_,
+                           .beta1 = beta1_,
+                           .beta2 = beta2_,
+                           .eps = eps_,
+                           .weight_decay = weight_decay_,
+                           .bias1 = 1.0 - std::pow(beta1_, static_cast<double>(t)),
+                           .bias2 = 1.0 - std::pow(beta2_, static_cast<double>(t)),
+                           .decoupled = decoupled_};
+  fused_update(ops::Kind::adam, params, p, g, {buffer(i, "exp_avg"), buffer(i, "exp_avg_sq")}, name_);
 }
 
+// Each gradient's sum of squares is reduced in float64 on its own device and
+// added up there; only the total (one scalar per device) is copied to the host.
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   if (!(max_norm > 0)) ag::fail("clip_grad_norm", "max_norm must be > 0, got {}", max_norm);
-  double sq = 0;
+  ag::NoGradGuard off;
+  std::vector<Tensor> totals;  // one float64 scalar per device
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined()) continue;
-    for (int64_t k = 0; k < g.numel(); ++k) sq += g.value_at(k) * g.value_at(k);
+    const Tensor g64 = ag::cast(g, ag::DType::float64);
+    const Tensor sq = ag::sum(g64 * g64);
+    auto same = std::find_if(totals.begin(), totals.end(), [&](const Tensor& t) { return t.device() == g.device(); });
+    if (same == totals.end()) totals.push_back(sq);
+    else *same = *same + sq;
   }
+  double sq = 0;
+  for (const Tensor& t : totals) sq += t.item<double>();
   const double norm = std::sqrt(sq);
   if (norm > max_norm) {
-    ag::NoGradGuard off;
     for (const Tensor& p : params)
       if (Tensor g = p.grad(); g.defined()) g.mul_(max_norm / (norm + 1e-6));
   }

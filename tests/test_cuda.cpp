@@ -11,7 +11,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include <fmt/core.h>
@@ -21,6 +24,7 @@
 #include "cuda/cuda.hpp"
 #include "helpers.hpp"
 #include "nn/nn.hpp"
+#include "nn/trainer.hpp"
 
 using namespace ag;
 
@@ -392,14 +396,160 @@ TEST_CASE("Module::to moves parameters in place; SGD with momentum steps on the 
   CHECK(mismatch(step_twice(Device::cpu()), step_twice(g_device), parity_tolerance(DType::float64)) == "");
 }
 
-TEST_CASE("optimisers without a device update say so") {
-  Generator gen(3);
-  nn::Linear fc(2, 2, gen);
-  fc.to(g_device);
-  nn::Adam adam(fc.parameters());
-  sum(fc(ones({1, 2}, DType::float32, g_device))).backward();
-  CHECK(error_of([&] { adam.step(); }) ==
-        fmt::format("[optimizer] parameters on {} are updated by SGD (with or without momentum) only so far", g_device));
+// ---- Optimisers: the fused device update (cuda/optim.cu) against the cpu loop ----------
+
+// An optimiser over the given parameters, by the name the tests print.
+using MakeOptimizer = std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor>)>;
+struct OptimizerCase {
+  const char* name;
+  MakeOptimizer make;
+};
+std::vector<OptimizerCase> optimizer_cases() {
+  return {
+      {"SGD", [](auto p) { return std::make_unique<nn::SGD>(p, 0.1); }},
+      {"SGD with weight decay", [](auto p) { return std::make_unique<nn::SGD>(p, 0.1, 0.0, false, 0.05); }},
+      {"SGD with momentum", [](auto p) { return std::make_unique<nn::SGD>(p, 0.1, 0.9); }},
+      {"SGD with Nesterov momentum and weight decay", [](auto p) { return std::make_unique<nn::SGD>(p, 0.1, 0.9, true, 0.01); }},
+      {"AdaGrad with weight decay", [](auto p) { return std::make_unique<nn::AdaGrad>(p, 0.1, 1e-10, 0.01); }},
+      {"RMSProp with weight decay", [](auto p) { return std::make_unique<nn::RMSProp>(p, 0.01, 0.9, 1e-8, 0.01); }},
+      {"Adam", [](auto p) { return std::make_unique<nn::Adam>(p, 0.01); }},
+      {"Adam with L2 weight decay", [](auto p) { return std::make_unique<nn::Adam>(p, 0.01, 0.9, 0.999, 1e-8, 0.05); }},
+      {"AdamW", [](auto p) { return std::make_unique<nn::AdamW>(p, 0.01, 0.9, 0.999, 1e-8, 0.05); }},
+  };
+}
+
+// The parameters and the optimiser's state after `steps` steps on `device` from
+// seeded parameters and gradients (the same on every device), as cpu tensors.
+struct Trajectory {
+  std::vector<Tensor> params;
+  nn::NamedTensors state;
+};
+Trajectory run_optimizer(const MakeOptimizer& make, DType dtype, Device device, int steps) {
+  Generator gen(11);
+  std::vector<Tensor> p = {randn({3, 4}, gen, dtype).to(device).requires_grad_(), randn({5}, gen, dtype).to(device).requires_grad_()};
+  auto opt = make(p);
+  for (int s = 0; s < steps; ++s) {
+    for (Tensor& q : p) q.set_grad(randn(q.shape(), gen, dtype).to(device));
+    opt->step();
+  }
+  Trajectory t;
+  for (const Tensor& q : p) {
+    CHECK(q.device() == device);
+    t.params.push_back(q.detach().to(Device::cpu()));
+  }
+  for (const auto& [name, b] : opt->state()) {
+    if (name != "step") CHECK(b.device() == device);
+    t.state.emplace_back(name, b.to(Device::cpu()));
+  }
+  return t;
+}
+
+TEST_CASE("every optimiser steps on the device as on the cpu: parameters and state, float32 and float64") {
+  for (const OptimizerCase& c : optimizer_cases()) {
+    for (DType dtype : {DType::float32, DType::float64}) {
+      INFO(c.name << ", " << dtype_name(dtype));
+      const Trajectory cpu = run_optimizer(c.make, dtype, Device::cpu(), 5);
+      const Trajectory dev = run_optimizer(c.make, dtype, g_device, 5);
+      for (size_t i = 0; i < cpu.params.size(); ++i) CHECK(mismatch(cpu.params[i], dev.params[i], parity_tolerance(dtype)) == "");
+      REQUIRE(cpu.state.size() == dev.state.size());
+      for (size_t i = 0; i < cpu.state.size(); ++i) {
+        INFO("state " << cpu.state[i].first);
+        CHECK(cpu.state[i].first == dev.state[i].first);
+        CHECK(mismatch(cpu.state[i].second, dev.state[i].second, parity_tolerance(dtype)) == "");
+      }
+      // the parameters moved: a step that did nothing would agree with the cpu's nothing too
+      Generator gen(11);
+      CHECK(mismatch(randn({3, 4}, gen, dtype), dev.params[0], parity_tolerance(dtype)) != "");
+    }
+  }
+}
+
+TEST_CASE("one fused device step matches hand-computed values") {
+  auto one_step = [](const MakeOptimizer& make) {
+    Tensor p = tensor({1, -2}, {2}, DType::float64, g_device).requires_grad_();
+    auto opt = make({p});
+    p.set_grad(tensor({0.5, -0.25}, {2}, DType::float64, g_device));
+    opt->step();
+    return p.detach();
+  };
+  // Adam's first step is lr sign(g) (m^ = g, v^ = g^2); AdamW first shrinks p by lr wd p
+  check_values(one_step([](auto p) { return std::make_unique<nn::Adam>(p, 0.1); }), {0.9, -1.9}, 1e-7);
+  check_values(one_step([](auto p) { return std::make_unique<nn::AdamW>(p, 0.1, 0.9, 0.999, 1e-8, 0.5); }),
+               {1 - 0.05 - 0.1, -2 + 0.1 + 0.1}, 1e-7);
+  // Nesterov: g' = g + wd p, v = g', p -= lr (g' + mu v) = lr (1 + mu) g'
+  check_values(one_step([](auto p) { return std::make_unique<nn::SGD>(p, 0.1, 0.5, true, 0.1); }),
+               {1 - 0.15 * 0.6, -2 - 0.15 * (-0.45)}, 1e-12);
+  // RMSProp: s = (1 - a) g^2, p -= lr g / sqrt(s) = lr sign(g) / sqrt(1 - a)
+  check_values(one_step([](auto p) { return std::make_unique<nn::RMSProp>(p, 0.1, 0.75, 0.0); }), {0.8, -1.8}, 1e-12);
+  // AdaGrad: h = g^2, p -= lr sign(g)
+  check_values(one_step([](auto p) { return std::make_unique<nn::AdaGrad>(p, 0.1, 0.0); }), {0.9, -1.9}, 1e-12);
+}
+
+TEST_CASE("a device optimiser's state round-trips through state() and load_state, from the device or the cpu") {
+  Generator gen(4);
+  const Tensor init = randn({6}, gen, DType::float32);
+  std::vector<Tensor> grads;
+  for (int s = 0; s < 5; ++s) grads.push_back(randn({6}, gen, DType::float32));
+  auto steps = [&](nn::Optimizer& opt, Tensor& p, int from, int to) {
+    for (int s = from; s < to; ++s) {
+      p.set_grad(grads[s].to(g_device));
+      opt.step();
+    }
+  };
+  Tensor p = init.to(g_device).requires_grad_();
+  nn::Adam adam({p}, 0.05);
+  steps(adam, p, 0, 3);
+  const nn::NamedTensors saved = adam.state();
+  const Tensor p3 = p.detach().clone();
+  steps(adam, p, 3, 5);
+  for (bool via_cpu : {false, true}) {
+    INFO("state copied through the cpu: " << via_cpu);
+    Tensor q = p3.clone().requires_grad_();
+    nn::Adam again({q}, 0.05);
+    nn::NamedTensors state;
+    for (const auto& [name, t] : saved) state.emplace_back(name, via_cpu ? t.to(Device::cpu()) : t);
+    again.load_state(state);
+    CHECK(again.steps() == 3);
+    steps(again, q, 3, 5);
+    CHECK(q.detach().to_vector<float>() == p.detach().to_vector<float>());
+    CHECK(again.state()[1].second.device() == g_device);
+  }
+}
+
+TEST_CASE("clip_grad_norm and clip_grad_value work on device gradients") {
+  Tensor p = zeros({2}, DType::float32, g_device).requires_grad_(), q = zeros({1}, DType::float32, g_device).requires_grad_();
+  p.set_grad(tensor({3, 0}, {2}, DType::float32, g_device));
+  q.set_grad(tensor({4}, {1}, DType::float32, g_device));
+  CHECK(nn::clip_grad_norm({p, q}, 1.0) == doctest::Approx(5.0));
+  CHECK(p.grad().device() == g_device);
+  check_values(p.grad(), {0.6, 0}, 1e-5);
+  check_values(q.grad(), {0.8}, 1e-5);
+  CHECK(nn::clip_grad_norm({p, q}, 10.0) == doctest::Approx(1.0).epsilon(1e-5));  // under the bound: unchanged
+  check_values(q.grad(), {0.8}, 1e-5);
+  q.set_grad(tensor({-4}, {1}, DType::float32, g_device));
+  nn::clip_grad_value({q}, 0.5);
+  CHECK(q.grad().device() == g_device);
+  check_values(q.grad(), {-0.5});
+}
+
+TEST_CASE("the Trainer with Adam trains on the device as on the cpu") {
+  auto train = [](Device d) {
+    nn::Dataset data = nn::spiral(20, 3, 1);
+    Generator gen(2);
+    nn::MLP model({2, 16, 3}, gen, "relu", nn::Init::he);
+    nn::Adam opt(model.parameters(), 0.02);
+    nn::DataLoader loader(data, {.batch_size = 20, .seed = 3});
+    std::FILE* out = std::tmpfile();
+    nn::Trainer trainer(model, opt, {.epochs = 5, .progress = false, .out = out, .device = d});
+    const auto h = trainer.fit(loader);
+    std::fclose(out);
+    CHECK(model.parameters()[0].device() == d);
+    return std::make_pair(h.front().loss, h.back().loss);
+  };
+  const auto cpu = train(Device::cpu()), dev = train(g_device);
+  CHECK(dev.second < dev.first);
+  CHECK(dev.first == doctest::Approx(cpu.first).epsilon(1e-5));
+  CHECK(dev.second == doctest::Approx(cpu.second).epsilon(1e-5));
 }
 
 }  // TEST_SUITE
