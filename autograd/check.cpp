@@ -581,9 +581,10 @@ bool usable(Device device) {
 std::string run_checks(const OpInfo& op, DType dtype, bool second_order, Device device = Device::cpu()) {
   Generator gen(second_order ? 12 : 11);
   bool ok = true;
-  for (auto& host : op_check_inputs(op, dtype, gen)) {
+  // 16-bit inputs: drawn in float64 and rounded (the cpu holds 16-bit tensors but does not compute with them)
+  for (auto& host : op_check_inputs(op, is_half(dtype) ? DType::float64 : dtype, gen)) {
     std::vector<Tensor> in;
-    for (const Tensor& x : host) in.push_back(x.to(device));
+    for (const Tensor& x : host) in.push_back((is_half(dtype) && is_floating(x.dtype()) ? cast(x, dtype) : x).to(device));
     GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
     o.eps = op.eps;
     if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);
@@ -625,9 +626,17 @@ std::vector<OpCoverage> op_coverage() {
       d.backward = d.double_backward = op.cuda && op.differentiable;
       const bool run = op.cuda && op.differentiable && usable(device);
       const std::string none = op.cuda && op.differentiable ? "skipped" : "-";
-      d.f64 = run ? run_checks(op, DType::float64, false, device) : none;
-      d.f32 = run ? run_checks(op, DType::float32, false, device) : none;
-      d.second_order = run ? run_checks(op, DType::float64, true, device) : none;
+      // first and second order in each dtype
+      auto both = [&](DType dt) {
+        if (!run) return none;
+        const std::string first = run_checks(op, dt, false, device), second = run_checks(op, dt, true, device);
+        return first == "PASS" && second == "PASS" ? std::string("PASS") : std::string("FAIL");
+      };
+      d.f64 = both(DType::float64);
+      d.f32 = both(DType::float32);
+      d.f16 = both(DType::float16);
+      d.bf16 = both(DType::bfloat16);
+      d.second_order = d.f64;
     }
     rows.push_back(std::move(r));
   }
@@ -638,13 +647,13 @@ std::string op_coverage_markdown(const std::vector<OpCoverage>& rows) {
   auto yes = [](bool b) { return b ? "yes" : "no"; };
   std::string s =
       "| op | family | cpu fwd | cpu bwd | cpu 2nd | cpu f64 | cpu f32 | cpu f64 2nd order | cuda fwd | cuda bwd | "
-      "cuda f64 | cuda f32 | cuda_host f64 | cuda_host f32 |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "cuda f64 | cuda f32 | cuda f16 | cuda bf16 | cuda_host f64 | cuda_host f32 | cuda_host f16 | cuda_host bf16 |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const OpCoverage& r : rows)
-    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", r.name, r.family,
-                     yes(r.cpu.forward), yes(r.cpu.backward), yes(r.cpu.double_backward), r.cpu.f64, r.cpu.f32,
-                     r.cpu.second_order, yes(r.cuda.forward), yes(r.cuda.backward), r.cuda.f64, r.cuda.f32,
-                     r.cuda_host.f64, r.cuda_host.f32);
+    s += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                     r.name, r.family, yes(r.cpu.forward), yes(r.cpu.backward), yes(r.cpu.double_backward), r.cpu.f64,
+                     r.cpu.f32, r.cpu.second_order, yes(r.cuda.forward), yes(r.cuda.backward), r.cuda.f64, r.cuda.f32,
+                     r.cuda.f16, r.cuda.bf16, r.cuda_host.f64, r.cuda_host.f32, r.cuda_host.f16, r.cuda_host.bf16);
   return s;
 }
 

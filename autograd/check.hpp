@@ -127,14 +127,17 @@ struct OpCoverage {
   bool differentiable = false;
   struct Device {
     bool forward = false, backward = false, double_backward = false;
-    // "PASS", "FAIL", "-" (not applicable) or "skipped" (no such device here)
-    std::string f64, f32, second_order;
+    // "PASS", "FAIL", "-" (not applicable) or "skipped" (no such device here).
+    // On the cpu, f64 and f32 are first order and second_order is float64's;
+    // on a device each dtype's cell is its first and second order together.
+    std::string f64, f32, f16, bf16, second_order;
   };
   // cuda_host: the CUDA kernels compiled for the host (checked wherever the build has them)
   Device cpu, cuda, cuda_host;
 };
-// Runs every op's sampled checks (float64 and float32 first order, float64
-// second order) on every device and reports the matrix.
+// Runs every op's sampled checks (cpu: float64 and float32 first order,
+// float64 second order; devices: first and second order in float64, float32,
+// float16 and bfloat16) on every device and reports the matrix.
 std::vector<OpCoverage> op_coverage();
 // The matrix as a Markdown table (docs/op-coverage.md is generated with it).
 std::string op_coverage_markdown(const std::vector<OpCoverage>& rows);

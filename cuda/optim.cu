@@ -41,10 +41,14 @@ void optim_update(optim_ops::Kind kind, const View& p, const View& g, const View
                   const optim_ops::Params& params) {
   if (nstate != optim_ops::nstate(kind)) throw std::logic_error("optim_update: wrong number of state buffers");
   if (p.numel == 0) return;
-  for_float(p.dtype, [&](auto z) {
+  // 16-bit parameters are refused before this (nn/optim.cpp): updates belong on float32 master weights.
+  auto update = [&](auto z) {
     using T = decltype(z);
     optim_ops::visit<T>(kind, params, [&](const auto& step) { run<T>(step, p, g, state); });
-  });
+  };
+  if (p.dtype == kernels::KType::float32) update(float{});
+  else if (p.dtype == kernels::KType::float64) update(double{});
+  else throw std::logic_error("optim_update: parameters must be float32 or float64");
 }
 
 }  // namespace ag::AG_KNS

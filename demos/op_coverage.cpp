@@ -23,7 +23,7 @@ int main(int argc, char** argv) try {
   bool ok = true;
   for (const auto& r : rows)
     for (const auto* d : {&r.cpu, &r.cuda, &r.cuda_host})
-      ok = ok && d->f64 != "FAIL" && d->f32 != "FAIL" && d->second_order != "FAIL";
+      ok = ok && d->f64 != "FAIL" && d->f32 != "FAIL" && d->f16 != "FAIL" && d->bf16 != "FAIL" && d->second_order != "FAIL";
   if (markdown.empty()) {
     fmt::print("{}", table);
   } else {
@@ -35,8 +35,11 @@ int main(int argc, char** argv) try {
                      "from the op's declared domain; float32 gradients are compared with the float64\n"
                      "reference at float32 tolerances. The cuda columns run the checks on GPU 0, the\n"
                      "cuda_host columns on the CUDA kernels compiled for the host (`Device::cuda_host()`),\n"
-                     "with the inputs on that device. \"skipped\": the device is not present where this\n"
-                     "file was generated; \"-\": not applicable.\n\n" +
+                     "with the inputs on that device; a device cell is PASS when the first- and the\n"
+                     "second-order check both pass in that dtype. float16 and bfloat16 (16-bit storage,\n"
+                     "float32 arithmetic; device tensors only) use inputs rounded to the dtype and their\n"
+                     "own tolerances (`GradcheckOptions::for_dtype`). \"skipped\": the device is not\n"
+                     "present where this file was generated; \"-\": not applicable.\n\n" +
                          table);
     fmt::print("wrote {}\n", markdown);
   }

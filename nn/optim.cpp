@@ -21,7 +21,10 @@ namespace ops = ag::optim_ops;
 void fused_update(ops::Kind kind, const ops::Params& params, const Tensor& p, const Tensor& g,
                   std::initializer_list<Tensor> state, const std::string& who) {
   if (p.dtype() != ag::DType::float32 && p.dtype() != ag::DType::float64)
-    ag::fail(who, "parameters must be floating, got {}", p.dtype());
+    ag::fail(who, "updates float32 or float64 parameters, got {}{}", p.dtype(),
+             ag::is_half(p.dtype()) ? ": keep the parameters in float32 and cast them to 16 bits in the forward pass "
+                                      "(nn/precision.hpp)"
+                                    : "");
   if (!p.device().is_cpu()) {
     ag::cuda::optim_update(kind, p, g, std::span<const Tensor>(state.begin(), state.size()), params, who.c_str());
     return;
