@@ -211,28 +211,32 @@ TEST_CASE("storage: freed large blocks are cached for reuse and released on requ
 }
 
 
-TEST_CASE("Half converts every float16 value exactly and rounds floats to the nearest, ties to even") {
+// Every bit pattern of a 16-bit type H converts to float and back unchanged;
+// and between each finite value and the next one away from zero, the midpoint
+// (exact in float) rounds to the even one of the two, and anything nearer rounds
+// to the nearer. `last` is the bit pattern of the largest finite value.
+template <class H> int check_rounding(uint16_t last) {
   int checked = 0;
   for (uint32_t b = 0; b < 0x10000; ++b) {
-    const Half h = Half::from_bits(static_cast<uint16_t>(b));
-    const float f = h;
+    const float f = H::from_bits(static_cast<uint16_t>(b));
     if (std::isnan(f)) {
-      CHECK(std::isnan(static_cast<float>(Half(f))));
+      CHECK(std::isnan(static_cast<float>(H(f))));
       continue;
     }
-    REQUIRE(Half(f).bits == h.bits);  // every value round-trips
-    if ((b & 0x7fff) >= 0x7bff) continue;  // the largest finite and inf have no finite successor
-    // The midpoint between h and the next value away from zero is exact in float:
-    // it rounds to whichever of the two is even; anything nearer rounds to the nearer one.
-    const float next = Half::from_bits(static_cast<uint16_t>(b + 1));
+    REQUIRE(H(f).bits == b);
+    if ((b & 0x7fff) >= last) continue;  // the largest finite and inf have no finite successor
+    const float next = H::from_bits(static_cast<uint16_t>(b + 1));
     const float mid = f + (next - f) / 2;
-    const uint16_t even = (b & 1) ? static_cast<uint16_t>(b + 1) : static_cast<uint16_t>(b);
-    CHECK(Half(mid).bits == even);
-    CHECK(Half(std::nextafter(mid, f)).bits == b);
-    CHECK(Half(std::nextafter(mid, next)).bits == b + 1);
+    CHECK(H(mid).bits == ((b & 1) ? b + 1 : b));
+    CHECK(H(std::nextafter(mid, f)).bits == b);
+    CHECK(H(std::nextafter(mid, next)).bits == b + 1);
     ++checked;
   }
-  CHECK(checked > 60000);
+  return checked;
+}
+
+TEST_CASE("Half converts every float16 value exactly and rounds floats to the nearest, ties to even") {
+  CHECK(check_rounding<Half>(0x7bff) > 60000);
   CHECK(Half(65504.0f).bits == 0x7bff);
   CHECK(Half(65519.0f).bits == 0x7bff);  // below the midpoint to "65536": the largest finite
   CHECK(std::isinf(static_cast<float>(Half(65520.0f))));
@@ -241,25 +245,7 @@ TEST_CASE("Half converts every float16 value exactly and rounds floats to the ne
 }
 
 TEST_CASE("BFloat16 converts every value exactly and rounds floats to the nearest, ties to even") {
-  int checked = 0;
-  for (uint32_t b = 0; b < 0x10000; ++b) {
-    const BFloat16 h = BFloat16::from_bits(static_cast<uint16_t>(b));
-    const float f = h;
-    if (std::isnan(f)) {
-      CHECK(std::isnan(static_cast<float>(BFloat16(f))));
-      continue;
-    }
-    REQUIRE(BFloat16(f).bits == h.bits);
-    if ((b & 0x7fff) >= 0x7f7f) continue;
-    const float next = BFloat16::from_bits(static_cast<uint16_t>(b + 1));
-    const float mid = f + (next - f) / 2;
-    const uint16_t even = (b & 1) ? static_cast<uint16_t>(b + 1) : static_cast<uint16_t>(b);
-    CHECK(BFloat16(mid).bits == even);
-    CHECK(BFloat16(std::nextafter(mid, f)).bits == b);
-    CHECK(BFloat16(std::nextafter(mid, next)).bits == b + 1);
-    ++checked;
-  }
-  CHECK(checked > 60000);
+  CHECK(check_rounding<BFloat16>(0x7f7f) > 60000);
   CHECK(static_cast<float>(BFloat16(3.0e38f)) == doctest::Approx(3.0e38).epsilon(4e-3));
 }
 
