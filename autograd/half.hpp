@@ -82,12 +82,13 @@ AG_HD inline float bf16_to_float(uint16_t b) { return float_of(static_cast<uint3
 
 }  // namespace half_bits
 
-// float16 storage: converts to and from float implicitly, so generic code can
-// read it as a float and assign a float to it (rounded once).
+// float16 storage: reads as a float implicitly; made from a float explicitly
+// (a rounding), so that mixed expressions such as `cond ? double : Half` are
+// never ambiguous (CUB's reductions build those).
 struct Half {
   uint16_t bits;
   Half() = default;
-  AG_HD Half(float f) : bits(half_bits::from_float(f)) {}
+  AG_HD explicit Half(float f) : bits(half_bits::from_float(f)) {}
   AG_HD operator float() const { return half_bits::to_float(bits); }
   static AG_HD Half from_bits(uint16_t b) {
     Half h;
@@ -100,7 +101,7 @@ struct Half {
 struct BFloat16 {
   uint16_t bits;
   BFloat16() = default;
-  AG_HD BFloat16(float f) : bits(half_bits::bf16_from_float(f)) {}
+  AG_HD explicit BFloat16(float f) : bits(half_bits::bf16_from_float(f)) {}
   AG_HD operator float() const { return half_bits::bf16_to_float(bits); }
   static AG_HD BFloat16 from_bits(uint16_t b) {
     BFloat16 h;

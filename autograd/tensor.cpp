@@ -278,8 +278,8 @@ Tensor arange(double start, double stop, double step, DType dtype) {
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(v); break;
       case DType::float64: t.impl()->data<double>()[i] = v; break;
       case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(v); break;
-      case DType::float16: t.impl()->data<Half>()[i] = static_cast<float>(v); break;
-      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = static_cast<float>(v); break;
+      case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(v)); break;
+      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(v)); break;
     }
   }
   return t;
@@ -296,8 +296,8 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
       case DType::float64: t.impl()->data<double>()[i] = values[i]; break;
       case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(values[i]); break;
-      case DType::float16: t.impl()->data<Half>()[i] = static_cast<float>(values[i]); break;
-      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = static_cast<float>(values[i]); break;
+      case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(values[i])); break;
+      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(values[i])); break;
     }
   }
   return t;

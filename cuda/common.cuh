@@ -85,9 +85,11 @@ template <class T, class It> void sum_to_scalar(It values, int64_t n, T* y, doub
     thrust::fill(AG_POLICY, y, y + 1, T(0));
     return;
   }
+  // the sum is a double (named: the default would add in the output's type, which may be 16 bits)
   thrust::reduce_by_key(AG_POLICY, thrust::make_constant_iterator(0), thrust::make_constant_iterator(0) + n, values,
                         thrust::make_discard_iterator(),
-                        thrust::make_transform_output_iterator(y, StoreMean<T>{divisor}));
+                        thrust::make_transform_output_iterator(y, StoreMean<T>{divisor}), thrust::equal_to<int>(),
+                        thrust::plus<double>());
 }
 
 }  // namespace ag::AG_KNS
