@@ -3,6 +3,7 @@
 #include "cuda/allocator.hpp"
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "autograd/error.hpp"
+#include "autograd/ops/op.hpp"
+#include "cuda/kernels.hpp"
 #include "cuda/runtime.hpp"
 
 namespace ag::cuda {
@@ -156,6 +159,7 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
   const bool to_gpu = dst_device.kind == Device::Kind::cuda, from_gpu = src_device.kind == Device::Kind::cuda;
   if (!to_gpu && !from_gpu) {
     std::memmove(dst, src, bytes);
+    if (dst_device.is_cpu()) raise_device_check(src_device);
     return;
   }
   if (to_gpu && from_gpu && dst_device.index != src_device.index)
@@ -164,6 +168,64 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
                        : to_gpu         ? rt::Copy::host_to_device
                                         : rt::Copy::device_to_host;
   rt::copy(dst, src, bytes, dir, to_gpu ? dst_device.index : src_device.index, op);
+  if (dst_device.is_cpu()) raise_device_check(src_device);
+}
+
+namespace {
+std::mutex g_check_mutex;
+std::array<std::array<std::atomic<kernels::DeviceCheck*>, kMaxDevices>, kNumDeviceKinds> g_checks{};
+
+std::atomic<kernels::DeviceCheck*>& check_slot(Device device, const char* op) {
+  if (device.index < 0 || device.index >= kMaxDevices) fail(op, "device index {} is out of range [0, {})", device.index, kMaxDevices);
+  return g_checks[static_cast<size_t>(device.kind)][static_cast<size_t>(device.index)];
+}
+}  // namespace
+
+kernels::DeviceCheck* device_check(Device device, const char* op) {
+  auto& slot = check_slot(device, op);
+  if (kernels::DeviceCheck* c = slot.load(std::memory_order_acquire)) return c;
+  std::lock_guard lock(g_check_mutex);
+  if (kernels::DeviceCheck* c = slot.load(std::memory_order_acquire)) return c;
+  const kernels::DeviceCheck zero{};
+  kernels::DeviceCheck* c;
+  if (device.kind == Device::Kind::cuda) {
+    c = static_cast<kernels::DeviceCheck*>(rt::malloc(sizeof zero, device.index, op));
+    if (!c) fail(op, "cannot allocate {} bytes on {}", sizeof zero, device);
+    rt::copy(c, &zero, sizeof zero, rt::Copy::host_to_device, device.index, op);
+  } else {
+    c = new kernels::DeviceCheck(zero);  // cuda_host: host memory, kept for the process
+  }
+  slot.store(c, std::memory_order_release);
+  return c;
+}
+
+void raise_device_check(Device device) {
+  if (device.is_cpu() || device.index < 0 || device.index >= kMaxDevices) return;
+  kernels::DeviceCheck* c = check_slot(device, "check").load(std::memory_order_acquire);
+  if (!c) return;
+  kernels::DeviceCheck h{};
+  const kernels::DeviceCheck zero{};
+  if (device.kind == Device::Kind::cuda) {
+    rt::copy(&h, c, sizeof h, rt::Copy::device_to_host, device.index, "check");
+    if (!h.flag) return;
+    rt::copy(c, &zero, sizeof zero, rt::Copy::host_to_device, device.index, "check");
+  } else {
+    h = *c;
+    if (!h.flag) return;
+    *c = zero;
+  }
+  const Op op = static_cast<Op>(h.op);
+  const std::string where = fmt::format("found by the kernel on {}; reported at the next copy to the host", device);
+  const auto v = static_cast<int64_t>(h.value);
+  switch (op) {
+    case Op::softmax_cross_entropy:
+    case Op::nll: fail(op_name(op), "label {} at row {} is out of range [0, {}) ({})", v, h.position, h.bound, where);
+    case Op::one_hot: fail(op_name(op), "label {} at position {} is out of range [0, {}) ({})", v, h.position, h.bound, where);
+    case Op::bce:
+      fail(op_name(op), "probabilities must lie in [0, 1], got {} at flat index {}; use bce_with_logits on raw scores ({})",
+           h.value, h.position, where);
+    default: fail(op_name(op), "index {} at position {} is out of range [0, {}) ({})", v, h.position, h.bound, where);
+  }
 }
 
 void register_buffer_ops(Device::Kind kind, BufferOps ops) { buffer_table()[static_cast<size_t>(kind)] = ops; }

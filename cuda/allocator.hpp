@@ -7,6 +7,10 @@
 
 #include "autograd/dtype.hpp"
 
+namespace ag::kernels {
+struct DeviceCheck;
+}
+
 namespace ag::cuda {
 
 // What one device's caching allocator holds, in bytes.
@@ -28,8 +32,18 @@ void reset_peak(Device device = Device::cuda());
 void* device_alloc(size_t bytes, Device device, const char* op);
 // Gives a block from device_alloc back to the cache (`bytes` as requested).
 void device_free(void* ptr, size_t bytes, Device device) noexcept;
-// Copies `bytes` between any two devices; `op` names the caller in errors.
+// Copies `bytes` between any two devices; `op` names the caller in errors. A
+// copy from a device to the cpu then raises any error a kernel recorded there
+// (raise_device_check).
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, const char* op);
+
+// The record in which `device`'s kernels note the first bad index, label or
+// probability they meet (Note [Checks on the device] in cuda/kernels.hpp);
+// allocated and zeroed on first use, kept for the process.
+kernels::DeviceCheck* device_check(Device device, const char* op);
+// Throws the error recorded on `device`, if any, naming the op that found it,
+// and clears the record. Reads it from the device (which waits for the stream).
+void raise_device_check(Device device);
 
 // The per-kind helpers Tensor uses on device buffers, registered by cuda/register.cpp.
 struct BufferOps {

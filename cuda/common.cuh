@@ -66,6 +66,22 @@ template <class T> struct Store {
   AG_HD T operator()(compute_t<T> x) const { return static_cast<T>(x); }
 };
 
+// Records a bad value in the device's check record, unless one is there
+// already (Note [Checks on the device] in kernels.hpp).
+AG_HD inline void report_bad_value(kernels::DeviceCheck* c, KOp op, int64_t position, double value, int64_t bound) {
+  if (!c) return;
+#if defined(__CUDA_ARCH__)
+  if (atomicCAS(&c->flag, 0, 1) != 0) return;
+#else
+  if (c->flag) return;
+  c->flag = 1;
+#endif
+  c->op = static_cast<int32_t>(op);
+  c->position = position;
+  c->value = value;
+  c->bound = bound;
+}
+
 // An (outer, axis, inner) split of a row-major shape around one axis.
 struct Blocks {
   int64_t outer = 1, n = 1, inner = 1;

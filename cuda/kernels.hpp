@@ -57,6 +57,23 @@ struct View {
   }
 };
 
+// Note [Checks on the device]
+// Indices and labels that live on a device are range-checked by the kernels
+// that read them, not by copying them to the host first (which would stop
+// the stream at every loss). A kernel that meets a bad value reads nothing out
+// of range (it yields NaN, or 0 for a gather) and records the first such
+// value in its device's DeviceCheck; the host reads the record at the next
+// point where it waits for the device anyway (any copy to the host: item,
+// to(cpu), printing) and raises the error there, naming the op. bce's
+// probabilities in [0, 1] are checked the same way.
+struct DeviceCheck {
+  int32_t flag;      // 0: nothing found; set once by the first bad value
+  int32_t op;        // the KOp that found it
+  int64_t position;  // its row or position
+  int64_t bound;     // the valid range is [0, bound) (indices, labels)
+  double value;      // the bad value
+};
+
 // The node attributes the kernels read (a copy of ag::Attrs).
 struct KAttrs {
   double a = 0.0, b = 0.0;
@@ -65,6 +82,7 @@ struct KAttrs {
   int64_t axis = 0, start = 0, stop = 0, step = 1;
   bool transpose_a = false, transpose_b = false;
   KType dtype = KType::float32;
+  DeviceCheck* check = nullptr;  // the device's record, for ops that check values (Note [Checks on the device])
 };
 
 }  // namespace ag::kernels

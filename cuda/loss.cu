@@ -18,8 +18,13 @@ template <class T> struct SoftmaxCrossEntropyRow {
   const int64_t* labels;
   const T* dense;
   int64_t c;
+  kernels::DeviceCheck* check;
   AG_HD double operator()(int64_t i) const {
     const T* row = x + i * c;
+    if (labels && (labels[i] < 0 || labels[i] >= c)) {
+      report_bad_value(check, KOp::softmax_cross_entropy, i, static_cast<double>(labels[i]), c);
+      return NAN;
+    }
     double m = -INFINITY;
     for (int64_t j = 0; j < c; ++j) m = static_cast<double>(row[j]) > m ? static_cast<double>(row[j]) : m;
     double s = 0;
@@ -37,7 +42,14 @@ template <class T> struct NllRow {
   const T* x;
   const int64_t* labels;
   int64_t c;
-  AG_HD double operator()(int64_t i) const { return -static_cast<double>(x[i * c + labels[i]]); }
+  kernels::DeviceCheck* check;
+  AG_HD double operator()(int64_t i) const {
+    if (labels[i] < 0 || labels[i] >= c) {
+      report_bad_value(check, KOp::nll, i, static_cast<double>(labels[i]), c);
+      return NAN;
+    }
+    return -static_cast<double>(x[i * c + labels[i]]);
+  }
 };
 
 // (p - t)^2
@@ -52,8 +64,10 @@ template <class T> struct SquaredError {
 // -(t log p + (1 - t) log(1 - p)), each log clamped at -100 as on the cpu
 template <class T> struct BinaryCrossEntropy {
   const T *p, *t;
+  kernels::DeviceCheck* check;
   AG_HD double operator()(int64_t i) const {
     const double pi = p[i], ti = t[i];
+    if (!(pi >= 0.0 && pi <= 1.0)) report_bad_value(check, KOp::bce, i, pi, 1);
     const double lp = std::log(pi), lq = std::log1p(-pi);
     return -(ti * (lp > -100.0 ? lp : -100.0) + (1.0 - ti) * (lq > -100.0 ? lq : -100.0));
   }
@@ -77,12 +91,12 @@ template <class T> void run(KOp op, const View* in, const View& out, const KAttr
     case KOp::softmax_cross_entropy: {
       const bool labels = in[1].dtype == kernels::KType::int64;
       const SoftmaxCrossEntropyRow<T> f{x.ptr<T>(), labels ? in[1].ptr<int64_t>() : nullptr,
-                                        labels ? nullptr : in[1].ptr<T>(), x.shape[1]};
+                                        labels ? nullptr : in[1].ptr<T>(), x.shape[1], a.check};
       return sum_to_scalar(terms(f), x.shape[0], y, a.a);
     }
-    case KOp::nll: return sum_to_scalar(terms(NllRow<T>{x.ptr<T>(), in[1].ptr<int64_t>(), x.shape[1]}), x.shape[0], y, a.a);
+    case KOp::nll: return sum_to_scalar(terms(NllRow<T>{x.ptr<T>(), in[1].ptr<int64_t>(), x.shape[1], a.check}), x.shape[0], y, a.a);
     case KOp::mse: return sum_to_scalar(terms(SquaredError<T>{x.ptr<T>(), in[1].ptr<T>()}), x.numel, y, a.a);
-    case KOp::bce: return sum_to_scalar(terms(BinaryCrossEntropy<T>{x.ptr<T>(), in[1].ptr<T>()}), x.numel, y, a.a);
+    case KOp::bce: return sum_to_scalar(terms(BinaryCrossEntropy<T>{x.ptr<T>(), in[1].ptr<T>(), a.check}), x.numel, y, a.a);
     case KOp::bce_with_logits:
       return sum_to_scalar(terms(BinaryCrossEntropyWithLogits<T>{x.ptr<T>(), in[1].ptr<T>()}), x.numel, y, a.a);
     default: break;

@@ -58,6 +58,13 @@ KAttrs kattrs(const Attrs& a, const char* op) {
 
 using Family = void (*)(KOp, const View*, int, const View&, const KAttrs&, const char*);
 
+// Ops whose kernels range-check indices, labels or probabilities on the device
+// (Note [Checks on the device] in kernels.hpp).
+constexpr bool checks_values(Op op) {
+  return op == Op::softmax_cross_entropy || op == Op::nll || op == Op::bce || op == Op::index_select ||
+         op == Op::index_add || op == Op::one_hot;
+}
+
 // The kernel of one op: views, the current device, the family's entry, and errors named by op.
 template <Op op, Family family>
 void launch(std::span<const Tensor> in, Tensor& out, const Attrs& attrs) {
@@ -66,8 +73,10 @@ void launch(std::span<const Tensor> in, Tensor& out, const Attrs& attrs) {
   if (in.size() > 16) fail(name, "at most 16 inputs on {}, got {}", out.device(), in.size());
   for (size_t i = 0; i < in.size(); ++i) views[i] = view(in[i], name);
   set_device(out.device().index, name);
+  KAttrs ka = kattrs(attrs, name);
+  if constexpr (checks_values(op)) ka.check = cuda::device_check(out.device(), name);
   try {
-    family(static_cast<KOp>(op), views, static_cast<int>(in.size()), view(out, name), kattrs(attrs, name), name);
+    family(static_cast<KOp>(op), views, static_cast<int>(in.size()), view(out, name), ka, name);
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {

@@ -54,13 +54,20 @@ template <class T> struct UnsliceValue {
   }
 };
 
-// out[o, j, i] = x[o, index[j], i]
-struct SelectIndex {
+// out[o, j, i] = x[o, index[j], i]; an index outside [0, d) reads nothing and
+// is reported (Note [Checks on the device] in kernels.hpp)
+template <class T> struct SelectValue {
+  const T* x;
   const int64_t* index;
   int64_t n, d, inner;
-  AG_HD int64_t operator()(int64_t k) const {
+  kernels::DeviceCheck* check;
+  AG_HD T operator()(int64_t k) const {
     const int64_t i = k % inner, j = (k / inner) % n, o = k / (inner * n);
-    return (o * d + index[j]) * inner + i;
+    if (index[j] < 0 || index[j] >= d) {
+      report_bad_value(check, KOp::index_select, j, static_cast<double>(index[j]), d);
+      return T(0);
+    }
+    return x[(o * d + index[j]) * inner + i];
   }
 };
 
@@ -69,11 +76,15 @@ template <class T> struct IndexAddValue {
   const T* src;
   const int64_t* index;
   int64_t n, d, inner;
+  kernels::DeviceCheck* check;
   AG_HD T operator()(int64_t k) const {
     const int64_t i = k % inner, p = (k / inner) % d, o = k / (inner * d);
     compute_t<T> s = 0;
-    for (int64_t j = 0; j < n; ++j)
+    for (int64_t j = 0; j < n; ++j) {
       if (index[j] == p) s += static_cast<compute_t<T>>(src[(o * n + j) * inner + i]);
+      else if (k == 0 && (index[j] < 0 || index[j] >= d))  // one work item reports
+        report_bad_value(check, KOp::index_add, j, static_cast<double>(index[j]), d);
+    }
     return static_cast<T>(s);
   }
 };
@@ -91,7 +102,12 @@ struct ConcatIndex {
 template <class U> struct OneHotValue {
   const int64_t* labels;
   int64_t classes;
-  AG_HD U operator()(int64_t k) const { return labels[k / classes] == k % classes ? U(1.0f) : U(0.0f); }
+  kernels::DeviceCheck* check;
+  AG_HD U operator()(int64_t k) const {
+    const int64_t r = k / classes, l = labels[r];
+    if (k % classes == 0 && (l < 0 || l >= classes)) report_bad_value(check, KOp::one_hot, r, static_cast<double>(l), classes);
+    return l == k % classes ? U(1.0f) : U(0.0f);
+  }
 };
 
 template <class T> void run(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name) {
@@ -134,14 +150,14 @@ template <class T> void run(KOp op, const View* in, int nin, const View& out, co
     }
     case KOp::index_select: {
       const Blocks b = blocks(out, a.axis);
-      const SelectIndex f{in[1].ptr<int64_t>(), b.n, x.shape[a.axis], b.inner};
-      thrust::gather(AG_POLICY, index_map(f), index_map(f) + out.numel, x.ptr<T>(), y);
+      thrust::transform(AG_POLICY, Index(0), Index(out.numel), y,
+                        SelectValue<T>{x.ptr<T>(), in[1].ptr<int64_t>(), b.n, x.shape[a.axis], b.inner, a.check});
       return;
     }
     case KOp::index_add: {
       const Blocks b = blocks(out, a.axis);
       thrust::transform(AG_POLICY, Index(0), Index(out.numel), y,
-                        IndexAddValue<T>{x.ptr<T>(), in[1].ptr<int64_t>(), in[1].numel, b.n, b.inner});
+                        IndexAddValue<T>{x.ptr<T>(), in[1].ptr<int64_t>(), in[1].numel, b.n, b.inner, a.check});
       return;
     }
     case KOp::concat: {
@@ -160,17 +176,18 @@ template <class T> void run(KOp op, const View* in, int nin, const View& out, co
   throw std::logic_error(std::string(name) + ": not a shape kernel");
 }
 
-template <class U> void one_hot(const View& labels, const View& out) {
+template <class U> void one_hot(const View& labels, const View& out, kernels::DeviceCheck* check) {
   const int64_t classes = out.shape[out.ndim - 1];
-  thrust::transform(AG_POLICY, Index(0), Index(out.numel), out.ptr<U>(), OneHotValue<U>{labels.ptr<int64_t>(), classes});
+  thrust::transform(AG_POLICY, Index(0), Index(out.numel), out.ptr<U>(),
+                    OneHotValue<U>{labels.ptr<int64_t>(), classes, check});
 }
 
 }  // namespace
 
 void shape(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name) {
   if (op == KOp::one_hot) {
-    if (out.dtype == kernels::KType::int64) return one_hot<int64_t>(in[0], out);
-    return for_float(out.dtype, [&](auto z) { one_hot<decltype(z)>(in[0], out); });
+    if (out.dtype == kernels::KType::int64) return one_hot<int64_t>(in[0], out, a.check);
+    return for_float(out.dtype, [&](auto z) { one_hot<decltype(z)>(in[0], out, a.check); });
   }
   if (in[0].dtype == kernels::KType::int64) return run<int64_t>(op, in, nin, out, a, name);
   for_float(in[0].dtype, [&](auto x) { run<decltype(x)>(op, in, nin, out, a, name); });

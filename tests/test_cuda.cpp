@@ -167,8 +167,33 @@ TEST_CASE("int64 kernels (clone, cast, slice, index_select, one_hot) match the c
   CHECK(cast(tensor({1.7, -2.2}, {2}, DType::float32, g_device), DType::int64).to_vector<int64_t>() ==
         std::vector<int64_t>{1, -2});
   CHECK(mismatch(one_hot(l, 4), one_hot(d, 4), {0, 0}) == "");
-  CHECK(error_of([&] { index_select(ones({3}, DType::float32, g_device), from_vector(std::vector<int64_t>{3}, {1}).to(g_device)); })
+  CHECK(error_of([&] { index_select(ones({3}, DType::float32, g_device), from_vector(std::vector<int64_t>{3}, {1}).to(g_device)).to(Device::cpu()); })
             .starts_with("[index_select] index 3 at position 0 is out of range"));
+}
+
+TEST_CASE("bad labels, indices and probabilities on the device: read nothing out of range, reported at the next copy to the host") {
+  // Note [Checks on the device]: no copy to the host when the op runs; the kernel records the bad value.
+  const Tensor x = ones({2, 3}, DType::float32, g_device);
+  const Tensor bad = from_vector(std::vector<int64_t>{0, 5}, {2}).to(g_device);
+  Tensor loss = softmax_cross_entropy(x, bad);  // no error yet
+  CHECK(error_of([&] { loss.item<float>(); }) ==
+        fmt::format("[softmax_cross_entropy] label 5 at row 1 is out of range [0, 3) (found by the kernel on {}; "
+                    "reported at the next copy to the host)", g_device));
+  CHECK(std::isnan(loss.item<float>()));  // reported once: the record is clear again
+  CHECK(sum(x).item<float>() == 6.0f);
+  const Tensor neg = from_vector(std::vector<int64_t>{-1, 0}, {2}).to(g_device);
+  CHECK(error_of([&] { nll(log_softmax(x, 1), neg).to(Device::cpu()); }).starts_with("[nll] label -1 at row 0 is out of range [0, 3)"));
+  CHECK(error_of([&] { one_hot(bad, 3).to(Device::cpu()); }).starts_with("[one_hot] label 5 at position 1 is out of range [0, 3)"));
+  CHECK(error_of([&] { index_select(x, bad, 1).to(Device::cpu()); }).starts_with("[index_select] index 5 at position 1 is out of range [0, 3)"));
+  const Tensor idx3 = from_vector(std::vector<int64_t>{0, 5, 1}, {3}).to(g_device);
+  CHECK(error_of([&] { index_add(x, idx3, 4, 1).to(Device::cpu()); }).starts_with("[index_add] index 5 at position 1 is out of range [0, 4)"));
+  CHECK(error_of([&] { bce(tensor({0.5, 1.5}, {2}, DType::float32, g_device), tensor({0, 1}, {2}, DType::float32, g_device)).item<float>(); })
+            .starts_with("[bce] probabilities must lie in [0, 1], got 1.5 at flat index 1"));
+  // only the first bad value is kept; the backward of a bad loss reports too
+  Tensor w = ones({2, 3}, DType::float32, g_device).requires_grad_();
+  softmax_cross_entropy(w, bad).backward();
+  CHECK(error_of([&] { w.grad().to(Device::cpu()); }).starts_with("[softmax_cross_entropy] label 5 at row 1"));
+  CHECK(w.grad().to(Device::cpu()).numel() == 6);
 }
 
 TEST_CASE("reading a device tensor's data pointer is a clear error") {

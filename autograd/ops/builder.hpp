@@ -33,9 +33,6 @@ inline void check_pair(Op op, const Tensor& a, const Tensor& b) {
   check_devices(op, a, b);
 }
 
-// A cpu tensor with t's values, for the checks a builder makes on values (indices, labels).
-inline Tensor on_host(const Tensor& t) { return t.device().is_cpu() ? t : t.to(Device::cpu()); }
-
 // Allocates the output, runs the kernel and records the node; returns it with its node (or nullptr).
 template <size_t N>
 inline std::pair<Tensor, Node*> run(Op op, const std::array<Tensor, N>& in, const Shape& shape, DType dtype,

@@ -18,8 +18,9 @@ void check_target(Op op, const Tensor& x, const Tensor& t, bool allow_dense) {
     if (t.shape() != Shape{n})
       fail(op_name(op), "labels must have shape ({},) for inputs of shape {}, got {}", n, x.shape(), t.shape());
     detail::check_devices(op, x, t);
-    const Tensor host = detail::on_host(t);
-    const int64_t* p = host.impl()->data<int64_t>();
+    // on a device the kernel checks them, without a copy to the host (Note [Checks on the device])
+    if (!t.device().is_cpu()) return;
+    const int64_t* p = t.impl()->data<int64_t>();
     for (int64_t i = 0; i < n; ++i)
       if (p[i] < 0 || p[i] >= c) fail(op_name(op), "label {} at row {} is out of range [0, {})", p[i], i, c);
     return;
@@ -117,9 +118,9 @@ AG_SAMPLE(mse) { return mse(x[0], x[1]); }
 
 Tensor bce(const Tensor& p, const Tensor& target, Reduction r) {
   check_same_shape(Op::bce, p, target);
-  const Tensor host = detail::on_host(p);
-  for (int64_t i = 0; i < p.numel(); ++i) {
-    double v = host.value_at(i);
+  // on a device the kernel checks them (Note [Checks on the device])
+  for (int64_t i = 0; p.device().is_cpu() && i < p.numel(); ++i) {
+    double v = p.value_at(i);
     if (!(v >= 0.0 && v <= 1.0))
       fail("bce", "probabilities must lie in [0, 1], got {} at flat index {}; use bce_with_logits on raw scores", v, i);
   }

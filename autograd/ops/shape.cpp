@@ -236,8 +236,8 @@ namespace {
 void check_index(Op op, const Tensor& index, int64_t size) {
   detail::check_int(op, index, "indices");
   if (index.dim() != 1) fail(op_name(op), "needs a 1-D index tensor, got shape {}", index.shape());
-  const Tensor host = detail::on_host(index);
-  const int64_t* p = host.impl()->data<int64_t>();
+  if (!index.device().is_cpu()) return;  // the kernel checks (Note [Checks on the device])
+  const int64_t* p = index.impl()->data<int64_t>();
   for (int64_t i = 0; i < index.numel(); ++i)
     if (p[i] < 0 || p[i] >= size)
       fail(op_name(op), "index {} at position {} is out of range [0, {})", p[i], i, size);
@@ -318,9 +318,9 @@ AG_SAMPLE(concat) { return concat(x, 0); }
 Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype) {
   detail::check_int(Op::one_hot, labels, "labels");
   if (classes <= 0) fail("one_hot", "needs a positive class count, got {}", classes);
-  const Tensor host = detail::on_host(labels);
-  const int64_t* p = host.impl()->data<int64_t>();
-  for (int64_t i = 0; i < labels.numel(); ++i)
+  // on a device the kernel checks (Note [Checks on the device])
+  const int64_t* p = labels.device().is_cpu() ? labels.impl()->data<int64_t>() : nullptr;
+  for (int64_t i = 0; p && i < labels.numel(); ++i)
     if (p[i] < 0 || p[i] >= classes)
       fail("one_hot", "label {} at position {} is out of range [0, {})", p[i], i, classes);
   Attrs attrs;
