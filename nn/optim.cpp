@@ -83,8 +83,12 @@ void Optimizer::step() {
 }
 
 Tensor& Optimizer::buffer(size_t i, const std::string& name) {
-  for (auto& [n, t] : buffers_[i])
-    if (n == name) return t;
+  for (auto& [n, t] : buffers_[i]) {
+    if (n != name) continue;
+    // the state follows its parameter when the model moves to another device
+    if (t.device() != params_[i].device()) t = t.to(params_[i].device());
+    return t;
+  }
   buffers_[i].emplace_back(name, ag::zeros(params_[i].shape(), params_[i].dtype(), params_[i].device()));
   return buffers_[i].back().second;
 }

@@ -541,6 +541,25 @@ TEST_CASE("a device optimiser's state round-trips through state() and load_state
   }
 }
 
+TEST_CASE("an optimiser's state follows its parameters when the model moves between devices") {
+  auto run = [](bool move_midway) {
+    Generator gen(6);
+    nn::Linear fc(3, 2, gen);
+    nn::Adam adam(fc.parameters(), 0.05);
+    const Tensor x = randn({4, 3}, gen);
+    for (int s = 0; s < 4; ++s) {
+      if (move_midway && s == 2) fc.to(g_device);  // Adam's moments were made on the cpu
+      const Tensor xs = x.to(fc.device());
+      adam.zero_grad();
+      sum(fc(xs) * fc(xs)).backward();
+      adam.step();
+    }
+    CHECK(adam.state()[1].second.device() == fc.device());
+    return fc.parameters()[0].to(Device::cpu());
+  };
+  CHECK(mismatch(run(false), run(true), parity_tolerance(DType::float32)) == "");
+}
+
 TEST_CASE("clip_grad_norm and clip_grad_value work on device gradients") {
   Tensor p = zeros({2}, DType::float32, g_device).requires_grad_(), q = zeros({1}, DType::float32, g_device).requires_grad_();
   p.set_grad(tensor({3, 0}, {2}, DType::float32, g_device));
