@@ -544,8 +544,9 @@ std::vector<std::vector<Tensor>> op_check_inputs(const OpInfo& op, DType dtype, 
       int64_t bound = 3;
       if (!in.empty() && d == "label") bound = in[0].shape().back();
       if (!in.empty() && d == "index") bound = in[0].shape()[0];
-      Tensor t = sample(op.name, d, s, dtype, gen, bound);
-      in.push_back(t);
+      // 16-bit inputs: drawn in float64 and rounded (the cpu holds 16-bit tensors but does not compute with them)
+      Tensor t = sample(op.name, d, s, is_half(dtype) ? DType::float64 : dtype, gen, bound);
+      in.push_back(is_half(dtype) && is_floating(t.dtype()) ? cast(t, dtype) : t);
     }
     cases.push_back(std::move(in));
   }
@@ -581,10 +582,9 @@ bool usable(Device device) {
 std::string run_checks(const OpInfo& op, DType dtype, bool second_order, Device device = Device::cpu()) {
   Generator gen(second_order ? 12 : 11);
   bool ok = true;
-  // 16-bit inputs: drawn in float64 and rounded (the cpu holds 16-bit tensors but does not compute with them)
-  for (auto& host : op_check_inputs(op, is_half(dtype) ? DType::float64 : dtype, gen)) {
+  for (auto& host : op_check_inputs(op, dtype, gen)) {
     std::vector<Tensor> in;
-    for (const Tensor& x : host) in.push_back((is_half(dtype) && is_floating(x.dtype()) ? cast(x, dtype) : x).to(device));
+    for (const Tensor& x : host) in.push_back(x.to(device));
     GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
     o.eps = op.eps;
     if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);

@@ -117,7 +117,8 @@ NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const Nod
 // ---- The op suite ---------------------------------------------------------------------
 
 // The inputs of an op's sampled gradient checks (one list per case of its
-// ops.def row), drawn from its declared domains in `dtype`.
+// ops.def row), drawn from its declared domains in `dtype` (float16 and
+// bfloat16: drawn in float64, then rounded).
 std::vector<std::vector<Tensor>> op_check_inputs(const OpInfo& op, DType dtype, Generator& gen);
 
 // One row of the op coverage matrix: what exists for an op on each device,
