@@ -2,8 +2,9 @@
 # One command from a fresh Debian 12 machine to a running demo or test suite:
 # installs the missing Debian packages, configures with Meson, builds, runs.
 #
-#   ./dev.sh demo   # the main demo (demos/spiral)
-#   ./dev.sh test   # the whole test suite (AddressSanitizer+UBSan core tests, then everything)
+#   ./dev.sh demo   # the main demo (demos/spiral); builds only the library and the demo
+#   ./dev.sh test   # the whole test suite (AddressSanitizer+UBSan core tests, a build without
+#                   # CUDA, then everything in the release build)
 #   ./dev.sh graphs # draws the tape and the backward pass into out/ (demos/graph_dump)
 #   ./dev.sh bench [compare.py options]  # the performance suite side by side with LibTorch (docs/performance.md),
 #                                        # then the GPU benchmarks when a GPU is present
@@ -13,6 +14,8 @@ cd "$(dirname "$0")"
 PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-dev libopenblas-dev liblapacke-dev graphviz gnuplot-nox)
 # gzip-compressed data files (nn/mnist.cpp) are read through zlib.
 PACKAGES+=(zlib1g-dev)
+# Command-line options of the demos (demos/cli.hpp).
+PACKAGES+=(libcli11-dev)
 
 install_missing() {  # install_missing [package...]  (default: PACKAGES)
   local missing=() wanted=("$@")
@@ -28,27 +31,68 @@ install_missing() {  # install_missing [package...]  (default: PACKAGES)
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-build() {  # build DIR [meson options...]
+build() {  # build DIR [meson options...]: configure once, then build everything
   local dir=$1
   shift
   [ -f "$dir/build.ninja" ] || meson setup "$dir" "$@"
   meson compile -C "$dir"
 }
 
+has_gpu() {  # an NVIDIA GPU the driver can see
+  command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q "^GPU"
+}
+
+# The options of the main build folder `build` that decide what is compiled:
+# `full` (what ./dev.sh test needs: the CUDA backend when nvcc is there and the
+# cuda_host emulation when the CCCL headers are) or `lean` (what the demo needs:
+# the CPU library, plus the CUDA backend only when there is a GPU to run it).
+main_options() {  # main_options full|lean
+  if [ "$1" = full ] || has_gpu; then
+    echo "-Dcuda=auto -Demulation=auto"
+  else
+    echo "-Dcuda=disabled -Demulation=disabled"
+  fi
+}
+
+configure_main() {  # configure_main full|lean: set up `build`, or switch an existing one to full
+  local want
+  want=$(main_options "$1")
+  # shellcheck disable=SC2086
+  if [ ! -f build/build.ninja ]; then
+    meson setup build $want
+  elif [ "$1" = full ]; then
+    # a folder the demo configured lean: switch it on (a reconfigure, then only the CUDA parts build)
+    local have
+    have=$(meson introspect --buildoptions build | python3 -c \
+      'import json, sys; o = {x["name"]: x["value"] for x in json.load(sys.stdin)}; print(f"-Dcuda={o[\"cuda\"]} -Demulation={o[\"emulation\"]}")' \
+      2>/dev/null || echo unknown)
+    [ "$have" = "$want" ] || meson configure build $want
+  fi
+}
+
 case "${1:-}" in
   demo)
     install_missing
-    build build
+    # only what the demo needs: the library and demos/spiral (Note in docs/performance.md, "The first build")
+    configure_main lean
+    meson compile -C build demos/spiral
     ./build/demos/spiral
     ;;
   test)
     install_missing
-    # The core tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
+    # 1. The core tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
     build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dcuda=disabled -Dlibtorch=disabled
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
       meson test -C build-asan --suite core --print-errorlogs
-    # ... then the whole suite in the release build; its summary ends the run.
-    build build
+    # 2. ... the suites that differ between builds, in a build without any CUDA part (as on a
+    #    machine without the CUDA toolkit): the GPU suite must say skipped, the coverage test pass ...
+    [ -f build-nocuda/build.ninja ] || meson setup build-nocuda -Dcuda=disabled -Demulation=disabled -Dlibtorch=disabled
+    meson compile -C build-nocuda tests/test_cuda demos/op_coverage
+    meson test -C build-nocuda --no-rebuild --print-errorlogs cuda \
+      "docs/op-coverage.md is generated and up to date, every check passes here"
+    # 3. ... then the whole suite in the release build; its summary ends the run.
+    configure_main full
+    meson compile -C build
     meson test -C build --print-errorlogs
     ;;
   graphs)

@@ -154,6 +154,11 @@ void device_free(void* ptr, size_t bytes, Device device) noexcept {
   allocator(device, "free").deallocate(ptr, bytes);
 }
 
+namespace rt {
+void* scratch_alloc(size_t bytes, const char* op) { return device_alloc(bytes, Device::cuda(current_device()), op); }
+void scratch_free(void* ptr, size_t bytes) noexcept { device_free(ptr, bytes, Device::cuda(current_device())); }
+}  // namespace rt
+
 void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes, const char* op) {
   if (bytes == 0) return;
   const bool to_gpu = dst_device.kind == Device::Kind::cuda, from_gpu = src_device.kind == Device::Kind::cuda;

@@ -3,6 +3,7 @@
 // once, compiled twice] in kernels.hpp) and index helpers for row-major views.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <thrust/copy.h>
@@ -91,21 +92,118 @@ inline Blocks blocks(const View& v, int64_t axis) {
   return {v.span(0, a), v.shape[a], v.span(a + 1, v.ndim)};
 }
 
-// Sum of a floating sequence of doubles into one device scalar y[0] = total / divisor, as T.
-template <class T> struct StoreMean {
-  double divisor;
-  AG_HD T operator()(double total) const { return static_cast<T>(total / divisor); }
+// Note [Segmented reductions with plain transforms]
+// Every reduction of the CUDA kernels (sum/mean/max/min over axes, the losses'
+// totals) is a segmented reduction: nseg outputs, output o combining the r
+// values value(o, 0..r). It runs as rounds of thrust::for_each over plain
+// functors rather than CUB's reduce_by_key, for three reasons: reduce_by_key
+// instantiated per dtype x combine made reduce.cu and loss.cu take most of the
+// CUDA build (tens of minutes of nvcc/ptxas, docs/cuda.md); the summation
+// order is fixed, so a sum is the same on every run and on cuda and cuda_host;
+// and the scratch memory comes from the caching allocator, not cudaMalloc.
+//   - Many segments (nseg >= kReduceThreads) or short ones: one thread per
+//     segment combines its r values in order.
+//   - Few, long segments: `parts` threads per segment; thread (o, c) combines
+//     values c, c + parts, c + 2 parts, ... into partial[o * parts + c], and
+//     the partials are reduced the same way (a segment of `parts` values).
+//     Threads are numbered so that neighbours read neighbouring memory: by
+//     segment when the segment's values are contiguous, by output otherwise.
+inline constexpr int64_t kReduceThreads = int64_t(1) << 16;  // threads worth splitting a segment for
+inline constexpr int64_t kReducePerThread = 32;              // fewest values a partial combines
+
+// Memory for n values of A on the build's device, for the duration of one call.
+template <class A> class Scratch {
+ public:
+  explicit Scratch(int64_t n) : bytes_(static_cast<size_t>(n) * sizeof(A)) {
+#if defined(AG_CUDA_HOST)
+    p_ = new A[static_cast<size_t>(n)];
+#else
+    p_ = static_cast<A*>(::ag::cuda::rt::scratch_alloc(bytes_, "reduce"));
+#endif
+  }
+  ~Scratch() {
+#if defined(AG_CUDA_HOST)
+    delete[] p_;
+#else
+    ::ag::cuda::rt::scratch_free(p_, bytes_);
+#endif
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  A* get() const { return p_; }
+
+ private:
+  size_t bytes_;
+  A* p_ = nullptr;
 };
-template <class T, class It> void sum_to_scalar(It values, int64_t n, T* y, double divisor) {
+
+template <class A, class Value, class Combine> struct CombinePartial {
+  Value value;
+  Combine combine;
+  A init;
+  int64_t nseg, r, parts;
+  bool by_segment;
+  A* partial;
+  AG_HD void operator()(int64_t t) const {
+    const int64_t o = by_segment ? t / parts : t % nseg, c = by_segment ? t % parts : t / nseg;
+    A acc = init;
+    for (int64_t k = c; k < r; k += parts) acc = combine(acc, value(o, k));
+    partial[o * parts + c] = acc;
+  }
+};
+template <class A, class Value, class Combine, class Out> struct CombineSegment {
+  Value value;
+  Combine combine;
+  A init;
+  int64_t r;
+  Out out;
+  AG_HD void operator()(int64_t o) const {
+    A acc = init;
+    for (int64_t k = 0; k < r; ++k) acc = combine(acc, value(o, k));
+    out(o, acc);
+  }
+};
+// Value k of segment o of a partials buffer.
+template <class A> struct PartialAt {
+  const A* p;
+  int64_t parts;
+  AG_HD A operator()(int64_t o, int64_t k) const { return p[o * parts + k]; }
+};
+
+// out(o, v) for each of nseg segments, v = init combined with value(o, k) for
+// k = 0..r in a fixed order (Note [Segmented reductions with plain transforms]).
+// contiguous: value(o, k) and value(o, k + 1) are neighbours in memory.
+template <class A, class Value, class Combine, class Out>
+void segmented_reduce(int64_t nseg, int64_t r, Value value, A init, Combine combine, Out out, bool contiguous) {
+  if (nseg == 0) return;
+  int64_t parts = std::min((kReduceThreads + nseg - 1) / nseg, r / kReducePerThread);
+  if (parts <= 1) {
+    thrust::for_each(AG_POLICY, Index(0), Index(nseg), CombineSegment<A, Value, Combine, Out>{value, combine, init, r, out});
+    return;
+  }
+  Scratch<A> partial(nseg * parts);
+  thrust::for_each(AG_POLICY, Index(0), Index(nseg * parts),
+                   CombinePartial<A, Value, Combine>{value, combine, init, nseg, r, parts, contiguous, partial.get()});
+  segmented_reduce<A>(nseg, parts, PartialAt<A>{partial.get(), parts}, init, combine, out, true);
+}
+
+// Sum of n doubles term(i) into one device scalar y[0] = total / divisor, as T.
+template <class Term> struct TermAt {
+  Term term;
+  AG_HD double operator()(int64_t, int64_t i) const { return term(i); }
+};
+template <class T> struct StoreMean {
+  T* y;
+  double divisor;
+  AG_HD void operator()(int64_t, double total) const { y[0] = static_cast<T>(total / divisor); }
+};
+template <class T, class Term> void sum_to_scalar(Term term, int64_t n, T* y, double divisor) {
   if (n == 0) {
     thrust::fill(AG_POLICY, y, y + 1, T(0));
     return;
   }
-  // the sum is a double (named: the default would add in the output's type, which may be 16 bits)
-  thrust::reduce_by_key(AG_POLICY, thrust::make_constant_iterator(0), thrust::make_constant_iterator(0) + n, values,
-                        thrust::make_discard_iterator(),
-                        thrust::make_transform_output_iterator(y, StoreMean<T>{divisor}), thrust::equal_to<int>(),
-                        thrust::plus<double>());
+  // the sum is a double (named: adding in the output's type would round to 16 bits)
+  segmented_reduce<double>(1, n, TermAt<Term>{term}, 0.0, thrust::plus<double>(), StoreMean<T>{y, divisor}, true);
 }
 
 }  // namespace ag::AG_KNS

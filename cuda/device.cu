@@ -83,6 +83,8 @@ void set_device(int device, const char* op) {
   t_device = device;
 }
 
+int current_device() { return t_device; }
+
 void* current_stream() { return per_device(t_device, "stream").stream; }
 
 // Note [cuBLAS loaded on first use]: cuBLAS and cuBLASLt are hundreds of

@@ -1,7 +1,8 @@
 // CUDA kernels of the fused losses: a per-row or per-element term in double,
-// summed by one reduction straight into the device scalar (no host round
-// trip). Softmax-with-Loss is fused: each row's logsumexp and target term in
-// one pass.
+// summed straight into the device scalar (no host round trip) by
+// sum_to_scalar (Note [Segmented reductions with plain transforms] in
+// common.cuh). Softmax-with-Loss is fused: each row's logsumexp and target
+// term in one pass.
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -82,8 +83,6 @@ template <class T> struct BinaryCrossEntropyWithLogits {
   }
 };
 
-template <class F> auto terms(F f) { return thrust::make_transform_iterator(Index(0), f); }
-
 template <class T> void run(KOp op, const View* in, const View& out, const KAttrs& a, const char* name) {
   const View& x = in[0];
   T* y = out.ptr<T>();
@@ -92,13 +91,13 @@ template <class T> void run(KOp op, const View* in, const View& out, const KAttr
       const bool labels = in[1].dtype == kernels::KType::int64;
       const SoftmaxCrossEntropyRow<T> f{x.ptr<T>(), labels ? in[1].ptr<int64_t>() : nullptr,
                                         labels ? nullptr : in[1].ptr<T>(), x.shape[1], a.check};
-      return sum_to_scalar(terms(f), x.shape[0], y, a.a);
+      return sum_to_scalar(f, x.shape[0], y, a.a);
     }
-    case KOp::nll: return sum_to_scalar(terms(NllRow<T>{x.ptr<T>(), in[1].ptr<int64_t>(), x.shape[1], a.check}), x.shape[0], y, a.a);
-    case KOp::mse: return sum_to_scalar(terms(SquaredError<T>{x.ptr<T>(), in[1].ptr<T>()}), x.numel, y, a.a);
-    case KOp::bce: return sum_to_scalar(terms(BinaryCrossEntropy<T>{x.ptr<T>(), in[1].ptr<T>(), a.check}), x.numel, y, a.a);
+    case KOp::nll: return sum_to_scalar(NllRow<T>{x.ptr<T>(), in[1].ptr<int64_t>(), x.shape[1], a.check}, x.shape[0], y, a.a);
+    case KOp::mse: return sum_to_scalar(SquaredError<T>{x.ptr<T>(), in[1].ptr<T>()}, x.numel, y, a.a);
+    case KOp::bce: return sum_to_scalar(BinaryCrossEntropy<T>{x.ptr<T>(), in[1].ptr<T>(), a.check}, x.numel, y, a.a);
     case KOp::bce_with_logits:
-      return sum_to_scalar(terms(BinaryCrossEntropyWithLogits<T>{x.ptr<T>(), in[1].ptr<T>()}), x.numel, y, a.a);
+      return sum_to_scalar(BinaryCrossEntropyWithLogits<T>{x.ptr<T>(), in[1].ptr<T>()}, x.numel, y, a.a);
     default: break;
   }
   throw std::logic_error(std::string(name) + ": not a loss kernel");

@@ -1,7 +1,7 @@
-// CUDA kernels of the reduce family. Sum/Mean/Max/Min are one
-// thrust::reduce_by_key over the input read in "reduced axes innermost" order
-// (segment o holds the R elements that reduce into output o), so any set of
-// axes is one segmented reduction. Argmax and the softmax family walk one
+// CUDA kernels of the reduce family. Sum/Mean/Max/Min read the input in
+// "reduced axes innermost" order (segment o holds the R elements that reduce
+// into output o), so any set of axes is one segmented reduction (Note
+// [Segmented reductions with plain transforms] in common.cuh). Argmax and the softmax family walk one
 // (outer, inner) row per work item.
 #include <cmath>
 #include <limits>
@@ -21,8 +21,9 @@ struct SegmentedOffset {
   int64_t ksize[kernels::kMaxDims] = {}, kstride[kernels::kMaxDims] = {};
   int64_t rsize[kernels::kMaxDims] = {}, rstride[kernels::kMaxDims] = {};
   int64_t r = 1;
-  AG_HD int64_t operator()(int64_t j) const {
-    int64_t o = j / r, k = j % r, off = 0;
+  bool contiguous = false;  // the innermost axis is reduced: neighbouring k are neighbours in memory
+  AG_HD int64_t operator()(int64_t o, int64_t k) const {
+    int64_t off = 0;
     for (int d = nr - 1; d >= 0; --d) {
       off += (k % rsize[d]) * rstride[d];
       k /= rsize[d];
@@ -33,11 +34,6 @@ struct SegmentedOffset {
     }
     return off;
   }
-};
-
-struct SegmentOf {
-  int64_t r;
-  AG_HD int64_t operator()(int64_t j) const { return j / r; }
 };
 
 SegmentedOffset segmented(const View& x, const KAttrs& a) {
@@ -55,6 +51,7 @@ SegmentedOffset segmented(const View& x, const KAttrs& a) {
       s.rsize[s.nr] = x.shape[d];
       s.rstride[s.nr++] = strides[d];
       s.r *= x.shape[d];
+      s.contiguous = s.contiguous || d == x.ndim - 1;
     } else {
       s.ksize[s.nk] = x.shape[d];
       s.kstride[s.nk++] = strides[d];
@@ -70,21 +67,28 @@ struct MinOp {
   template <class T> AG_HD T operator()(T u, T v) const { return v < u || v != v ? v : u; }
 };
 
-// Each output is the reduction of its segment, accumulated in A = compute_t<T>
-// (float for the 16-bit types) and rounded to T once.
-template <class T, class C> void reduce_axes(const View& x, const View& out, const KAttrs& a, compute_t<T> init, C combine) {
-  const SegmentedOffset s = segmented(x, a);
-  const int64_t total = out.numel * s.r;
-  if (total == 0) {
-    thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, static_cast<T>(init));
-    return;
+// Element k of segment o, as A.
+template <class T> struct SegmentValue {
+  const T* x;
+  SegmentedOffset s;
+  AG_HD compute_t<T> operator()(int64_t o, int64_t k) const { return static_cast<compute_t<T>>(x[s(o, k)]); }
+};
+// y[o] = v * scale, rounded to T once.
+template <class T> struct StoreScaled {
+  T* y;
+  double scale;
+  AG_HD void operator()(int64_t o, compute_t<T> v) const {
+    y[o] = static_cast<T>(scale == 1.0 ? v : static_cast<compute_t<T>>(v * scale));
   }
-  auto values = thrust::make_transform_iterator(
-      thrust::make_permutation_iterator(x.ptr<T>(), thrust::make_transform_iterator(Index(0), s)), Load<T>{});
-  auto keys = thrust::make_transform_iterator(Index(0), SegmentOf{s.r});
-  thrust::reduce_by_key(AG_POLICY, keys, keys + total, values, thrust::make_discard_iterator(),
-                        thrust::make_transform_output_iterator(out.ptr<T>(), Store<T>{}), thrust::equal_to<int64_t>(),
-                        combine);
+};
+
+// Each output is the reduction of its segment times `scale`, accumulated in
+// A = compute_t<T> (float for the 16-bit types) and rounded to T once.
+template <class T, class C> void reduce_axes(const View& x, const View& out, const KAttrs& a, compute_t<T> init, C combine,
+                                             double scale = 1.0) {
+  const SegmentedOffset s = segmented(x, a);
+  segmented_reduce<compute_t<T>>(out.numel, s.r, SegmentValue<T>{x.ptr<T>(), s}, init, combine,
+                                 StoreScaled<T>{out.ptr<T>(), scale}, s.contiguous);
 }
 
 // Row o * inner + i of an (outer, r, inner) block: the first index of its largest value.
@@ -133,12 +137,7 @@ template <class T> void run(KOp op, const View& x, const View& out, const KAttrs
   using A = compute_t<T>;
   switch (op) {
     case KOp::sum: return reduce_axes<T>(x, out, a, A(0), thrust::plus<A>());
-    case KOp::mean: {
-      reduce_axes<T>(x, out, a, A(0), thrust::plus<A>());
-      const double scale = 1.0 / static_cast<double>(segmented(x, a).r);
-      thrust::transform(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, out.ptr<T>(), through<T>(scalar_ops::MulScalar{scale}));
-      return;
-    }
+    case KOp::mean: return reduce_axes<T>(x, out, a, A(0), thrust::plus<A>(), 1.0 / static_cast<double>(segmented(x, a).r));
     case KOp::max: return reduce_axes<T>(x, out, a, -std::numeric_limits<A>::infinity(), MaxOp{});
     case KOp::min: return reduce_axes<T>(x, out, a, std::numeric_limits<A>::infinity(), MinOp{});
     case KOp::argmax: {

@@ -21,6 +21,14 @@ void copy(void* dst, const void* src, size_t bytes, Copy dir, int device, const 
 void synchronize(int device, const char* op);
 // Makes `device` current on this thread (kernels launch on its stream).
 void set_device(int device, const char* op);
+// The index of this thread's current device (as set by set_device).
+int current_device();
+// Scratch memory for a kernel's intermediate values on this thread's current
+// device, from its caching allocator (defined in allocator.cpp); give it back
+// with scratch_free and the same size. Kernels on the device's one stream are
+// ordered, so a block freed after its last launch is safe to hand out again.
+void* scratch_alloc(size_t bytes, const char* op);
+void scratch_free(void* ptr, size_t bytes) noexcept;
 // The stream of this thread's current device (a cudaStream_t).
 void* current_stream();
 // The cuBLAS handle of this thread's current device, bound to its stream (a cublasHandle_t).

@@ -28,6 +28,7 @@ void free(void*, int) {}
 void copy(void*, const void*, size_t, Copy, int, const char* op) { throw_error(op, "cudaMemcpy", kNotBuilt); }
 void synchronize(int, const char* op) { throw_error(op, "cudaStreamSynchronize", kNotBuilt); }
 void set_device(int, const char* op) { throw_error(op, "cudaSetDevice", kNotBuilt); }
+int current_device() { return 0; }
 void* current_stream() { return nullptr; }
 void* blas_handle(const char* op) { throw_error(op, "cublasCreate", kNotBuilt); }
 }  // namespace rt

@@ -3,29 +3,53 @@
 // them now against central differences (float64 and float32 first order,
 // float64 second order).
 //
-//   op_coverage                 print the matrix
-//   op_coverage --markdown FILE write docs/op-coverage.md (atomically)
+//   op_coverage                 print the matrix with this machine's results
+//   op_coverage --markdown FILE write docs/op-coverage.md (atomically): the
+//                               device columns say which checks exist, so the
+//                               file is the same on every machine
+//   op_coverage --results FILE  write the matrix with this machine's device
+//                               results (PASS, FAIL, skipped) to FILE
+// Exits 1 when any check fails.
 #include <string>
 
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
+#include "cuda/cuda.hpp"
 
 int main(int argc, char** argv) try {
-  std::string markdown;
+  std::string markdown, results;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--markdown" && i + 1 < argc) markdown = argv[++i];
-    else ag::fail("op_coverage", "unknown option '{}' (options: --markdown FILE)", a);
+    else if (a == "--results" && i + 1 < argc) results = argv[++i];
+    else ag::fail("op_coverage", "unknown option '{}' (options: --markdown FILE, --results FILE)", a);
   }
   std::vector<ag::OpCoverage> rows = ag::op_coverage();
-  const std::string table = ag::op_coverage_markdown(rows);
+  const std::string table = ag::op_coverage_markdown(rows), here = ag::op_coverage_markdown(rows, true);
   bool ok = true;
   for (const auto& r : rows)
     for (const auto* d : {&r.cpu, &r.cuda, &r.cuda_host})
       ok = ok && d->f64 != "FAIL" && d->f32 != "FAIL" && d->f16 != "FAIL" && d->bf16 != "FAIL" && d->second_order != "FAIL";
+  // which device columns ran here, and why not where they did not
+  auto ran = [&](auto column) {
+    for (const auto& r : rows)
+      if (column(r).f64 == "PASS" || column(r).f64 == "FAIL") return true;
+    return false;
+  };
+  fmt::print(stderr, "op_coverage: cuda columns {}\n",
+             ran([](const ag::OpCoverage& r) { return r.cuda; }) ? "checked on GPU 0"
+                                                                 : "skipped: " + ag::cuda::unavailable_reason());
+  fmt::print(stderr, "op_coverage: cuda_host columns {}\n",
+             ran([](const ag::OpCoverage& r) { return r.cuda_host; })
+                 ? "checked on the host emulation"
+                 : "skipped: this build has no cuda_host kernels (CCCL headers not found, or -Demulation=disabled)");
+  if (!results.empty()) {
+    ag::write_file(results, "# Op coverage on this machine\n\nWritten by `op_coverage --results`; PASS, FAIL or skipped (the device is not present here).\n\n" + here);
+    fmt::print("wrote {}\n", results);
+  }
   if (markdown.empty()) {
-    fmt::print("{}", table);
+    if (results.empty()) fmt::print("{}", here);
   } else {
     ag::write_file(markdown,
                      "# Op coverage\n\n"
@@ -35,11 +59,14 @@ int main(int argc, char** argv) try {
                      "from the op's declared domain; float32 gradients are compared with the float64\n"
                      "reference at float32 tolerances. The cuda columns run the checks on GPU 0, the\n"
                      "cuda_host columns on the CUDA kernels compiled for the host (`Device::cuda_host()`),\n"
-                     "with the inputs on that device; a device cell is PASS when the first- and the\n"
+                     "with the inputs on that device; a device check passes when the first- and the\n"
                      "second-order check both pass in that dtype. float16 and bfloat16 (16-bit storage,\n"
                      "float32 arithmetic; device tensors only) use inputs rounded to the dtype and their\n"
-                     "own tolerances (`GradcheckOptions::for_dtype`). \"skipped\": the device is not\n"
-                     "present where this file was generated; \"-\": not applicable.\n\n" +
+                     "own tolerances (`GradcheckOptions::for_dtype`).\n\n"
+                     "The cpu cells are results (every machine has a cpu). A device cell says \"yes\" where\n"
+                     "the check exists: it runs wherever that device is present, and the test fails if it\n"
+                     "fails. This machine's device results are written by `op_coverage --results FILE`\n"
+                     "(the test suite writes `build/op-coverage-results.md`). \"-\": not applicable.\n\n" +
                          table);
     fmt::print("wrote {}\n", markdown);
   }
