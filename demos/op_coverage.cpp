@@ -1,23 +1,30 @@
-// The op coverage matrix: for every op in the index and every device, whether
-// forward, backward and double backward exist, and the result of checking
-// them now against central differences (float64 and float32 first order,
-// float64 second order).
-//
-//   op_coverage                 print the matrix
-//   op_coverage --markdown FILE write docs/op-coverage.md (atomically)
+// The op coverage matrix (kAbout, which --help prints).
 #include <string>
 
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
+#include "cli.hpp"
+
+namespace {
+
+constexpr const char* kAbout = R"(op_coverage: for every op in the index (autograd/ops/ops.def) and every device,
+whether forward, backward and double backward exist, and the result of checking
+them now against central differences (float64 and float32 first order, float64
+second order; float16 and bfloat16 on the devices). Prints the matrix, or with
+--markdown writes docs/op-coverage.md (atomically). Exit status 1 when a check
+fails.
+)";
+
+}  // namespace
 
 int main(int argc, char** argv) try {
   std::string markdown;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--markdown" && i + 1 < argc) markdown = argv[++i];
-    else ag::fail("op_coverage", "unknown option '{}' (options: --markdown FILE)", a);
-  }
+  demo::Cli cli("op_coverage", kAbout);
+  cli.option("--markdown", markdown, "write the matrix into this Markdown page (default: print it instead)")
+      ->type_name("FILE")
+      ->default_str("");
+  cli.parse(argc, argv);
   std::vector<ag::OpCoverage> rows = ag::op_coverage();
   const std::string table = ag::op_coverage_markdown(rows);
   bool ok = true;
