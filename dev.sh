@@ -5,7 +5,7 @@
 #   ./dev.sh demo   # the main demo (demos/spiral); builds only the library and the demo
 #   ./dev.sh test   # the whole test suite (AddressSanitizer+UBSan core tests, a build without
 #                   # CUDA, then everything in the release build)
-#   ./dev.sh graphs # draws the tape and the backward pass into out/ (demos/graph_dump)
+#   ./dev.sh graphs # draws the tape and the backward pass into out/graph_dump/ (demos/graph_dump)
 #   ./dev.sh bench [compare.py options]  # the performance suite side by side with LibTorch (docs/performance.md),
 #                                        # then the GPU benchmarks when a GPU is present
 set -euo pipefail
@@ -98,7 +98,7 @@ case "${1:-}" in
   graphs)
     install_missing
     build build
-    ./build/demos/graph_dump out
+    ./build/demos/graph_dump   # writes into out/graph_dump/
     ;;
   bench)
     shift

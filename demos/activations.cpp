@@ -1,15 +1,27 @@
-// The activation functions and their derivatives, the derivatives computed by
-// backward() (not by hand): sigmoid, tanh, ReLU, LeakyReLU, ELU.
-//
-//   activations [OUT_DIR]    (default out/activations)
+// The activation functions and their derivatives (kAbout, which --help prints).
 #include <filesystem>
 #include <functional>
 #include <vector>
 
+#include "cli.hpp"
 #include "plot.hpp"
 
+namespace {
+
+constexpr const char* kAbout = R"(activations: the activation functions sigmoid, tanh, ReLU, LeakyReLU and ELU
+and their derivatives, the derivatives computed by backward() (not by hand).
+
+It prints a few derivatives and draws the functions and their derivatives
+(activations.png) in the --out folder.
+)";
+
+}  // namespace
+
 int main(int argc, char** argv) try {
-  const std::string dir = argc > 1 ? argv[1] : "out/activations";
+  std::string dir;
+  demo::Cli cli("activations", kAbout);
+  cli.out(dir);
+  cli.parse(argc, argv);
   std::filesystem::create_directories(dir);
   using F = std::function<ag::Tensor(const ag::Tensor&)>;
   const std::vector<std::pair<std::string, F>> fs = {

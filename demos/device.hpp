@@ -5,10 +5,17 @@
 #include <string>
 
 #include "autograd/tapegrad.hpp"
+#include "cli.hpp"
 #include "cuda/allocator.hpp"
 #include "cuda/cuda.hpp"
 
 namespace demo {
+
+// --device NAME into `name` (its value is the default): where `what` runs.
+inline CLI::Option* device_option(Cli& cli, std::string& name, const std::string& what) {
+  return cli.choice("--device", name, {"cpu", "cuda", "cuda_host"},
+                    "where " + what + " runs: cpu, cuda (GPU 0) or cuda_host (the host emulation of the CUDA kernels)");
+}
 
 // The device `name` names, once it is known to be usable: otherwise an ag::Error
 // tagged `demo` that says why (for cuda, the CUDA runtime's reason).

@@ -1,22 +1,27 @@
-// The per-node gradient check of the textbook's two-layer net (784-50-10,
-// sigmoid, Softmax-with-Loss) on a mini-batch: every node on the tape is
-// checked in isolation and printed as a table. Exit status 0 when every node
-// passes, 1 otherwise, so a user's CI can run it on their own model.
-//
-//   gradcheck [--broken] [--batch N] [--hidden N] [--dtype float32|float64]
-//
-// --broken swaps the sigmoid for a user-defined node whose backward is wrong
-// (y(1 - y)^2 instead of y(1 - y)): the table names that node as FAIL.
+// The per-node gradient check of the textbook's two-layer net (kAbout, which
+// --help prints).
 #include <chrono>
+#include <filesystem>
 #include <string>
 
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
+#include "cli.hpp"
 
 using namespace ag;
 
 namespace {
+
+constexpr const char* kAbout = R"(gradcheck: the gradient check of the textbook's two-layer net (784-50-10,
+sigmoid, Softmax-with-Loss) on a mini-batch, node by node: every node on the
+tape is checked in isolation against central differences, and printed as a
+table (also written to node_check.txt in the --out folder). Exit status 0 when
+every node passes, 1 otherwise, so a user's CI can run it on their own model.
+
+--broken swaps the sigmoid for a user-defined node whose backward is wrong
+(y(1 - y)^2 instead of y(1 - y)): the table names that node as FAIL.
+)";
 
 // A user-defined sigmoid with a deliberately wrong backward rule.
 struct BrokenSigmoid : Function {
@@ -38,22 +43,15 @@ struct BrokenSigmoid : Function {
 int main(int argc, char** argv) try {
   bool broken = false;
   int64_t batch = 100, hidden = 50;
-  DType dtype = DType::float32;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) fail("gradcheck", "option {} needs a value", a);
-      return argv[++i];
-    };
-    if (a == "--broken") broken = true;
-    else if (a == "--batch") batch = std::stoll(value());
-    else if (a == "--hidden") hidden = std::stoll(value());
-    else if (a == "--dtype") {
-      std::string d = value();
-      if (d != "float32" && d != "float64") fail("gradcheck", "--dtype takes float32 or float64, got '{}'", d);
-      dtype = d == "float32" ? DType::float32 : DType::float64;
-    } else fail("gradcheck", "unknown option '{}' (options: --broken --batch N --hidden N --dtype T)", a);
-  }
+  std::string dtype_arg = "float32", out;
+  demo::Cli cli("gradcheck", kAbout);
+  cli.flag("--broken", broken, "use a sigmoid node with a wrong backward rule (the check then fails)");
+  cli.option("--batch", batch, "images in the mini-batch")->check(demo::at_least(1));
+  cli.option("--hidden", hidden, "units in the hidden layer")->check(demo::at_least(1));
+  cli.choice("--dtype", dtype_arg, {"float32", "float64"}, "the precision of the net and its check");
+  cli.out(out);
+  cli.parse(argc, argv);
+  const DType dtype = dtype_arg == "float64" ? DType::float64 : DType::float32;
 
   Generator gen(0);
   Tensor x = rand({batch, 784}, gen, dtype);  // a mini-batch of "images" in [0, 1)
@@ -75,13 +73,17 @@ int main(int argc, char** argv) try {
     return softmax_cross_entropy(a2, t);
   };
 
-  fmt::print("per-node gradient check: two-layer net 784-{}-10, batch {}, {}{}\n\n", hidden, batch, dtype,
-             broken ? ", with a broken sigmoid" : "");
+  const std::string title = fmt::format("per-node gradient check: two-layer net 784-{}-10, batch {}, {}{}\n\n", hidden,
+                                        batch, dtype, broken ? ", with a broken sigmoid" : "");
+  fmt::print("{}", title);
   auto start = std::chrono::steady_clock::now();
   NodeCheckReport report = check_nodes(loss);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   fmt::print("{}", report.table());
   fmt::print("checked in {:.2f} s\n", seconds);
+  std::filesystem::create_directories(out);
+  ag::write_file(out + "/node_check.txt", title + report.table());
+  fmt::print("wrote {}/node_check.txt\n", out);
   return report.ok ? 0 : 1;
 } catch (const std::exception& e) {
   fmt::print(stderr, "{}\n", e.what());

@@ -1,28 +1,30 @@
-// Gradient descent on f(x0, x1) = x0^2 + x1^2: the gradient field (arrows of
-// -grad f) and the paths from (-3, 4) with a good learning rate (0.1), one too
-// large (1.05: every step overshoots further) and one too small (0.005). The
-// gradient at each step comes from backward().
-//
-//   gradient_descent [OUT_DIR] [--device cpu|cuda|cuda_host]    (default out/gradient_descent, cpu)
-//
-// --device runs the steps on GPU 0 (cuda) or on the host emulation of the CUDA backend (cuda_host).
+// Gradient descent on x0^2 + x1^2 (kAbout, which --help prints).
 #include <filesystem>
 
+#include "cli.hpp"
 #include "device.hpp"
 #include "plot.hpp"
 
+namespace {
+
+constexpr const char* kAbout = R"(gradient_descent: gradient descent on f(x0, x1) = x0^2 + x1^2: the gradient
+field (arrows of -grad f) and the paths from (-3, 4) with a good learning rate
+(0.1), one too large (1.05: every step overshoots further) and one too small
+(0.005). The gradient at each step comes from backward().
+
+It prints where each path ends after 20 steps and draws the field and the
+paths (gradient_descent.png) in the --out folder.
+)";
+
+}  // namespace
+
 int main(int argc, char** argv) try {
-  std::string dir = "out/gradient_descent";
-  ag::Device device = ag::Device::cpu();
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--device") {
-      if (i + 1 >= argc) ag::fail("gradient_descent", "option --device needs a value");
-      device = demo::parse_device(argv[++i], "gradient_descent");
-    } else {
-      dir = a;
-    }
-  }
+  std::string dir, device_name = "cpu";
+  demo::Cli cli("gradient_descent", kAbout);
+  cli.out(dir);
+  demo::device_option(cli, device_name, "each step");
+  cli.parse(argc, argv);
+  const ag::Device device = demo::parse_device(device_name, "gradient_descent");
   std::filesystem::create_directories(dir);
   auto f = [](const ag::Tensor& x) { return ag::sum(x * x); };
   std::string field;

@@ -1,13 +1,4 @@
-// Draws what the tape records: the textbook's one-node graphs (Repeat, Sum,
-// MatMul, Mul, Sigmoid), a scalar graph with a branch and a two-layer net with
-// Softmax-with-Loss, each with its values and gradients; the backward pass
-// step by step as an HTML page; a deep MLP with its identical layers folded;
-// and how much memory the tape keeps as the net gets deeper.
-//
-//   graph_dump [OUT_DIR]    (default: out)
-//
-// Writes DOT files, and with Graphviz installed (Debian package graphviz)
-// SVG and PNG pictures, into OUT_DIR. See docs/graph-dumps.md.
+// Draws what the tape records (kAbout, which --help prints). See docs/graph-dumps.md.
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -15,11 +6,24 @@
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
+#include "cli.hpp"
 #include "demos/graph_examples.hpp"
+#include "plot.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr const char* kAbout = R"(graph_dump: draws what the tape records. The textbook's one-node graphs
+(Repeat, Sum, MatMul, Mul, Sigmoid), a scalar graph with a branch and a
+two-layer net with Softmax-with-Loss, each with its values and gradients; the
+backward pass step by step as an HTML page; a deep MLP with its identical
+layers folded; and how much memory the tape keeps as the net gets deeper.
+
+It prints the two-layer net's tape and the memory tables, and writes DOT files,
+and with Graphviz installed (Debian package graphviz) SVG and PNG pictures, into
+the --out folder. See docs/graph-dumps.md.
+)";
 
 struct Writer {
   fs::path dir;
@@ -95,14 +99,12 @@ void depth_sweep(Writer& w) {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  if (argc > 2) ag::fail("graph_dump", "usage: graph_dump [OUT_DIR]");
-  Writer w{argc > 1 ? argv[1] : "out", !ag::find_dot().empty(), {}};
-  fs::create_directories(w.dir);
-  if (!w.have_dot)
-    fmt::print(stderr,
-               "graph_dump: Graphviz's dot program is not installed, so only the DOT files (and HTML pages with DOT "
-               "text) are written. Install the Debian package graphviz (sudo apt-get install graphviz) for SVG "
-               "and PNG pictures.\n\n");
+  std::string out;
+  demo::Cli cli("graph_dump", kAbout);
+  cli.out(out);
+  cli.parse(argc, argv);
+  fs::create_directories(out);
+  Writer w{out, demo::have_dot(), {}};
   small_examples(w);
   two_layer(w);
   deep(w);

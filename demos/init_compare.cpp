@@ -1,19 +1,25 @@
-// Weight initialisation and the distribution of activations: a 5-layer net of
-// 100 units per layer on 1000 random inputs, its activations per layer as
-// histograms, for small Gaussian (std 0.01), std 1, Xavier and He initial
-// weights, with sigmoid and with ReLU (as "Deep Learning from Scratch" ch. 6
-// draws them). std 1 saturates sigmoid at 0 and 1 (vanishing gradients),
-// std 0.01 collapses everything towards one value, Xavier keeps sigmoid layers
-// spread, He keeps ReLU layers spread.
-//
-//   init_compare [OUT_DIR]    (default out/init_compare)
+// Weight initialisation and the distribution of activations (kAbout, which
+// --help prints).
 #include <filesystem>
 #include <vector>
 
+#include "cli.hpp"
 #include "nn/init.hpp"
 #include "plot.hpp"
 
 namespace {
+
+constexpr const char* kAbout = R"(init_compare: weight initialisation and the distribution of activations. A
+5-layer net of 100 units per layer on 1000 random inputs, its activations per
+layer as histograms, for small Gaussian (std 0.01), std 1, Xavier and He
+initial weights, with sigmoid and with ReLU (as "Deep Learning from Scratch"
+chapter 6 draws them). std 1 saturates sigmoid at 0 and 1 (vanishing
+gradients), std 0.01 collapses everything towards one value, Xavier keeps
+sigmoid layers spread, He keeps ReLU layers spread.
+
+It prints the mode of each layer's histogram and draws the histograms
+(init_compare.png) in the --out folder.
+)";
 
 constexpr int kLayers = 5, kUnits = 100, kBins = 30;
 
@@ -44,7 +50,10 @@ std::vector<std::vector<int>> histograms(const std::string& act, const std::stri
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const std::string dir = argc > 1 ? argv[1] : "out/init_compare";
+  std::string dir;
+  demo::Cli cli("init_compare", kAbout);
+  cli.out(dir);
+  cli.parse(argc, argv);
   std::filesystem::create_directories(dir);
   ag::Generator gen(0);
   ag::Tensor x = ag::randn({1000, kUnits}, gen);

@@ -1,38 +1,41 @@
-// MNIST with the textbook's TwoLayerNet, and a stronger configuration.
-//
-//   mnist --data DIR [--config book|book-sigmoid|strong] [--epochs N] [--limit N] [--out DIR] [--min-accuracy X] [--skip-missing]
-//         [--device cpu|cuda|cuda_host]
-//
-// book:   the TwoLayerNet of "Deep Learning from Scratch" chapter 5, trained by
-//         backpropagation: 784-50-10, ReLU, weights N(0, 0.01^2), SGD lr 0.1,
-//         batch 100, 10,000 iterations (about 17 epochs).
-// book-sigmoid: the same with chapter 4's sigmoid hidden layer (it learns more
-//         slowly: about 95% after the same 10,000 iterations).
-// strong: 784-256-128-10, ReLU, He initialisation, Adam 1e-3 with cosine annealing
-//         after a one-epoch warm-up, batch 100, 10 epochs.
-// Prints train/test accuracy per epoch and writes the curves into DIR (default
-// out/mnist). --min-accuracy makes the exit status 1 when the final test
-// accuracy is below it. The data directory holds the four MNIST files (gzipped
-// or not); the README says where to get them. --device trains on GPU 0 (cuda)
-// or on the host emulation of the CUDA backend (cuda_host): the model and each
-// batch move there, and the optimiser updates the parameters there.
+// MNIST with the textbook's TwoLayerNet, and a stronger configuration (kAbout,
+// which --help prints).
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 
 #include <fmt/core.h>
 
+#include "cli.hpp"
 #include "device.hpp"
 #include "nn/mnist.hpp"
 #include "nn/nn.hpp"
 #include "nn/trainer.hpp"
+#include "plot.hpp"
 
 namespace {
 
+constexpr const char* kAbout = R"(mnist: handwritten digits with the textbook's TwoLayerNet, and a stronger net.
+
+  book:   the TwoLayerNet of "Deep Learning from Scratch" chapter 5, trained by
+          backpropagation: 784-50-10, ReLU, weights N(0, 0.01^2), SGD lr 0.1,
+          batch 100, 10,000 iterations (about 17 epochs).
+  book-sigmoid: the same with chapter 4's sigmoid hidden layer (it learns more
+          slowly: about 95% after the same 10,000 iterations).
+  strong: 784-256-128-10, ReLU, He initialisation, Adam 1e-3 with cosine
+          annealing after a one-epoch warm-up, batch 100, 10 epochs.
+
+It prints the train and test accuracy per epoch, and writes the loss and
+accuracy curves into the --out folder. The data folder holds the four MNIST
+files (gzipped or not); the README says where to get them. --device trains on
+GPU 0 (cuda) or on the host emulation of the CUDA backend (cuda_host): the
+model and each batch move there, and the optimiser updates the parameters there.
+)";
+
 struct Options {
-  std::string data, config = "book", out = "out/mnist";
-  int epochs = -1;
-  int64_t limit = -1;
+  std::string data, config = "book", out;
+  int epochs = 0;      // 0: the configuration's own
+  int64_t limit = -1;  // all images
   double min_accuracy = 0;
   bool skip_missing = false;  // exit 77 (a skipped test) when the data directory is missing
   ag::Device device = ag::Device::cpu();
@@ -40,26 +43,27 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
+  std::string device = "cpu";
   if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) o.data = env;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) ag::fail("mnist", "option {} needs a value", a);
-      return argv[++i];
-    };
-    if (a == "--data") o.data = value();
-    else if (a == "--config") o.config = value();
-    else if (a == "--epochs") o.epochs = std::stoi(value());
-    else if (a == "--limit") o.limit = std::stoll(value());
-    else if (a == "--out") o.out = value();
-    else if (a == "--min-accuracy") o.min_accuracy = std::stod(value());
-    else if (a == "--skip-missing") o.skip_missing = true;
-    else if (a == "--device") o.device = demo::parse_device(value(), "mnist");
-    else ag::fail("mnist", "unknown option '{}' (options: --data DIR --config book|book-sigmoid|strong --epochs N --limit N --out DIR --min-accuracy X --skip-missing --device D)", a);
-  }
-  if (o.data.empty()) ag::fail("mnist", "no data directory: pass --data DIR or set TAPEGRAD_MNIST_DIR (see the README)");
-  if (o.config != "book" && o.config != "book-sigmoid" && o.config != "strong")
-    ag::fail("mnist", "--config takes book, book-sigmoid or strong, got '{}'", o.config);
+  demo::Cli cli("mnist", kAbout);
+  cli.option("--data", o.data, "the folder with the four MNIST files")
+      ->type_name("DIR")
+      ->default_str(o.data.empty() ? "$TAPEGRAD_MNIST_DIR" : o.data);
+  cli.choice("--config", o.config, {"book", "book-sigmoid", "strong"}, "the net and its training, as above");
+  cli.option("--epochs", o.epochs, "passes over the training images (default: book 10,000 iterations, strong 10)")
+      ->check(demo::at_least(1))
+      ->default_str("");
+  cli.option("--limit", o.limit, "read only this many training images and this many test images")
+      ->check(demo::at_least(1))
+      ->default_str("all");
+  cli.out(o.out);
+  cli.option("--min-accuracy", o.min_accuracy, "exit with status 1 when the final test accuracy is below this")
+      ->check(demo::between(0, 1));
+  cli.flag("--skip-missing", o.skip_missing, "exit with status 77 (a skipped test) when the data folder is missing");
+  demo::device_option(cli, device, "the training");
+  cli.parse(argc, argv);
+  if (o.data.empty()) cli.fail("no data folder: pass --data DIR or set TAPEGRAD_MNIST_DIR (the README says where to get the files)");
+  o.device = demo::parse_device(device, "mnist");
   return o;
 }
 
@@ -106,11 +110,12 @@ int main(int argc, char** argv) try {
 
   std::filesystem::create_directories(opt.out);
   trainer.write_history_csv(opt.out + "/history_" + opt.config + ".csv");
+  fmt::print("wrote:\n  {}/history_{}.csv\n", opt.out, opt.config);
+  const std::string png = fmt::format("{}/curves_{}.png", opt.out, opt.config);
   std::string why;
-  if (trainer.plot_history(opt.out + "/curves_" + opt.config + ".png", &why))
-    fmt::print("wrote {}/curves_{}.png\n", opt.out, opt.config);
-  else
-    fmt::print("{}\n", why);
+  if (trainer.plot_history(png, &why)) fmt::print("  {}\n", png);
+  else if (demo::have_gnuplot()) fmt::print("  {}\n", why);
+  else fmt::print("  {}.gp\n", png);
   if (test_acc < opt.min_accuracy) {
     fmt::print(stderr, "mnist: test accuracy {:.2f}% is below {:.2f}%\n", 100 * test_acc, 100 * opt.min_accuracy);
     return 1;

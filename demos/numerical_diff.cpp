@@ -1,18 +1,32 @@
-// Numerical differentiation: the error of the forward difference (f(x+h) - f(x)) / h
-// and the central difference (f(x+h) - f(x-h)) / 2h against the true
-// derivative, as h goes from 1e-1 down to 1e-50. Large h: truncation error
-// (the difference quotient is not the limit); tiny h: rounding error (x + h
-// rounds back to x in float64, and at 1e-50 both quotients are 0). This is why
-// the gradient checker uses central differences with h around 1e-6.
-//
-//   numerical_diff [OUT_DIR]    (default out/numerical_diff)
+// Numerical differentiation: forward and central differences as h shrinks
+// (kAbout, which --help prints).
 #include <cmath>
 #include <filesystem>
 
+#include "cli.hpp"
 #include "plot.hpp"
 
+namespace {
+
+constexpr const char* kAbout = R"(numerical_diff: the error of the forward difference (f(x+h) - f(x)) / h and the
+central difference (f(x+h) - f(x-h)) / 2h against the true derivative of the
+book's f(x) = 0.01x^2 + 0.1x at x = 5, as h goes from 1e-1 down to 1e-50.
+Large h: truncation error (the difference quotient is not the limit); tiny h:
+rounding error (x + h rounds back to x in float64, and at 1e-50 both quotients
+are 0). This is why the gradient checker uses central differences with h
+around 1e-6.
+
+It prints the errors as a table and draws them (numerical_diff.png) in the
+--out folder.
+)";
+
+}  // namespace
+
 int main(int argc, char** argv) try {
-  const std::string dir = argc > 1 ? argv[1] : "out/numerical_diff";
+  std::string dir;
+  demo::Cli cli("numerical_diff", kAbout);
+  cli.out(dir);
+  cli.parse(argc, argv);
   std::filesystem::create_directories(dir);
   auto f = [](double x) { return 0.01 * x * x + 0.1 * x; };  // the book's function 1
   const double x = 5.0, exact = 0.02 * x + 0.1;

@@ -1,30 +1,36 @@
-// The op coverage matrix: for every op in the index and every device, whether
-// forward, backward and double backward exist, and the result of checking
-// them now against central differences (float64 and float32 first order,
-// float64 second order).
-//
-//   op_coverage                 print the matrix with this machine's results
-//   op_coverage --markdown FILE write docs/op-coverage.md (atomically): the
-//                               device columns say which checks exist, so the
-//                               file is the same on every machine
-//   op_coverage --results FILE  write the matrix with this machine's device
-//                               results (PASS, FAIL, skipped) to FILE
-// Exits 1 when any check fails.
+// The op coverage matrix (kAbout, which --help prints).
 #include <string>
 
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
 #include "cuda/cuda.hpp"
+#include "cli.hpp"
+
+namespace {
+
+constexpr const char* kAbout = R"(op_coverage: for every op in the index (autograd/ops/ops.def) and every device,
+whether forward, backward and double backward exist, and the result of checking
+them now against central differences (float64 and float32 first order, float64
+second order; float16 and bfloat16 on the devices). Prints the matrix with this
+machine's results. --markdown writes docs/op-coverage.md (atomically), whose
+device columns say which checks exist, so the page is the same on every machine;
+--results writes this machine's device results (PASS, FAIL, skipped). Exit
+status 1 when a check fails.
+)";
+
+}  // namespace
 
 int main(int argc, char** argv) try {
   std::string markdown, results;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--markdown" && i + 1 < argc) markdown = argv[++i];
-    else if (a == "--results" && i + 1 < argc) results = argv[++i];
-    else ag::fail("op_coverage", "unknown option '{}' (options: --markdown FILE, --results FILE)", a);
-  }
+  demo::Cli cli("op_coverage", kAbout);
+  cli.option("--markdown", markdown, "write the machine-independent matrix into this Markdown page (docs/op-coverage.md)")
+      ->type_name("FILE")
+      ->default_str("");
+  cli.option("--results", results, "write the matrix with this machine's device results into this Markdown file")
+      ->type_name("FILE")
+      ->default_str("");
+  cli.parse(argc, argv);
   std::vector<ag::OpCoverage> rows = ag::op_coverage();
   const std::string table = ag::op_coverage_markdown(rows), here = ag::op_coverage_markdown(rows, true);
   bool ok = true;

@@ -1,29 +1,32 @@
-// Bit precision (the textbook's section 1.5.1): what float64, float32,
-// float16 and bfloat16 hold; why 16 bits are enough to store trained weights;
-// why float16 gradients underflow; and training with float16 arithmetic,
-// float32 master weights and loss scaling (nn::LossScaler).
-//
-//   precision [--device cpu|cuda|cuda_host] [--out DIR] [--check]     (default out/precision)
-//
-// --device picks where the mixed-precision training runs (16-bit arithmetic
-// needs a device: cuda, or cuda_host, its host emulation; default: cuda when
-// a GPU is usable, else cuda_host). Writes DIR/precision.png: the gap between
-// neighbouring values, relative to the value, for each format. --check exits
-// with status 1 unless the 16-bit weights lose less than 1% accuracy and every
-// 16-bit training run reaches 95%.
+// Bit precision (kAbout, which --help prints).
 #include <cmath>
 #include <filesystem>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "cli.hpp"
 #include "cuda/cuda.hpp"
+#include "device.hpp"
 #include "nn/nn.hpp"
 #include "plot.hpp"
 
 using namespace ag;
 
 namespace {
+
+constexpr const char* kAbout = R"(precision: bit precision (the textbook's section 1.5.1). What float64, float32,
+float16 and bfloat16 hold; why 16 bits are enough to store trained weights; why
+float16 gradients underflow; and training with float16 arithmetic, float32
+master weights and loss scaling (nn::LossScaler).
+
+It prints each format's epsilon, range and 0.1 as stored, the accuracy of a
+trained net with its weights stored in each format, and the spiral net trained
+in 16-bit arithmetic on --device (16-bit arithmetic needs a device: cuda, or
+cuda_host, its host emulation). It writes into the --out folder precision.png
+(the gap between neighbouring values, relative to the value, for each format)
+and the trained weights in each format (weights_*.safetensors).
+)";
 
 struct Format {
   const char* name;
@@ -121,24 +124,20 @@ Run train(const Tensor& x_cpu, const Tensor& t_cpu, Device device, DType compute
 }  // namespace
 
 int main(int argc, char** argv) try {
-  std::string dir = "out/precision";
-  Device device = cuda::is_available() ? Device::cuda(0) : Device::cuda_host(0);
+  std::string dir, device_name;
   bool check = false;
   std::vector<std::string> failures;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--check") {
-      check = true;
-      continue;
-    }
-    if (i + 1 >= argc) fail("precision", "option '{}' needs a value (options: --device D --out DIR --check)", a);
-    const std::string v = argv[++i];
-    if (a == "--out") dir = v;
-    else if (a == "--device" && v == "cpu") device = Device::cpu();
-    else if (a == "--device" && v == "cuda") device = Device::cuda(0);
-    else if (a == "--device" && v == "cuda_host") device = Device::cuda_host(0);
-    else fail("precision", "unknown option '{} {}' (options: --device cpu|cuda|cuda_host --out DIR --check)", a, v);
-  }
+  demo::Cli cli("precision", kAbout);
+  cli.out(dir);
+  demo::device_option(cli, device_name, "the training in 16-bit arithmetic")
+      ->default_str("cuda when a GPU is usable, else cuda_host");
+  cli.flag("--check", check,
+           "exit with status 1 unless the 16-bit weights lose less than 1% accuracy and every 16-bit training run "
+           "reaches 95%");
+  cli.parse(argc, argv);
+  const Device device = !device_name.empty()  ? demo::parse_device(device_name, "precision")
+                        : cuda::is_available() ? Device::cuda(0)
+                                               : Device::cuda_host(0);
   std::filesystem::create_directories(dir);
 
   fmt::print("1. The formats\n");

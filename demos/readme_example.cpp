@@ -1,7 +1,13 @@
 // The example from the README, kept compiling and running by the build.
 #include "autograd/tapegrad.hpp"
+#include "cli.hpp"
 
-int main() {
+int main(int argc, char** argv) {
+  demo::Cli("readme_example",
+            "readme_example: the README's first example. A two-layer net's forward pass on a mini-batch\n"
+            "of 4 points records each op on the tape; backward() walks it in reverse. It prints\n"
+            "the loss and the gradient dL/dW1, and writes no file; it takes no options.\n")
+      .parse(argc, argv);
   using namespace ag;
   Generator gen(0);
   Tensor x = randn({4, 2}, gen);                          // a mini-batch of 4 points

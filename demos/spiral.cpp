@@ -1,58 +1,57 @@
-// The spiral demo: a two-layer net (2 -> 10 sigmoid -> 3) learns to tell the
-// three arms of a spiral apart, trained with softmax cross entropy and plain
-// SGD in mini-batches. Every line of the model is ordinary C++; each op records
-// a node on the tape, and backward() walks the tape in reverse.
-//
-//   spiral [--epochs N] [--lr X] [--batch N] [--seed N] [--out DIR] [--check] [--device cpu|cuda|cuda_host]
-//
-// It prints the loss as it trains and the final accuracy, and writes into DIR
-// (default out/spiral): the loss and accuracy curves, the decision boundary,
-// and the graph of one training step (DOT, SVG and an HTML step-through of its
-// backward pass). --check exits with status 1 unless the training accuracy is
-// at least 95%. --device trains on GPU 0 (cuda) or on the host emulation of
-// the CUDA backend (cuda_host); the pictures are drawn on the cpu afterwards.
+// The spiral demo: a two-layer net learns the three arms of a spiral (kAbout,
+// which --help prints, says what it shows and writes).
 #include <filesystem>
 #include <string>
 
 #include <fmt/core.h>
 
 #include "autograd/tapegrad.hpp"
+#include "cli.hpp"
 #include "device.hpp"
 #include "nn/nn.hpp"
 #include "nn/trainer.hpp"
+#include "plot.hpp"
 
 using ag::Tensor;
 namespace fs = std::filesystem;
 
 namespace {
 
+constexpr const char* kAbout = R"(spiral: a two-layer net (2 -> 10 sigmoid -> 3) learns to tell the three arms of a
+spiral apart, trained with softmax cross entropy and plain SGD in mini-batches.
+Every line of the model is ordinary C++; each op records a node on the tape,
+and backward() walks the tape in reverse.
+
+It prints the loss as it trains and the final accuracy, and writes into the
+--out folder: the loss and accuracy curves, the decision boundary, and the
+graph of one training step (DOT, SVG and an HTML step-through of its backward
+pass). --device trains on GPU 0 (cuda) or on the host emulation of the CUDA
+backend (cuda_host); the pictures are drawn on the cpu afterwards.
+)";
+
 struct Options {
   int epochs = 1000;
   double lr = 1.0;
   int64_t batch = 30;
   uint64_t seed = 0;
-  std::string out = "out/spiral";
+  std::string out;
   bool check = false;
   ag::Device device = ag::Device::cpu();
 };
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) ag::fail("spiral", "option {} needs a value", a);
-      return argv[++i];
-    };
-    if (a == "--epochs") o.epochs = std::stoi(value());
-    else if (a == "--lr") o.lr = std::stod(value());
-    else if (a == "--batch") o.batch = std::stoll(value());
-    else if (a == "--seed") o.seed = std::stoull(value());
-    else if (a == "--out") o.out = value();
-    else if (a == "--check") o.check = true;
-    else if (a == "--device") o.device = demo::parse_device(value(), "spiral");
-    else ag::fail("spiral", "unknown option '{}' (options: --epochs N --lr X --batch N --seed N --out DIR --check --device D)", a);
-  }
+  std::string device = "cpu";
+  demo::Cli cli("spiral", kAbout);
+  cli.option("--epochs", o.epochs, "passes over the 300 points")->check(demo::at_least(1));
+  cli.option("--lr", o.lr, "SGD learning rate")->check(demo::at_least(0));
+  cli.option("--batch", o.batch, "mini-batch size")->check(demo::at_least(1));
+  cli.option("--seed", o.seed, "seed of the data, the initial weights and the shuffling");
+  cli.out(o.out);
+  cli.flag("--check", o.check, "exit with status 1 unless the training accuracy is at least 95%");
+  demo::device_option(cli, device, "the training");
+  cli.parse(argc, argv);
+  o.device = demo::parse_device(device, "spiral");
   return o;
 }
 
@@ -98,13 +97,7 @@ void decision_boundary(nn::Module& net, const nn::Dataset& data, const std::stri
       "     '' using 1:($3 == 1 ? $2 : 1/0) with points pt 5 ps 0.8 lc rgb '#1f77b4' title 'class 1', \\\n"
       "     '' using 1:($3 == 2 ? $2 : 1/0) with points pt 9 ps 0.9 lc rgb '#2ca02c' title 'class 2'\n",
       dir);
-  ag::write_file(dir + "/decision_boundary.gp", script);
-  if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
-    fmt::print("  gnuplot is not installed (Debian package gnuplot-nox): wrote {}/decision_boundary.gp and its data\n", dir);
-    return;
-  }
-  if (std::system(fmt::format("gnuplot '{}/decision_boundary.gp'", dir).c_str()) == 0)
-    fmt::print("  {}/decision_boundary.png\n", dir);
+  demo::plot(dir + "/decision_boundary.gp", script, dir + "/decision_boundary.png");
 }
 
 // The graph of one training step, forward and backward, as the textbook draws it.
@@ -123,6 +116,7 @@ void dump_one_step(nn::Module& net, const nn::Dataset& data, const std::string& 
   ag::write_file(dir + "/one_step.dot", ag::to_dot(trace, opts));
   ag::write_file(dir + "/one_step.html", ag::backward_html(trace, opts));
   fmt::print("  {}/one_step.dot\n  {}/one_step.html (the backward pass, step by step)\n", dir, dir);
+  if (!demo::have_dot()) return;
   try {
     ag::render(dir + "/one_step.dot", dir + "/one_step.svg");
     fmt::print("  {}/one_step.svg\n", dir);
@@ -152,9 +146,11 @@ int main(int argc, char** argv) try {
   fs::create_directories(opt.out);
   fmt::print("wrote:\n");
   trainer.write_history_csv(opt.out + "/history.csv");
+  fmt::print("  {}/history.csv\n", opt.out);
   std::string why;
   if (trainer.plot_history(opt.out + "/loss_curve.png", &why)) fmt::print("  {}/loss_curve.png\n", opt.out);
-  else fmt::print("  {}\n", why);
+  else if (demo::have_gnuplot()) fmt::print("  {}\n", why);
+  else fmt::print("  {}/loss_curve.png.gp\n", opt.out);
   decision_boundary(*net, data, opt.out);
   dump_one_step(*net, data, opt.out);
 
