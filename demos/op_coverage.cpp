@@ -24,10 +24,10 @@ status 1 when a check fails.
 int main(int argc, char** argv) try {
   std::string markdown, results;
   demo::Cli cli("op_coverage", kAbout);
-  cli.option("--markdown", markdown, "write the machine-independent matrix into this Markdown page (docs/op-coverage.md)")
+  cli.option("--markdown", markdown, "write the machine-independent matrix into this Markdown page, e.g. docs/op-coverage.md (default: none)")
       ->type_name("FILE")
       ->default_str("");
-  cli.option("--results", results, "write the matrix with this machine's device results into this Markdown file")
+  cli.option("--results", results, "write the matrix with this machine's device results into this Markdown file (default: none; without either option the matrix is printed)")
       ->type_name("FILE")
       ->default_str("");
   cli.parse(argc, argv);
