@@ -64,7 +64,7 @@ configure_main() {  # configure_main full|lean: set up `build`, or switch an exi
     # a folder the demo configured lean: switch it on (a reconfigure, then only the CUDA parts build)
     local have
     have=$(meson introspect --buildoptions build | python3 -c \
-      'import json, sys; o = {x["name"]: x["value"] for x in json.load(sys.stdin)}; print(f"-Dcuda={o[\"cuda\"]} -Demulation={o[\"emulation\"]}")' \
+      'import json, sys; o = {x["name"]: x["value"] for x in json.load(sys.stdin)}; print("-Dcuda=" + o["cuda"] + " -Demulation=" + o["emulation"])' \
       2>/dev/null || echo unknown)
     [ "$have" = "$want" ] || meson configure build $want
   fi
