@@ -10,7 +10,7 @@
 
 #include <doctest/doctest.h>
 
-#include "autograd/check.hpp"
+#include "check.hpp"
 
 // Checks fn's gradients at inputs (and, with _OPTS, the given GradcheckOptions).
 #define CHECK_GRADIENTS_OPTS(fn, inputs, opts)                        \

@@ -8,7 +8,7 @@
 #include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 
-#include "autograd/half.hpp"
+#include "half.hpp"
 
 namespace ag {
 

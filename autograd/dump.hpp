@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "autograd/tape.hpp"
+#include "tape.hpp"
 
 namespace ag {
 

@@ -20,8 +20,8 @@
 #include <string_view>
 #include <vector>
 
-#include "autograd/ops/op.hpp"
-#include "autograd/tensor.hpp"
+#include "ops/op.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 

@@ -7,8 +7,8 @@
 #include <span>
 #include <vector>
 
-#include "autograd/check.hpp"
-#include "autograd/tensor.hpp"
+#include "check.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 

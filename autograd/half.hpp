@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "autograd/cpu/scalar_ops.hpp"  // AG_HD
+#include "cpu/scalar_ops.hpp"  // AG_HD
 
 namespace ag {
 

@@ -6,7 +6,7 @@
 #include <span>
 #include <vector>
 
-#include "autograd/tensor.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 

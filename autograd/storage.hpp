@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "autograd/dtype.hpp"
+#include "dtype.hpp"
 
 // Thread-locals read on every op use the initial-exec model (no __tls_get_addr call).
 #define AG_TLS_FAST __attribute__((tls_model("initial-exec")))

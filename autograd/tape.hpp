@@ -13,8 +13,8 @@
 
 #include <boost/container/small_vector.hpp>
 
-#include "autograd/ops/op.hpp"
-#include "autograd/tensor.hpp"
+#include "ops/op.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 

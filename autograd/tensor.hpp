@@ -12,9 +12,9 @@
 #include <boost/random/mersenne_twister.hpp>
 #include <fmt/format.h>
 
-#include "autograd/dtype.hpp"
-#include "autograd/error.hpp"
-#include "autograd/storage.hpp"
+#include "dtype.hpp"
+#include "error.hpp"
+#include "storage.hpp"
 
 namespace ag {
 

@@ -5,7 +5,7 @@
 
 #include <cstddef>
 
-#include "autograd/dtype.hpp"
+#include "../autograd/dtype.hpp"
 
 namespace ag::kernels {
 struct DeviceCheck;

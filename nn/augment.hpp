@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "autograd/tensor.hpp"
+#include "../autograd/tensor.hpp"
 
 namespace nn {
 

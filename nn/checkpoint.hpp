@@ -9,8 +9,8 @@
 #include <map>
 #include <string>
 
-#include "nn/module.hpp"
-#include "nn/optim.hpp"
+#include "module.hpp"
+#include "optim.hpp"
 
 namespace nn {
 

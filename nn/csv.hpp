@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/datasets.hpp"
+#include "datasets.hpp"
 
 namespace nn {
 

@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/tensor.hpp"
-#include "nn/datasets.hpp"
+#include "../autograd/tensor.hpp"
+#include "datasets.hpp"
 
 namespace nn {
 

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "autograd/tensor.hpp"
+#include "../autograd/tensor.hpp"
 
 namespace nn {
 

@@ -2,7 +2,7 @@
 // textbook's orientation, (fan_in, fan_out): y = x W + b.
 #pragma once
 
-#include "autograd/tapegrad.hpp"
+#include "../autograd/tapegrad.hpp"
 
 namespace nn::init {
 

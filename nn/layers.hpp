@@ -5,8 +5,8 @@
 #include <functional>
 #include <string>
 
-#include "nn/init.hpp"
-#include "nn/module.hpp"
+#include "init.hpp"
+#include "module.hpp"
 
 namespace nn {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/datasets.hpp"
+#include "datasets.hpp"
 
 namespace nn {
 

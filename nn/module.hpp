@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/tapegrad.hpp"
+#include "../autograd/tapegrad.hpp"
 
 namespace nn {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/module.hpp"
+#include "module.hpp"
 
 namespace nn {
 

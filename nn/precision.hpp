@@ -16,7 +16,7 @@
 
 #include <cstdint>
 
-#include "nn/optim.hpp"
+#include "optim.hpp"
 
 namespace nn {
 

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "nn/data.hpp"
-#include "nn/module.hpp"
-#include "nn/optim.hpp"
+#include "data.hpp"
+#include "module.hpp"
+#include "optim.hpp"
 
 namespace nn {
 

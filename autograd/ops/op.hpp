@@ -11,20 +11,20 @@
 
 #include <boost/container/small_vector.hpp>
 
-#include "autograd/dtype.hpp"
-#include "autograd/tensor.hpp"
+#include "../dtype.hpp"
+#include "../tensor.hpp"
 
 namespace ag {
 
 enum class Op : uint16_t {
 #define AG_OP(name, ...) name,
-#include "autograd/ops/ops.def"
+#include "ops.def"
 #undef AG_OP
 };
 
 inline constexpr int kNumOps = 0
 #define AG_OP(name, ...) +1
-#include "autograd/ops/ops.def"
+#include "ops.def"
 #undef AG_OP
     ;
 
