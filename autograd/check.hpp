@@ -6,6 +6,9 @@
 // See docs/gradcheck.md.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <functional>
 #include <span>
@@ -144,3 +147,5 @@ std::vector<OpCoverage> op_coverage();
 std::string op_coverage_markdown(const std::vector<OpCoverage>& rows);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -8,6 +8,9 @@
 //   }
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <doctest/doctest.h>
 
 #include "check.hpp"
@@ -25,3 +28,5 @@
     const ::ag::GradcheckReport ag_report_ = ::ag::gradgradcheck((fn), (inputs)); \
     CHECK_MESSAGE(ag_report_.ok, ag_report_.to_string());                 \
   } while (0)
+
+#endif  // TAPEGRAD_CXX20

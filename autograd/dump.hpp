@@ -7,6 +7,9 @@
 // Graphviz's `dot` program (Debian package graphviz); nothing else needs it.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -82,3 +85,5 @@ void render(const std::string& dot_path, const std::string& out_path);
 std::string render_svg(std::string_view dot);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -3,6 +3,9 @@
 // Jacobians and Hessians, and Hessian-vector products.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <functional>
 #include <span>
 #include <vector>
@@ -37,3 +40,5 @@ Tensor hessian(const UnaryFn& f, const Tensor& x);
 Tensor hvp(const UnaryFn& f, const Tensor& x, const Tensor& v);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -2,6 +2,9 @@
 // recording an op on a small tensor does not call malloc.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -51,3 +54,5 @@ size_t cpu_pool_cached_bytes();
 void cpu_pool_release();
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

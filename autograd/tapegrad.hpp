@@ -2,6 +2,9 @@
 // One include for the whole autograd API.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include "check.hpp"
 #include "dtype.hpp"
 #include "dump.hpp"
@@ -12,3 +15,5 @@
 #include "parallel.hpp"
 #include "tape.hpp"
 #include "tensor.hpp"
+
+#endif  // TAPEGRAD_CXX20

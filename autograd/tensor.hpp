@@ -3,6 +3,9 @@
 // tape node that produced it).
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -237,3 +240,5 @@ struct fmt::formatter<ag::Tensor> : fmt::formatter<std::string_view> {
     return fmt::format_to(ctx.out(), "{}", ag::to_string(t));
   }
 };
+
+#endif  // TAPEGRAD_CXX20

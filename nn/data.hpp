@@ -2,6 +2,9 @@
 // and a train/validation split.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -96,3 +99,5 @@ class DataLoader {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

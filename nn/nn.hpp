@@ -3,6 +3,9 @@
 // checkpoints and the Trainer.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include "augment.hpp"
 #include "checkpoint.hpp"
 #include "csv.hpp"
@@ -16,3 +19,5 @@
 #include "precision.hpp"
 #include "preprocess.hpp"
 #include "trainer.hpp"
+
+#endif  // TAPEGRAD_CXX20

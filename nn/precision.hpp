@@ -14,6 +14,9 @@
 //   scaler.step(opt);   // unscales, skips the step if a gradient overflowed, adapts the scale
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 
 #include "optim.hpp"
@@ -61,3 +64,5 @@ class LossScaler {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -5,6 +5,9 @@
 // early stopping, and the history as CSV or as a chart (through gnuplot).
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -61,3 +64,5 @@ class Trainer {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -4,6 +4,9 @@
 // (cpu/<family>.cpp, cuda/<family>.cu).
 #pragma once
 
+#include "../config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <array>
 #include <cstdint>
 #include <span>
@@ -129,3 +132,5 @@ struct KernelRegistrar {
                                                             ::ag::DType::float32, fn<float>); \
   static const ::ag::detail::KernelRegistrar cpu_f64_##name(::ag::Op::name, ::ag::Device::Kind::cpu, \
                                                             ::ag::DType::float64, fn<double>)
+
+#endif  // TAPEGRAD_CXX20
