@@ -64,6 +64,21 @@ TEST_CASE("an undefined tensor is an error, not a crash") {
   CHECK(error_of([&] { (void)(u + ones({1})); }).find("undefined tensor") != std::string::npos);
 }
 
+TEST_CASE("float labels say that labels must be int64 class indices") {
+  const std::string want =
+      "labels must be int64 class indices: got float32 of shape (3,); pass tensor(..., DType::int64) or "
+      "cast(t, DType::int64)";
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), tensor({0, 2, 1})); }) == "[softmax_cross_entropy] " + want);
+  CHECK(error_of([] { nll(log_softmax(ones({3, 4}), 1), tensor({0, 2, 1})); }) == "[nll] " + want);
+  // float64 labels for float32 logits: the labels message, not a dtype mismatch
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), tensor({0, 2, 1}, {3}, DType::float64)); })
+            .find("[softmax_cross_entropy] labels must be int64 class indices: got float64 of shape (3,)") == 0);
+  // a dense target of the wrong shape keeps its own message
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), ones({3, 2})); })
+            .find("[softmax_cross_entropy] a dense target must have the logits' shape (3, 4)") == 0);
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), tensor({0, 2, 1}, {3}, DType::int64)); }).empty());
+}
+
 TEST_CASE("backward misuse") {
   CHECK(error_of([] { ones({1}).backward(); }).find("does not require grad") != std::string::npos);
   Tensor x = ones({2}).requires_grad_();
