@@ -3,7 +3,7 @@
 //
 //   TEST_CASE("my node's gradient") {
 //     ag::TensorFn f = [](std::span<const ag::Tensor> x) { return my_node(x[0]); };
-//     ag::Tensor in[1] = {ag::tensor({0.5, -1.5}, {}, ag::DType::float64)};
+//     ag::Tensor in[1] = {ag::tensor({0.5, -1.5}, {2}, ag::DType::float64)};
 //     CHECK_GRADIENTS(f, in);
 //   }
 #pragma once

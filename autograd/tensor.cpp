@@ -285,12 +285,19 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   return t;
 }
 
+// The values fill the shape exactly; {} is the 0-d shape, one value, in tensor() and from_vector() alike.
+static void check_fill(size_t n, const Shape& shape) {
+  if (shape_numel(shape) == static_cast<int64_t>(n)) return;
+  if (shape.empty())
+    fail("tensor", "{} values do not fill shape () (the 0-d shape {{}} holds one value); for a 1-d tensor pass the "
+         "shape {{{}}}", n, n);
+  fail("tensor", "{} values do not fill shape {} ({} elements)", n, shape, shape_numel(shape));
+}
+
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
   if (!device.is_cpu()) return from_vector(values, shape, dtype).to(device);
-  const Shape& s = shape;
-  if (shape_numel(s) != static_cast<int64_t>(values.size()))
-    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), s, shape_numel(s));
-  Tensor t = empty(s, dtype);
+  check_fill(values.size(), shape);
+  Tensor t = empty(shape, dtype);
   for (size_t i = 0; i < values.size(); ++i) {
     switch (dtype) {
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
@@ -303,23 +310,23 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
   return t;
 }
 
+Tensor tensor(std::initializer_list<double> values) {
+  return from_vector(std::vector<double>(values), Shape{static_cast<int64_t>(values.size())});
+}
+
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype, Device device) {
-  // no shape given: (n,)
-  return from_vector(std::vector<double>(values), shape.empty() ? Shape{static_cast<int64_t>(values.size())} : shape,
-                     dtype, device);
+  return from_vector(std::vector<double>(values), shape, dtype, device);
 }
 
 Tensor from_vector(const std::vector<float>& values, const Shape& shape) {
-  if (shape_numel(shape) != static_cast<int64_t>(values.size()))
-    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), shape, shape_numel(shape));
+  check_fill(values.size(), shape);
   Tensor t = empty(shape, DType::float32);
   std::copy(values.begin(), values.end(), t.impl()->data<float>());
   return t;
 }
 
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape) {
-  if (shape_numel(shape) != static_cast<int64_t>(values.size()))
-    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), shape, shape_numel(shape));
+  check_fill(values.size(), shape);
   Tensor t = empty(shape, DType::int64);
   std::copy(values.begin(), values.end(), t.impl()->data<int64_t>());
   return t;

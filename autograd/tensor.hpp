@@ -146,10 +146,13 @@ Tensor ones_like(const Tensor& t);
 Tensor scalar(double value, DType dtype = DType::float32);
 // start, start+step, ... below stop (like numpy.arange).
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::float32);
-// From values in row-major order; without a shape, (n,) (scalar() makes a 0-d tensor).
-Tensor tensor(std::initializer_list<double> values, const Shape& shape = {}, DType dtype = DType::float32,
+// From values in row-major order, as a 1-d float32 tensor (n,).
+Tensor tensor(std::initializer_list<double> values);
+// From values in row-major order, filling `shape` exactly, on `device`. As in
+// from_vector, {} is the 0-d shape and holds one value: tensor({1, 2}, {2}, DType::int64).
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::float32,
               Device device = Device::cpu());
-// From values in row-major order, filling `shape` exactly (() holds one value), on `device`.
+// From values in row-major order, filling `shape` exactly ({} holds one value), on `device`.
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::float32,
                    Device device = Device::cpu());
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);

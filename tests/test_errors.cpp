@@ -79,6 +79,19 @@ TEST_CASE("float labels say that labels must be int64 class indices") {
   CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), tensor({0, 2, 1}, {3}, DType::int64)); }).empty());
 }
 
+TEST_CASE("tensor() and from_vector() agree: {} is the 0-d shape, one value") {
+  CHECK(tensor({5}, {}).shape() == Shape{});
+  CHECK(from_vector(std::vector<double>{5}, {}).shape() == Shape{});
+  CHECK(tensor({1, 2, 3}).shape() == Shape{3});
+  const std::string want =
+      "[tensor] 3 values do not fill shape () (the 0-d shape {} holds one value); for a 1-d tensor pass the shape {3}";
+  CHECK(error_of([] { tensor({1, 2, 3}, {}); }) == want);
+  CHECK(error_of([] { tensor({1, 2, 3}, {}, DType::float64); }) == want);
+  CHECK(error_of([] { from_vector(std::vector<double>{1, 2, 3}, {}); }) == want);
+  CHECK(error_of([] { from_vector(std::vector<int64_t>{1, 2, 3}, {}); }) == want);
+  CHECK(error_of([] { tensor({1, 2, 3}, {2, 2}); }) == "[tensor] 3 values do not fill shape (2, 2) (4 elements)");
+}
+
 TEST_CASE("backward misuse") {
   CHECK(error_of([] { ones({1}).backward(); }).find("does not require grad") != std::string::npos);
   Tensor x = ones({2}).requires_grad_();

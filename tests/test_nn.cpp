@@ -63,9 +63,9 @@ TEST_CASE("train and eval mode reach children; Dropout is the identity in eval m
 
 TEST_CASE("PReLU: learnable slope, gradient-checked") {
   nn::PReLU act(1, 0.25, DType::float64);
-  check_values(act(tensor({-2, 3}, {}, DType::float64)), {-0.5, 3});
+  check_values(act(tensor({-2, 3}, {2}, DType::float64)), {-0.5, 3});
   TensorFn f = [](std::span<const Tensor> x) { return nn::prelu(x[0], x[1]); };
-  Tensor in[2] = {tensor({-2, -0.5, 0.7, 3}, {}, DType::float64), tensor({0.3}, {}, DType::float64)};
+  Tensor in[2] = {tensor({-2, -0.5, 0.7, 3}, {4}, DType::float64), tensor({0.3}, {1}, DType::float64)};
   CHECK_GRADIENTS(f, in);
 }
 
@@ -93,10 +93,10 @@ TEST_CASE("initialisers: the spreads they promise") {
 
 // One parameter p = 1 with gradient g = 0.5 each step, compared with hand-computed updates.
 struct OneParam {
-  Tensor p = tensor({1.0}, {}, DType::float64).requires_grad_();
+  Tensor p = tensor({1.0}, {1}, DType::float64).requires_grad_();
   void grad(double g) {
     p.zero_grad();
-    p.set_grad(tensor({g}, {}, DType::float64));
+    p.set_grad(tensor({g}, {1}, DType::float64));
   }
   double value() const { return p.item<double>(); }
 };
