@@ -43,6 +43,12 @@ struct TensorImpl {
   template <class T> T* data() const { return static_cast<T*>(storage->data); }
 };
 
+namespace detail {
+// Throws the error for a use of an undefined tensor, with the reason a .grad() recorded
+// (Note [Why a gradient is undefined], tensor.cpp).
+[[noreturn]] void undefined_use(const std::shared_ptr<TensorImpl>& impl);
+}  // namespace detail
+
 // A new, empty TensorImpl (pooled).
 inline std::shared_ptr<TensorImpl> new_impl() { return std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{}); }
 
@@ -76,10 +82,12 @@ class Tensor {
   Tensor& requires_grad_(bool on = true);
   // True for tensors not produced by a recorded op (parameters, inputs, constants).
   bool is_leaf() const { return checked().node < 0; }
-  // The accumulated gradient (undefined until a backward reaches this tensor).
+  // The accumulated gradient. Undefined until a backward reaches this tensor, and
+  // always for a non-leaf without retain_grad(); printing or using it says why.
   Tensor grad() const;
   void set_grad(const Tensor& g);
-  // Forgets the gradient (the next backward starts from zero).
+  // Forgets the gradient (the next backward starts from zero). An error on a
+  // non-leaf without retain_grad(), which never has one (docs/autograd.md, "Updating parameters").
   void zero_grad();
   // Keep this non-leaf's gradient during backward (leaves always keep theirs).
   Tensor& retain_grad();
@@ -125,7 +133,7 @@ class Tensor {
 
  private:
   const TensorImpl& checked() const {
-    if (!impl_) throw Error("[tensor] use of an undefined tensor (default-constructed or an empty gradient)");
+    if (!impl_) detail::undefined_use(impl_);
     return *impl_;
   }
   std::shared_ptr<TensorImpl> impl_;

@@ -126,6 +126,20 @@ TEST_CASE("SGD, Momentum and Nesterov against hand-computed steps") {
   CHECK(d.value() == doctest::Approx(0.94));
 }
 
+TEST_CASE("an optimiser given a parameter that is no longer a leaf names it and says to update in place") {
+  Tensor W = ones({2, 2}).requires_grad_().set_name("W");
+  sum(W * W).backward();
+  W = W - 0.1 * W.grad();  // recorded: the pitfall of docs/autograd.md, "Updating parameters"
+  std::string msg = error_of([&] { nn::SGD sgd({W}, 0.1); });
+  CHECK(msg.find("[SGD] parameter 0 (2, 2) is not a leaf") == 0);
+  CHECK(msg.find("NoGradGuard") != std::string::npos);
+  Tensor b = zeros({2}).requires_grad_().set_name("b");
+  Tensor b2 = b * 1.0;
+  b2.set_name("b");
+  CHECK(error_of([&] { nn::Adam adam({W.detach().requires_grad_(), b2}, 0.1); })
+            .find("[Adam] parameter 1 'b' (2,) is not a leaf") == 0);
+}
+
 TEST_CASE("AdaGrad and RMSProp against hand-computed steps") {
   OneParam a;
   nn::AdaGrad ada({a.p}, 0.1);
