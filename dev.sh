@@ -16,6 +16,8 @@ PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-d
 PACKAGES+=(zlib1g-dev)
 # Command-line options of the demos (demos/cli.hpp).
 PACKAGES+=(libcli11-dev)
+# The CMake consumer of the install test (tests/install_test.sh; skipped without it).
+PACKAGES+=(cmake)
 
 install_missing() {  # install_missing [package...]  (default: PACKAGES)
   local missing=() wanted=("$@")

@@ -6,14 +6,17 @@
 // See docs/gradcheck.md.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
-#include "autograd/ops/op.hpp"
-#include "autograd/tensor.hpp"
+#include "ops/op.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 
@@ -147,3 +150,5 @@ std::vector<OpCoverage> op_coverage();
 std::string op_coverage_markdown(const std::vector<OpCoverage>& rows, bool device_results = false);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

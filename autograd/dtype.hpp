@@ -1,6 +1,9 @@
 // Element types, devices and shapes: the small value types every tensor carries.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <initializer_list>
 #include <string_view>
@@ -8,7 +11,7 @@
 #include <boost/container/small_vector.hpp>
 #include <fmt/format.h>
 
-#include "autograd/half.hpp"
+#include "half.hpp"
 
 namespace ag {
 
@@ -104,3 +107,5 @@ struct fmt::formatter<ag::Shape> : fmt::formatter<std::string_view> {
     return fmt::format_to(out, fmt::runtime(s.size() == 1 ? ",)" : ")"));
   }
 };
+
+#endif  // TAPEGRAD_CXX20

@@ -7,12 +7,15 @@
 // Graphviz's `dot` program (Debian package graphviz); nothing else needs it.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "autograd/tape.hpp"
+#include "tape.hpp"
 
 namespace ag {
 
@@ -82,3 +85,5 @@ void render(const std::string& dot_path, const std::string& out_path);
 std::string render_svg(std::string_view dot);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -2,6 +2,9 @@
 // brackets ("[matmul] inner dimensions differ: lhs (2, 3), rhs (4, 5).").
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -31,3 +34,5 @@ template <class... Args>
   do {                                                              \
     if (!(cond)) ::ag::assert_failed(#cond, __FILE__, __LINE__, what); \
   } while (0)
+
+#endif  // TAPEGRAD_CXX20

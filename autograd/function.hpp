@@ -15,13 +15,16 @@
 //   ag::Tensor y = ag::apply(std::make_shared<Cube>(), {x});
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
 
-#include "autograd/ops/op.hpp"
-#include "autograd/tensor.hpp"
+#include "ops/op.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 
@@ -61,3 +64,5 @@ Tensor apply(std::shared_ptr<Function> f, std::span<const Tensor> inputs);
 Tensor apply(std::shared_ptr<Function> f, std::initializer_list<Tensor> inputs);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -3,12 +3,15 @@
 // Jacobians and Hessians, and Hessian-vector products.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <functional>
 #include <span>
 #include <vector>
 
-#include "autograd/check.hpp"
-#include "autograd/tensor.hpp"
+#include "check.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 
@@ -37,3 +40,5 @@ Tensor hessian(const UnaryFn& f, const Tensor& x);
 Tensor hvp(const UnaryFn& f, const Tensor& x, const Tensor& v);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

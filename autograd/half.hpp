@@ -12,10 +12,13 @@
 // those of CUDA's __half and __nv_bfloat16, so cuBLAS reads them directly.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <cstring>
 
-#include "autograd/cpu/scalar_ops.hpp"  // AG_HD
+#include "cpu/scalar_ops.hpp"  // AG_HD
 
 namespace ag {
 
@@ -117,3 +120,5 @@ template <> struct compute_type<BFloat16> { using type = float; };
 template <class T> using compute_t = typename compute_type<T>::type;
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

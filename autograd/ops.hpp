@@ -3,10 +3,13 @@
 // broadcast NumPy-style, recorded as explicit reshape and repeat nodes.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <span>
 #include <vector>
 
-#include "autograd/tensor.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 
@@ -146,3 +149,5 @@ Tensor bce(const Tensor& p, const Tensor& target, Reduction r = Reduction::mean)
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r = Reduction::mean);
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -6,6 +6,9 @@
 // `grain` elements. Kernels call parallel_for; nothing else needs to know.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <utility>
 
@@ -39,3 +42,5 @@ void parallel_for(int64_t n, int64_t grain, F&& f) {
 inline constexpr int64_t kElementwiseGrain = 131072;
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

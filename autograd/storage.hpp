@@ -2,11 +2,14 @@
 // recording an op on a small tensor does not call malloc.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 
-#include "autograd/dtype.hpp"
+#include "dtype.hpp"
 
 // Thread-locals read on every op use the initial-exec model (no __tls_get_addr call).
 #define AG_TLS_FAST __attribute__((tls_model("initial-exec")))
@@ -51,3 +54,5 @@ size_t cpu_pool_cached_bytes();
 void cpu_pool_release();
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -4,6 +4,9 @@
 // topological order) and applies each op's backward rule.
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -13,8 +16,8 @@
 
 #include <boost/container/small_vector.hpp>
 
-#include "autograd/ops/op.hpp"
-#include "autograd/tensor.hpp"
+#include "ops/op.hpp"
+#include "tensor.hpp"
 
 namespace ag {
 
@@ -299,3 +302,5 @@ TapeStats tape_stats();
 std::shared_ptr<Graph> current_graph();
 
 }  // namespace ag
+
+#endif  // TAPEGRAD_CXX20

@@ -2,13 +2,18 @@
 // One include for the whole autograd API.
 #pragma once
 
-#include "autograd/check.hpp"
-#include "autograd/dtype.hpp"
-#include "autograd/dump.hpp"
-#include "autograd/error.hpp"
-#include "autograd/function.hpp"
-#include "autograd/functional.hpp"
-#include "autograd/ops.hpp"
-#include "autograd/parallel.hpp"
-#include "autograd/tape.hpp"
-#include "autograd/tensor.hpp"
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
+#include "check.hpp"
+#include "dtype.hpp"
+#include "dump.hpp"
+#include "error.hpp"
+#include "function.hpp"
+#include "functional.hpp"
+#include "ops.hpp"
+#include "parallel.hpp"
+#include "tape.hpp"
+#include "tensor.hpp"
+
+#endif  // TAPEGRAD_CXX20

@@ -57,14 +57,81 @@ Tensor& Tensor::requires_grad_(bool on) {
   return *this;
 }
 
-Tensor Tensor::grad() const { return Tensor(checked().grad); }
+// Note [Why a gradient is undefined]
+// A learner who prints x.grad() and sees nothing needs to know why: backward
+// has not run yet, x does not require grad, or x is an intermediate whose
+// gradient backward does not keep. So grad() of a tensor without a gradient
+// returns an undefined tensor that carries the reason: a null impl pointer
+// whose control block holds a NoGradReason as its (no-op) deleter. defined()
+// is false as for any undefined tensor; to_string prints the reason, and an
+// op given the tensor reports it (detail::undefined_use).
+namespace {
+
+struct NoGradReason {
+  std::string text;
+  void operator()(TensorImpl*) const {}
+};
+
+// "'W' ((2, 3) float32, computed by sub)", or "this tensor (...)" when unnamed, for error messages.
+std::string describe(const TensorImpl& t) {
+  std::string s = t.name.empty() ? "this tensor" : fmt::format("'{}'", t.name);
+  s += fmt::format(" ({} {}", t.shape, t.dtype);
+  if (t.graph && !t.graph->released && t.node >= 0 && static_cast<size_t>(t.node) < t.graph->nodes.size())
+    s += fmt::format(", computed by {}", op_name(t.graph->nodes[static_cast<size_t>(t.node)].op));
+  return s + ')';
+}
+
+// The W = W - lr * W.grad() pitfall, for the messages about a non-leaf's gradient.
+constexpr std::string_view kReassignedParameter =
+    "If it is a parameter reassigned while recording, as in W = W - lr * W.grad(), the new W is a result, not "
+    "the leaf backward fills: update the leaf in place inside a NoGradGuard scope "
+    "({ NoGradGuard g; W.add_(W.grad(), -lr); }) or let an optimiser do it (docs/autograd.md, \"Updating "
+    "parameters\")";
+
+std::string no_grad_reason(const TensorImpl& t) {
+  if (t.node >= 0 && !t.retains_grad)
+    return fmt::format(
+        "{} is not a leaf, and backward() keeps only the gradients of leaves; call retain_grad() on it before "
+        "backward() to keep its gradient. {}",
+        describe(t), kReassignedParameter);
+  if (t.node >= 0) return "no gradient yet: retain_grad() is set; call backward() on a result computed from it";
+  if (!t.requires_grad)
+    return "this tensor does not require grad; call requires_grad_() on it before the forward pass, then backward()";
+  return "no gradient yet: no backward() has reached this tensor (since zero_grad(), if that was called); call "
+         "backward() on a result computed from it";
+}
+
+const NoGradReason* reason_of(const std::shared_ptr<TensorImpl>& impl) {
+  return std::get_deleter<NoGradReason>(impl);
+}
+
+}  // namespace
+
+namespace detail {
+void undefined_use(const std::shared_ptr<TensorImpl>& impl) {
+  if (const NoGradReason* r = reason_of(impl)) fail("tensor", "use of an undefined tensor, a .grad(): {}", r->text);
+  fail("tensor", "use of an undefined tensor (default-constructed, or a gradient that was never computed)");
+}
+}  // namespace detail
+
+Tensor Tensor::grad() const {
+  const TensorImpl& t = checked();
+  if (t.grad) return Tensor(t.grad);
+  return Tensor(std::shared_ptr<TensorImpl>(nullptr, NoGradReason{no_grad_reason(t)}));
+}
 void Tensor::set_grad(const Tensor& g) {
   if (g.defined() && (g.shape() != shape() || g.dtype() != dtype()))
     fail("set_grad", "gradient of shape {} and dtype {} for a tensor of shape {} and dtype {}", g.shape(), g.dtype(),
          shape(), dtype());
   impl_->grad = g.impl_ptr();
 }
-void Tensor::zero_grad() { checked(), impl_->grad.reset(); }
+void Tensor::zero_grad() {
+  const TensorImpl& t = checked();
+  if (t.node >= 0 && !t.retains_grad)
+    fail("zero_grad", "{} is not a leaf, so backward() never stores a gradient in it and zero_grad() has nothing "
+         "to forget. {}", describe(t), kReassignedParameter);
+  impl_->grad.reset();
+}
 
 Tensor Tensor::detach() const {
   const TensorImpl& t = checked();
@@ -285,12 +352,19 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   return t;
 }
 
+// The values fill the shape exactly; {} is the 0-d shape, one value, in tensor() and from_vector() alike.
+static void check_fill(size_t n, const Shape& shape) {
+  if (shape_numel(shape) == static_cast<int64_t>(n)) return;
+  if (shape.empty())
+    fail("tensor", "{} values do not fill shape () (the 0-d shape {{}} holds one value); for a 1-d tensor pass the "
+         "shape {{{}}}", n, n);
+  fail("tensor", "{} values do not fill shape {} ({} elements)", n, shape, shape_numel(shape));
+}
+
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype, Device device) {
   if (!device.is_cpu()) return from_vector(values, shape, dtype).to(device);
-  const Shape& s = shape;
-  if (shape_numel(s) != static_cast<int64_t>(values.size()))
-    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), s, shape_numel(s));
-  Tensor t = empty(s, dtype);
+  check_fill(values.size(), shape);
+  Tensor t = empty(shape, dtype);
   for (size_t i = 0; i < values.size(); ++i) {
     switch (dtype) {
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
@@ -303,23 +377,23 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
   return t;
 }
 
+Tensor tensor(std::initializer_list<double> values) {
+  return from_vector(std::vector<double>(values), Shape{static_cast<int64_t>(values.size())});
+}
+
 Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype, Device device) {
-  // no shape given: (n,)
-  return from_vector(std::vector<double>(values), shape.empty() ? Shape{static_cast<int64_t>(values.size())} : shape,
-                     dtype, device);
+  return from_vector(std::vector<double>(values), shape, dtype, device);
 }
 
 Tensor from_vector(const std::vector<float>& values, const Shape& shape) {
-  if (shape_numel(shape) != static_cast<int64_t>(values.size()))
-    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), shape, shape_numel(shape));
+  check_fill(values.size(), shape);
   Tensor t = empty(shape, DType::float32);
   std::copy(values.begin(), values.end(), t.impl()->data<float>());
   return t;
 }
 
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape) {
-  if (shape_numel(shape) != static_cast<int64_t>(values.size()))
-    fail("tensor", "{} values do not fill shape {} ({} elements)", values.size(), shape, shape_numel(shape));
+  check_fill(values.size(), shape);
   Tensor t = empty(shape, DType::int64);
   std::copy(values.begin(), values.end(), t.impl()->data<int64_t>());
   return t;
@@ -443,7 +517,10 @@ struct Printer {
 }  // namespace
 
 std::string to_string(const Tensor& t) {
-  if (!t.defined()) return "tensor(undefined)";
+  if (!t.defined()) {
+    if (const NoGradReason* r = reason_of(t.impl_ptr())) return fmt::format("tensor(undefined: {})", r->text);
+    return "tensor(undefined)";
+  }
   if (!t.device().is_cpu()) {
     // printed from a host copy; the suffix names the device
     std::string s = to_string(t.to(Device::cpu()));

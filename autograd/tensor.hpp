@@ -3,6 +3,9 @@
 // tape node that produced it).
 #pragma once
 
+#include "config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -12,9 +15,9 @@
 #include <boost/random/mersenne_twister.hpp>
 #include <fmt/format.h>
 
-#include "autograd/dtype.hpp"
-#include "autograd/error.hpp"
-#include "autograd/storage.hpp"
+#include "dtype.hpp"
+#include "error.hpp"
+#include "storage.hpp"
 
 namespace ag {
 
@@ -39,6 +42,12 @@ struct TensorImpl {
 
   template <class T> T* data() const { return static_cast<T*>(storage->data); }
 };
+
+namespace detail {
+// Throws the error for a use of an undefined tensor, with the reason a .grad() recorded
+// (Note [Why a gradient is undefined], tensor.cpp).
+[[noreturn]] void undefined_use(const std::shared_ptr<TensorImpl>& impl);
+}  // namespace detail
 
 // A new, empty TensorImpl (pooled).
 inline std::shared_ptr<TensorImpl> new_impl() { return std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>{}); }
@@ -73,10 +82,12 @@ class Tensor {
   Tensor& requires_grad_(bool on = true);
   // True for tensors not produced by a recorded op (parameters, inputs, constants).
   bool is_leaf() const { return checked().node < 0; }
-  // The accumulated gradient (undefined until a backward reaches this tensor).
+  // The accumulated gradient. Undefined until a backward reaches this tensor, and
+  // always for a non-leaf without retain_grad(); printing or using it says why.
   Tensor grad() const;
   void set_grad(const Tensor& g);
-  // Forgets the gradient (the next backward starts from zero).
+  // Forgets the gradient (the next backward starts from zero). An error on a
+  // non-leaf without retain_grad(), which never has one (docs/autograd.md, "Updating parameters").
   void zero_grad();
   // Keep this non-leaf's gradient during backward (leaves always keep theirs).
   Tensor& retain_grad();
@@ -122,7 +133,7 @@ class Tensor {
 
  private:
   const TensorImpl& checked() const {
-    if (!impl_) throw Error("[tensor] use of an undefined tensor (default-constructed or an empty gradient)");
+    if (!impl_) detail::undefined_use(impl_);
     return *impl_;
   }
   std::shared_ptr<TensorImpl> impl_;
@@ -143,10 +154,13 @@ Tensor ones_like(const Tensor& t);
 Tensor scalar(double value, DType dtype = DType::float32);
 // start, start+step, ... below stop (like numpy.arange).
 Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::float32);
-// From values in row-major order; without a shape, (n,) (scalar() makes a 0-d tensor).
-Tensor tensor(std::initializer_list<double> values, const Shape& shape = {}, DType dtype = DType::float32,
+// From values in row-major order, as a 1-d float32 tensor (n,).
+Tensor tensor(std::initializer_list<double> values);
+// From values in row-major order, filling `shape` exactly, on `device`. As in
+// from_vector, {} is the 0-d shape and holds one value: tensor({1, 2}, {2}, DType::int64).
+Tensor tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::float32,
               Device device = Device::cpu());
-// From values in row-major order, filling `shape` exactly (() holds one value), on `device`.
+// From values in row-major order, filling `shape` exactly ({} holds one value), on `device`.
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::float32,
                    Device device = Device::cpu());
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
@@ -237,3 +251,5 @@ struct fmt::formatter<ag::Tensor> : fmt::formatter<std::string_view> {
     return fmt::format_to(ctx.out(), "{}", ag::to_string(t));
   }
 };
+
+#endif  // TAPEGRAD_CXX20

@@ -3,9 +3,12 @@
 // updates). Storage and Tensor call these for every non-cpu tensor.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstddef>
 
-#include "autograd/dtype.hpp"
+#include "../autograd/dtype.hpp"
 
 namespace ag::kernels {
 struct DeviceCheck;
@@ -61,3 +64,5 @@ void register_buffer_ops(Device::Kind kind, BufferOps ops);
 const BufferOps& buffer_ops(Device device, const char* op);
 
 }  // namespace ag::cuda
+
+#endif  // TAPEGRAD_CXX20

@@ -1,6 +1,9 @@
 // Questions about the GPU that never throw.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <string>
 
 namespace ag::cuda {
@@ -20,3 +23,5 @@ void set_allow_tf32(bool allow);
 bool allow_tf32();
 
 }  // namespace ag::cuda
+
+#endif  // TAPEGRAD_CXX20

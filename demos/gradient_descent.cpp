@@ -30,13 +30,13 @@ int main(int argc, char** argv) try {
   std::string field;
   for (double a = -4; a <= 4.01; a += 0.5)
     for (double b = -4; b <= 4.01; b += 0.5) {
-      ag::Tensor x = ag::tensor({a, b}, {}, ag::DType::float64, device).requires_grad_();
+      ag::Tensor x = ag::tensor({a, b}, {2}, ag::DType::float64, device).requires_grad_();
       f(x).backward();
       field += fmt::format("{} {} {} {}\n", a, b, -0.08 * x.grad().value_at(0), -0.08 * x.grad().value_at(1));
     }
   ag::write_file(dir + "/field.dat", field);
   for (double lr : {0.1, 1.05, 0.005}) {
-    ag::Tensor x = ag::tensor({-3.0, 4.0}, {}, ag::DType::float64, device).requires_grad_();
+    ag::Tensor x = ag::tensor({-3.0, 4.0}, {2}, ag::DType::float64, device).requires_grad_();
     std::string path;
     for (int step = 0; step <= 20; ++step) {
       path += fmt::format("{} {}\n", x.value_at(0), x.value_at(1));

@@ -4,11 +4,14 @@
 // whole training run. The input is never modified; the output is a new tensor.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-#include "autograd/tensor.hpp"
+#include "../autograd/tensor.hpp"
 
 namespace nn {
 
@@ -93,3 +96,5 @@ class Compose : public Augmentation {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -6,11 +6,14 @@
 // is a clear error rather than garbage weights.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <map>
 #include <string>
 
-#include "nn/module.hpp"
-#include "nn/optim.hpp"
+#include "module.hpp"
+#include "optim.hpp"
 
 namespace nn {
 
@@ -37,3 +40,5 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Modu
                                                    Optimizer* optimizer = nullptr);
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -1,11 +1,14 @@
 // Tabular data from a CSV file with a header row.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "nn/datasets.hpp"
+#include "datasets.hpp"
 
 namespace nn {
 
@@ -33,3 +36,5 @@ struct CsvData {
 CsvData load_csv(const std::string& path, const CsvOptions& opts);
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

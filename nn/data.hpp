@@ -2,13 +2,16 @@
 // and a train/validation split.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <functional>
 #include <utility>
 #include <vector>
 
-#include "autograd/tensor.hpp"
-#include "nn/datasets.hpp"
+#include "../autograd/tensor.hpp"
+#include "datasets.hpp"
 
 namespace nn {
 
@@ -96,3 +99,5 @@ class DataLoader {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -1,9 +1,12 @@
 // Small generated data sets for demos and tests.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 
-#include "autograd/tensor.hpp"
+#include "../autograd/tensor.hpp"
 
 namespace nn {
 
@@ -30,3 +33,5 @@ Dataset xor_points();
 Dataset noisy_xor(int64_t n = 200, double noise = 0.1, uint64_t seed = 0);
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -2,7 +2,10 @@
 // textbook's orientation, (fan_in, fan_out): y = x W + b.
 #pragma once
 
-#include "autograd/tapegrad.hpp"
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
+#include "../autograd/tapegrad.hpp"
 
 namespace nn::init {
 
@@ -23,3 +26,5 @@ void constant_(ag::Tensor& w, double value);
 std::pair<int64_t, int64_t> fans(const ag::Tensor& w);
 
 }  // namespace nn::init
+
+#endif  // TAPEGRAD_CXX20

@@ -2,11 +2,14 @@
 // ready-made models.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <functional>
 #include <string>
 
-#include "nn/init.hpp"
-#include "nn/module.hpp"
+#include "init.hpp"
+#include "module.hpp"
 
 namespace nn {
 
@@ -112,3 +115,5 @@ class MLP : public Module {
 double accuracy(const Tensor& scores, const Tensor& target);
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

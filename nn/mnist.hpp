@@ -2,11 +2,14 @@
 // gzip-compressed, and a small reader/writer for IDX files of unsigned bytes.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "nn/datasets.hpp"
+#include "datasets.hpp"
 
 namespace nn {
 
@@ -52,3 +55,5 @@ void write_idx_images(const std::string& path, const IdxImages& images, bool gzi
 void write_idx_labels(const std::string& path, const std::vector<uint8_t>& labels, bool gzip = false);
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

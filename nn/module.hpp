@@ -4,13 +4,16 @@
 // group (or fold) them.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "autograd/tapegrad.hpp"
+#include "../autograd/tapegrad.hpp"
 
 namespace nn {
 
@@ -81,3 +84,5 @@ class Sequential : public Module {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -3,16 +3,21 @@
 // checkpoints and the Trainer.
 #pragma once
 
-#include "nn/augment.hpp"
-#include "nn/checkpoint.hpp"
-#include "nn/csv.hpp"
-#include "nn/data.hpp"
-#include "nn/datasets.hpp"
-#include "nn/init.hpp"
-#include "nn/layers.hpp"
-#include "nn/mnist.hpp"
-#include "nn/module.hpp"
-#include "nn/optim.hpp"
-#include "nn/precision.hpp"
-#include "nn/preprocess.hpp"
-#include "nn/trainer.hpp"
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
+#include "augment.hpp"
+#include "checkpoint.hpp"
+#include "csv.hpp"
+#include "data.hpp"
+#include "datasets.hpp"
+#include "init.hpp"
+#include "layers.hpp"
+#include "mnist.hpp"
+#include "module.hpp"
+#include "optim.hpp"
+#include "precision.hpp"
+#include "preprocess.hpp"
+#include "trainer.hpp"
+
+#endif  // TAPEGRAD_CXX20

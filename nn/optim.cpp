@@ -50,6 +50,18 @@ void fused_update(ops::Kind kind, const ops::Params& params, const Tensor& p, co
   else loop(double{});
 }
 
+// A parameter that is not a leaf gets no .grad() from backward (the W = W - lr * W.grad() pitfall). The
+// optimiser's handles share the tensors they were given, so a leaf here stays one: checked once, here.
+void check_leaf(const std::string& who, size_t i, const Tensor& p) {
+  if (p.is_leaf()) return;
+  ag::fail(who,
+           "parameter {}{} {} is not a leaf: it is the result of a recorded op, as after W = W - lr * W.grad() "
+           "while recording, so backward() never fills its .grad(). Give the optimiser the leaves you called "
+           "requires_grad_() on and let step() update them in place (or update them yourself inside a NoGradGuard "
+           "scope: W.add_(W.grad(), -lr)); see docs/autograd.md, \"Updating parameters\"",
+           i, p.name().empty() ? "" : " '" + p.name() + "'", p.shape());
+}
+
 }  // namespace
 
 Optimizer::Optimizer(std::string name, std::vector<Tensor> params, double lr)
@@ -58,6 +70,7 @@ Optimizer::Optimizer(std::string name, std::vector<Tensor> params, double lr)
   for (size_t i = 0; i < params_.size(); ++i) {
     if (!params_[i].defined() || !params_[i].requires_grad())
       ag::fail(name_, "parameter {} does not require grad; call requires_grad_() on it", i);
+    check_leaf(name_, i, params_[i]);
   }
   set_lr(lr);
 }

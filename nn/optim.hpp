@@ -3,12 +3,15 @@
 // its per-parameter state can be saved and restored for checkpoints.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "nn/module.hpp"
+#include "module.hpp"
 
 namespace nn {
 
@@ -181,3 +184,5 @@ class Constant : public Schedule {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

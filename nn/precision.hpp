@@ -14,9 +14,12 @@
 //   scaler.step(opt);   // unscales, skips the step if a gradient overflowed, adapts the scale
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 
-#include "nn/optim.hpp"
+#include "optim.hpp"
 
 namespace nn {
 
@@ -61,3 +64,5 @@ class LossScaler {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

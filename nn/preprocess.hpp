@@ -5,10 +5,13 @@
 // returns the input's dtype. transform before fit is an error.
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdint>
 #include <vector>
 
-#include "autograd/tensor.hpp"
+#include "../autograd/tensor.hpp"
 
 namespace nn {
 
@@ -96,3 +99,5 @@ class PCA {
 inline PCA pca_whitening(int64_t components = 0, double eps = 1e-8) { return PCA(components, true, eps); }
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

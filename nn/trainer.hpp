@@ -5,15 +5,18 @@
 // early stopping, and the history as CSV or as a chart (through gnuplot).
 #pragma once
 
+#include "../autograd/config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "nn/data.hpp"
-#include "nn/module.hpp"
-#include "nn/optim.hpp"
+#include "data.hpp"
+#include "module.hpp"
+#include "optim.hpp"
 
 namespace nn {
 
@@ -61,3 +64,5 @@ class Trainer {
 };
 
 }  // namespace nn
+
+#endif  // TAPEGRAD_CXX20

@@ -116,7 +116,7 @@ TEST_CASE("creation on the device: zeros, ones, full, from data, zeros_like") {
   check_values(t, {1, 2, 3});
   CHECK(zeros_like(t).device() == g_device);
   CHECK(full({2}, 4, DType::int64, g_device).to_vector<int64_t>() == std::vector<int64_t>{4, 4});
-  CHECK(tensor({5}, {}, DType::float32, g_device).item<float>() == 5.0f);
+  CHECK(tensor({5}, {1}, DType::float32, g_device).item<float>() == 5.0f);
   CHECK(t.at<float>({2}) == 3.0f);
 }
 

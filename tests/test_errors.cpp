@@ -64,6 +64,86 @@ TEST_CASE("an undefined tensor is an error, not a crash") {
   CHECK(error_of([&] { (void)(u + ones({1})); }).find("undefined tensor") != std::string::npos);
 }
 
+TEST_CASE("float labels say that labels must be int64 class indices") {
+  const std::string want =
+      "labels must be int64 class indices: got float32 of shape (3,); pass tensor(..., DType::int64) or "
+      "cast(t, DType::int64)";
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), tensor({0, 2, 1})); }) == "[softmax_cross_entropy] " + want);
+  CHECK(error_of([] { nll(log_softmax(ones({3, 4}), 1), tensor({0, 2, 1})); }) == "[nll] " + want);
+  // float64 labels for float32 logits: the labels message, not a dtype mismatch
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), tensor({0, 2, 1}, {3}, DType::float64)); })
+            .find("[softmax_cross_entropy] labels must be int64 class indices: got float64 of shape (3,)") == 0);
+  // a dense target of the wrong shape keeps its own message
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), ones({3, 2})); })
+            .find("[softmax_cross_entropy] a dense target must have the logits' shape (3, 4)") == 0);
+  CHECK(error_of([] { softmax_cross_entropy(ones({3, 4}), tensor({0, 2, 1}, {3}, DType::int64)); }).empty());
+}
+
+TEST_CASE(".grad() without a gradient prints why and what to do") {
+  Tensor w = ones({2}).requires_grad_();
+  std::string before = fmt::format("{}", w.grad());
+  CHECK(before.find("tensor(undefined: no gradient yet") == 0);
+  CHECK(before.find("call backward()") != std::string::npos);
+  CHECK_FALSE(w.grad().defined());
+
+  Tensor h = w * 3.0;
+  std::string intermediate = fmt::format("{}", h.grad());
+  CHECK(intermediate.find("tensor(undefined: this tensor ((2,) float32, computed by mul_scalar) is not a leaf") == 0);
+  CHECK(intermediate.find("retain_grad()") != std::string::npos);
+
+  Tensor c = ones({2});
+  std::string constant = fmt::format("{}", c.grad());
+  CHECK(constant.find("does not require grad; call requires_grad_()") != std::string::npos);
+
+  Tensor k = w * 2.0;
+  k.retain_grad();
+  CHECK(fmt::format("{}", k.grad()).find("retain_grad() is set; call backward()") != std::string::npos);
+
+  // using it in an op reports the same reason
+  CHECK(error_of([&] { (void)(w.grad() * 2.0); })
+            .find("[tensor] use of an undefined tensor, a .grad(): no gradient yet") == 0);
+
+  sum(h + k).backward();
+  CHECK(w.grad().defined());
+  CHECK(k.grad().defined());
+  CHECK(fmt::format("{}", h.grad()).find("is not a leaf") != std::string::npos);
+  CHECK(fmt::format("{}", Tensor()) == "tensor(undefined)");
+}
+
+TEST_CASE("W = W - lr * W.grad() while recording is caught where it bites") {
+  Tensor W = ones({2, 2}).requires_grad_().set_name("W");
+  sum(W * W).backward();
+  W = W - 0.1 * W.grad();  // recorded: W is now the output of a sub, not the leaf backward fills
+  CHECK_FALSE(W.is_leaf());
+  std::string msg = error_of([&] { W.zero_grad(); });
+  CHECK(msg.find("[zero_grad] this tensor ((2, 2) float32, computed by sub) is not a leaf") == 0);
+  CHECK(msg.find("W = W - lr * W.grad()") != std::string::npos);
+  CHECK(msg.find("NoGradGuard") != std::string::npos);
+  // the next step's W.grad() says the same
+  sum(W * W).backward();
+  msg = error_of([&] { W = W - 0.1 * W.grad(); });
+  CHECK(msg.find("[tensor] use of an undefined tensor, a .grad(): this tensor ((2, 2) float32) is not a leaf") == 0);
+  CHECK(msg.find("update the leaf in place inside a NoGradGuard scope") != std::string::npos);
+  // zero_grad on a non-leaf that keeps its gradient is fine
+  Tensor x = ones({2}).requires_grad_();
+  Tensor y = x * 2.0;
+  y.retain_grad();
+  CHECK(error_of([&] { y.zero_grad(); }).empty());
+}
+
+TEST_CASE("tensor() and from_vector() agree: {} is the 0-d shape, one value") {
+  CHECK(tensor({5}, {}).shape() == Shape{});
+  CHECK(from_vector(std::vector<double>{5}, {}).shape() == Shape{});
+  CHECK(tensor({1, 2, 3}).shape() == Shape{3});
+  const std::string want =
+      "[tensor] 3 values do not fill shape () (the 0-d shape {} holds one value); for a 1-d tensor pass the shape {3}";
+  CHECK(error_of([] { tensor({1, 2, 3}, {}); }) == want);
+  CHECK(error_of([] { tensor({1, 2, 3}, {}, DType::float64); }) == want);
+  CHECK(error_of([] { from_vector(std::vector<double>{1, 2, 3}, {}); }) == want);
+  CHECK(error_of([] { from_vector(std::vector<int64_t>{1, 2, 3}, {}); }) == want);
+  CHECK(error_of([] { tensor({1, 2, 3}, {2, 2}); }) == "[tensor] 3 values do not fill shape (2, 2) (4 elements)");
+}
+
 TEST_CASE("backward misuse") {
   CHECK(error_of([] { ones({1}).backward(); }).find("does not require grad") != std::string::npos);
   Tensor x = ones({2}).requires_grad_();

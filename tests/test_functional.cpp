@@ -59,7 +59,7 @@ TEST_CASE("jvp of a function that ignores its input is zero") {
 }
 
 TEST_CASE("jacobian of softmax: diag(y) - y y^T") {
-  Tensor x = tensor({0.5, -1, 2}, {}, DType::float64);
+  Tensor x = tensor({0.5, -1, 2}, {3}, DType::float64);
   Tensor J = jacobian([](const Tensor& z) { return softmax(z, 0); }, x);
   CHECK(J.shape() == Shape{3, 3});
   Tensor y = softmax(x, 0);

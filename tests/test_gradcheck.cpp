@@ -115,7 +115,7 @@ TEST_CASE("non-differentiable ops are never recorded") {
 TEST_CASE("the checker catches a wrong gradient and reports the first and the worst element") {
   // x * detach(x) has derivative 2x, but backward sees only x.
   TensorFn wrong = [](std::span<const Tensor> x) { return x[0] * x[0].detach(); };
-  Tensor in[1] = {tensor({1, 2, 3}, {}, DType::float64)};
+  Tensor in[1] = {tensor({1, 2, 3}, {3}, DType::float64)};
   GradcheckReport r = gradcheck(wrong, in);
   CHECK_FALSE(r.ok);
   REQUIRE(r.inputs.size() == 1);
@@ -158,7 +158,7 @@ TEST_CASE("float32 gradients are compared with the float64 reference at float32 
 TEST_CASE("a backward that is not reentrant is reported, unless nondet_tol allows it") {
   auto jitter = std::make_shared<Jittery>();
   TensorFn f = [&](std::span<const Tensor> x) { return apply(jitter, {x[0]}); };
-  Tensor in[1] = {tensor({1, 2}, {}, DType::float64)};
+  Tensor in[1] = {tensor({1, 2}, {2}, DType::float64)};
   GradcheckReport r = gradcheck(f, in);
   CHECK_FALSE(r.ok);
   CHECK(r.failure.find("not reentrant") != std::string::npos);
@@ -169,7 +169,7 @@ TEST_CASE("a backward that is not reentrant is reported, unless nondet_tol allow
 
 TEST_CASE("CHECK_GRADIENTS: a one-line gradient test for a user's own node") {
   TensorFn cube = [](std::span<const Tensor> x) { return x[0] * x[0] * x[0]; };
-  Tensor in[1] = {tensor({0.5, -1.5}, {}, DType::float64)};
+  Tensor in[1] = {tensor({0.5, -1.5}, {2}, DType::float64)};
   CHECK_GRADIENTS(cube, in);
 }
 

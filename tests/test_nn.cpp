@@ -63,9 +63,9 @@ TEST_CASE("train and eval mode reach children; Dropout is the identity in eval m
 
 TEST_CASE("PReLU: learnable slope, gradient-checked") {
   nn::PReLU act(1, 0.25, DType::float64);
-  check_values(act(tensor({-2, 3}, {}, DType::float64)), {-0.5, 3});
+  check_values(act(tensor({-2, 3}, {2}, DType::float64)), {-0.5, 3});
   TensorFn f = [](std::span<const Tensor> x) { return nn::prelu(x[0], x[1]); };
-  Tensor in[2] = {tensor({-2, -0.5, 0.7, 3}, {}, DType::float64), tensor({0.3}, {}, DType::float64)};
+  Tensor in[2] = {tensor({-2, -0.5, 0.7, 3}, {4}, DType::float64), tensor({0.3}, {1}, DType::float64)};
   CHECK_GRADIENTS(f, in);
 }
 
@@ -93,10 +93,10 @@ TEST_CASE("initialisers: the spreads they promise") {
 
 // One parameter p = 1 with gradient g = 0.5 each step, compared with hand-computed updates.
 struct OneParam {
-  Tensor p = tensor({1.0}, {}, DType::float64).requires_grad_();
+  Tensor p = tensor({1.0}, {1}, DType::float64).requires_grad_();
   void grad(double g) {
     p.zero_grad();
-    p.set_grad(tensor({g}, {}, DType::float64));
+    p.set_grad(tensor({g}, {1}, DType::float64));
   }
   double value() const { return p.item<double>(); }
 };
@@ -124,6 +124,20 @@ TEST_CASE("SGD, Momentum and Nesterov against hand-computed steps") {
   d.grad(0.5);
   wd.step();  // p = 1 - 0.1 (0.5 + 0.1)
   CHECK(d.value() == doctest::Approx(0.94));
+}
+
+TEST_CASE("an optimiser given a parameter that is no longer a leaf names it and says to update in place") {
+  Tensor W = ones({2, 2}).requires_grad_().set_name("W");
+  sum(W * W).backward();
+  W = W - 0.1 * W.grad();  // recorded: the pitfall of docs/autograd.md, "Updating parameters"
+  std::string msg = error_of([&] { nn::SGD sgd({W}, 0.1); });
+  CHECK(msg.find("[SGD] parameter 0 (2, 2) is not a leaf") == 0);
+  CHECK(msg.find("NoGradGuard") != std::string::npos);
+  Tensor b = zeros({2}).requires_grad_().set_name("b");
+  Tensor b2 = b * 1.0;
+  b2.set_name("b");
+  CHECK(error_of([&] { nn::Adam adam({W.detach().requires_grad_(), b2}, 0.1); })
+            .find("[Adam] parameter 1 'b' (2,) is not a leaf") == 0);
 }
 
 TEST_CASE("AdaGrad and RMSProp against hand-computed steps") {

@@ -25,7 +25,7 @@ TEST_CASE("sum over chosen axes, with and without keepdims; its backward repeats
   Tensor s02 = sum(x, {0, 2});
   check_values(s02, {60, 92, 124});
   CHECK(sum(x, {-1}).shape() == Shape{2, 3});
-  s02.backward(tensor({1, 2, 3}, {}, DType::float64));
+  s02.backward(tensor({1, 2, 3}, {3}, DType::float64));
   Tensor g = x.grad();
   CHECK(g.at<double>({0, 0, 0}) == 1.0);
   CHECK(g.at<double>({1, 2, 3}) == 3.0);
@@ -56,15 +56,15 @@ TEST_CASE("matmul backward: dX = dY W^T, dW = X^T dY") {
 }
 
 TEST_CASE("mul: the backward swaps the inputs") {
-  Tensor a = tensor({2, 3}, {}, DType::float64).requires_grad_();
-  Tensor b = tensor({5, 7}, {}, DType::float64).requires_grad_();
+  Tensor a = tensor({2, 3}, {2}, DType::float64).requires_grad_();
+  Tensor b = tensor({5, 7}, {2}, DType::float64).requires_grad_();
   sum(a * b).backward();
   check_values(a.grad(), {5, 7});
   check_values(b.grad(), {2, 3});
 }
 
 TEST_CASE("sigmoid: values and y(1 - y) backward") {
-  Tensor x = tensor({0, 2, -2, 40, -40}, {}, DType::float64).requires_grad_();
+  Tensor x = tensor({0, 2, -2, 40, -40}, {5}, DType::float64).requires_grad_();
   Tensor y = sigmoid(x);
   check_values(y, {0.5, 0.8807970779778823, 0.11920292202211755, 1.0, 4.248354255291589e-18});
   sum(y).backward();
@@ -94,7 +94,7 @@ TEST_CASE("broadcasting follows NumPy: both operands may expand") {
 }
 
 TEST_CASE("elementwise functions") {
-  Tensor x = tensor({-2, -0.5, 0.5, 2}, {}, DType::float64);
+  Tensor x = tensor({-2, -0.5, 0.5, 2}, {4}, DType::float64);
   check_values(relu(x), {0, 0, 0.5, 2});
   check_values(leaky_relu(x, 0.1), {-0.2, -0.05, 0.5, 2});
   check_values(elu(x, 1.0), {std::exp(-2.0) - 1, std::exp(-0.5) - 1, 0.5, 2});
@@ -142,7 +142,7 @@ TEST_CASE("reductions: mean, max, min, argmax") {
 }
 
 TEST_CASE("max backward shares the gradient between ties") {
-  Tensor x = tensor({1, 3, 3}, {}, DType::float64).requires_grad_();
+  Tensor x = tensor({1, 3, 3}, {3}, DType::float64).requires_grad_();
   max(x).backward();
   check_values(x.grad(), {0, 0.5, 0.5});
 }
@@ -175,11 +175,11 @@ TEST_CASE("losses against hand-computed values") {
   Tensor onehot = one_hot(labels, 3, DType::float64);
   CHECK(softmax_cross_entropy(logits, onehot).item<double>() == doctest::Approx((l0 + l1) / 2));
   CHECK(nll(log_softmax(logits, 1), labels).item<double>() == doctest::Approx((l0 + l1) / 2));
-  Tensor p = tensor({0.5, 2}, {}, DType::float64), t = tensor({1, 0}, {}, DType::float64);
+  Tensor p = tensor({0.5, 2}, {2}, DType::float64), t = tensor({1, 0}, {2}, DType::float64);
   CHECK(mse(p, t).item<double>() == doctest::Approx((0.25 + 4) / 2));
-  Tensor q = tensor({0.9, 0.2}, {}, DType::float64);
+  Tensor q = tensor({0.9, 0.2}, {2}, DType::float64);
   CHECK(bce(q, t).item<double>() == doctest::Approx(-(std::log(0.9) + std::log(0.8)) / 2));
-  Tensor z = tensor({2, -1}, {}, DType::float64);
+  Tensor z = tensor({2, -1}, {2}, DType::float64);
   double s0 = 1 / (1 + std::exp(-2.0)), s1 = 1 / (1 + std::exp(1.0));
   CHECK(bce_with_logits(z, t).item<double>() == doctest::Approx(-(std::log(s0) + std::log(1 - s1)) / 2));
 }

@@ -7,7 +7,7 @@ using namespace ag;
 TEST_SUITE("tape") {
 
 TEST_CASE("backward: y = x*x + 3x gives dy/dx = 2x + 3") {
-  Tensor x = tensor({1, -2, 0.5}, {}, DType::float64).requires_grad_();
+  Tensor x = tensor({1, -2, 0.5}, {3}, DType::float64).requires_grad_();
   Tensor y = sum(x * x + 3.0 * x);
   y.backward();
   check_values(x.grad(), {5, -1, 4});
@@ -107,7 +107,7 @@ TEST_CASE("detach stops the gradient") {
 }
 
 TEST_CASE("ag::grad returns gradients without touching .grad()") {
-  Tensor x = tensor({1, 2}, {}, DType::float64).requires_grad_();
+  Tensor x = tensor({1, 2}, {2}, DType::float64).requires_grad_();
   Tensor y = sum(x * x);
   Tensor outs[1] = {y};
   Tensor ins[1] = {x};
@@ -117,7 +117,7 @@ TEST_CASE("ag::grad returns gradients without touching .grad()") {
 }
 
 TEST_CASE("retain_grad keeps a non-leaf's gradient") {
-  Tensor x = tensor({1, 2}, {}, DType::float64).requires_grad_();
+  Tensor x = tensor({1, 2}, {2}, DType::float64).requires_grad_();
   Tensor h = x * 3.0;
   h.retain_grad();
   Tensor y = sum(h * h);
@@ -212,8 +212,8 @@ TEST_SUITE("trace") {
 
 TEST_CASE("a Trace sees every recorded node, its values and, after backward, its gradients") {
   Trace trace;
-  Tensor x = tensor({1, 2}, {}, DType::float64).set_name("x");
-  Tensor w = tensor({3, 4}, {}, DType::float64).requires_grad_().set_name("w");
+  Tensor x = tensor({1, 2}, {2}, DType::float64).set_name("x");
+  Tensor w = tensor({3, 4}, {2}, DType::float64).requires_grad_().set_name("w");
   Tensor y = x * w;
   y.set_name("y");
   Tensor loss = sum(sigmoid(y));
@@ -256,7 +256,7 @@ TEST_CASE("NameScope labels the steps recorded inside it") {
 TEST_SUITE("tape") {
 
 TEST_CASE("a retained gradient accumulates like a leaf's; ag::grad leaves it alone") {
-  Tensor x = tensor({1, 2}, {}, DType::float64).requires_grad_();
+  Tensor x = tensor({1, 2}, {2}, DType::float64).requires_grad_();
   Tensor h = x * 3.0;
   h.retain_grad();
   Tensor y = sum(h * h);

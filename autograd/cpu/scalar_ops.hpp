@@ -2,6 +2,9 @@
 // (with AG_HD = __host__ __device__) by the CUDA kernels.
 #pragma once
 
+#include "../config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -107,3 +110,5 @@ struct Where {
 };
 
 }  // namespace ag::scalar_ops
+
+#endif  // TAPEGRAD_CXX20

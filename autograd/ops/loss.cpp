@@ -25,6 +25,12 @@ void check_target(Op op, const Tensor& x, const Tensor& t, bool allow_dense) {
       if (p[i] < 0 || p[i] >= c) fail(op_name(op), "label {} at row {} is out of range [0, {})", p[i], i, c);
     return;
   }
+  // A 1-d target can only be labels; float ones are a common slip (tensor({0, 2, 1}, {3}) is float32).
+  if (t.dim() == 1)
+    fail(op_name(op),
+         "labels must be int64 class indices: got {} of shape {}; pass tensor(..., DType::int64) or "
+         "cast(t, DType::int64)",
+         t.dtype(), t.shape());
   if (!allow_dense) fail(op_name(op), "needs int64 labels of shape ({},), got {} {}", n, t.dtype(), t.shape());
   detail::check_pair(op, x, t);
   if (t.shape() != x.shape())

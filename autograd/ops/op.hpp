@@ -4,6 +4,9 @@
 // (cpu/<family>.cpp, cuda/<family>.cu).
 #pragma once
 
+#include "../config.hpp"  // Note [C++20 check]
+#ifdef TAPEGRAD_CXX20
+
 #include <array>
 #include <cstdint>
 #include <span>
@@ -11,20 +14,20 @@
 
 #include <boost/container/small_vector.hpp>
 
-#include "autograd/dtype.hpp"
-#include "autograd/tensor.hpp"
+#include "../dtype.hpp"
+#include "../tensor.hpp"
 
 namespace ag {
 
 enum class Op : uint16_t {
 #define AG_OP(name, ...) name,
-#include "autograd/ops/ops.def"
+#include "ops.def"
 #undef AG_OP
 };
 
 inline constexpr int kNumOps = 0
 #define AG_OP(name, ...) +1
-#include "autograd/ops/ops.def"
+#include "ops.def"
 #undef AG_OP
     ;
 
@@ -129,3 +132,5 @@ struct KernelRegistrar {
                                                             ::ag::DType::float32, fn<float>); \
   static const ::ag::detail::KernelRegistrar cpu_f64_##name(::ag::Op::name, ::ag::Device::Kind::cpu, \
                                                             ::ag::DType::float64, fn<double>)
+
+#endif  // TAPEGRAD_CXX20
