@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "autograd/atomic_file.hpp"
 #include "autograd/ops.hpp"
 
 extern char** environ;
@@ -1066,20 +1067,7 @@ std::string to_string(const LifetimeReport& report) {
       table(rows), bytes_text(report.activation_bytes), bytes_text(report.leaf_bytes));
 }
 
-void write_file(const std::string& path, std::string_view text) {
-  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.close();
-    if (!out) fail("dump", "cannot write {}: {}", path, std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    fail("dump", "cannot write {}: {}", path, std::strerror(e));
-  }
-}
+void write_file(const std::string& path, std::string_view text) { write_file_atomic(path, text, "dump"); }
 
 std::string find_dot() {
   const char* path = std::getenv("PATH");

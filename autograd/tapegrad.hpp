@@ -2,6 +2,7 @@
 // One include for the whole autograd API.
 #pragma once
 
+#include "autograd/atomic_file.hpp"
 #include "autograd/check.hpp"
 #include "autograd/dtype.hpp"
 #include "autograd/dump.hpp"

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+
+#include "autograd/atomic_file.hpp"
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -37,17 +39,6 @@ ag::DType parse_dtype(const std::string& path, const std::string& name, std::str
   ag::fail("safetensors", "{}: tensor '{}' has dtype {}, which tapegrad does not read (F32, F64, I64, F16, BF16)", path, name, s);
 }
 
-// Writes all bytes or throws, naming the file.
-void write_all(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) ag::fail("safetensors", "writing {} failed: {}", path, std::strerror(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 }  // namespace
 
 const Tensor& SafeTensors::at(const std::string& name) const {
@@ -68,6 +59,7 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   size_t offset = 0;
   for (const auto& [name, t] : st.tensors) {
     if (name == "__metadata__") ag::fail("safetensors", "'__metadata__' cannot name a tensor");
+    if (header.contains(name)) ag::fail("safetensors", "two tensors are named '{}'; names must be unique", name);
     if (!t.device().is_cpu()) ag::fail("safetensors", "tensor '{}' is on {}; move it to the cpu first", name, t.device());
     json::array shape;
     for (int64_t d : t.shape()) shape.push_back(d);
@@ -83,26 +75,12 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
 
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) ag::fail("safetensors", "cannot create {}: {}", tmp, std::strerror(errno));
-  try {
-    write_all(fd, reinterpret_cast<const char*>(len), 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
-    for (const auto& [name, t] : st.tensors)
-      write_all(fd, static_cast<const char*>(t.impl()->storage->data),
-                static_cast<size_t>(t.numel()) * ag::dtype_size(t.dtype()), tmp);
-    if (::fsync(fd) != 0) ag::fail("safetensors", "fsync of {} failed: {}", tmp, std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    std::remove(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    ag::fail("safetensors", "cannot rename {} to {}: {}", tmp, path, std::strerror(errno));
-  }
+  ag::AtomicFile out(path, "safetensors");  // Note [Atomic writes]
+  out.write(len, 8);
+  out.write(text.data(), text.size());
+  for (const auto& [name, t] : st.tensors)
+    out.write(t.impl()->storage->data, static_cast<size_t>(t.numel()) * ag::dtype_size(t.dtype()));
+  out.commit();
 }
 
 namespace {

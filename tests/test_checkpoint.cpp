@@ -1,10 +1,12 @@
 // safetensors checkpoints: round trips, the file format, corruption, resuming.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "helpers.hpp"
 #include "nn/nn.hpp"
@@ -228,6 +230,35 @@ TEST_CASE("checkpoint: a corrupted optimiser state is refused") {
   nn::save_safetensors(path, st);
   CHECK(error_of([&] { nn::load_checkpoint(path, model, &opt); }) ==
         "[Adam] state entry '0.bogus' names buffer 'bogus', which Adam does not have (expected: exp_avg, exp_avg_sq)");
+}
+
+TEST_CASE("safetensors: concurrent writers to one path never mix; the last complete file wins") {
+  // each writer used to share path + ".tmp" opened with O_TRUNC: renames failed and files mixed writers
+  TempDir dir;
+  const std::string path = dir.file("shared.safetensors");
+  std::atomic<int> errors{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 4; ++w)
+    writers.emplace_back([&, w] {
+      nn::SafeTensors st;
+      st.tensors = {{"x", full({4096}, w)}};
+      st.metadata["writer"] = std::to_string(w);
+      for (int k = 0; k < 25; ++k) {
+        try {
+          nn::save_safetensors(path, st);
+        } catch (const ag::Error&) {
+          ++errors;
+        }
+      }
+    });
+  for (auto& t : writers) t.join();
+  CHECK(errors == 0);
+  nn::SafeTensors back = nn::load_safetensors(path);
+  const double w = std::stod(back.metadata.at("writer"));
+  for (float v : back.at("x").to_vector<float>()) REQUIRE(v == w);
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
+  CHECK(files == 1);  // no temporary left behind
 }
 
 }  // TEST_SUITE
