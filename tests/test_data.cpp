@@ -8,6 +8,7 @@
 #include <set>
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include "helpers.hpp"
 #include "nn/augment.hpp"
@@ -298,6 +299,42 @@ TEST_CASE("mnist: missing files and directories are named") {
         fmt::format("[mnist] neither {0}/train-images-idx3-ubyte nor {0}/train-images-idx3-ubyte.gz exists", p));
   CHECK(error_of([&] { nn::load_mnist_split(p, "test"); }) ==
         "[mnist] the split prefix is \"train\" or \"t10k\", got \"test\"");
+}
+
+// `bytes` gzip-compressed into `path` with zlib (to craft headers the writers refuse).
+void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb9");
+  REQUIRE(f);
+  if (!bytes.empty()) REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+  REQUIRE(gzclose(f) == Z_OK);
+}
+
+TEST_CASE("mnist: a gzip bomb or an absurd declared size stops at once, naming the file") {
+  TempDir dir;
+  const std::string images = dir / "bomb.gz", labels = dir / "labels.gz";
+  // the header declares 1 x 65536 x 65536 (4 GiB); 1 MiB of zeros follows, which deflates to about 1 KiB
+  std::vector<uint8_t> b = idx_images_bytes(0, 65536, 65536);
+  b[7] = 1;  // count 1
+  b.resize(b.size() + (size_t{1} << 20));
+  write_gzip(images, b);
+  std::string msg = error_of([&] { nn::read_idx_images(images); });
+  CHECK(msg.find(fmt::format("[idx] {}: the header promises 1 images of 65536 x 65536 (4294967296 bytes), but a gzip "
+                             "file of", images)) == 0);
+  CHECK(msg.find("inflates to at most") != std::string::npos);
+  // labels too: 4 billion labels in a tiny file
+  std::vector<uint8_t> lb = idx_labels_bytes({1, 2});
+  lb[4] = lb[5] = lb[6] = lb[7] = 0xff;
+  write_gzip(labels, lb);
+  CHECK(error_of([&] { nn::read_idx_labels(labels); }).find("the header promises 4294967295 labels") != std::string::npos);
+  // a size the file could hold but above the allocation limit: refused before reading
+  const std::vector<uint8_t> ok = idx_images_bytes(4, 64, 64);
+  write_gzip(images, ok);
+  CHECK(nn::read_idx_images(images).pixels.size() == 4 * 64 * 64);
+  ag::set_max_alloc_bytes(4 * 64 * 64);
+  msg = error_of([&] { nn::read_idx_images(images); });
+  ag::set_max_alloc_bytes(0);
+  CHECK(msg.find(fmt::format("[idx] {}: the header promises 4 images of 64 x 64 (16384 bytes, 65536 as float32), "
+                             "above the allocation limit of 16384 bytes", images)) == 0);
 }
 
 TEST_CASE("mnist: bad magic numbers, sizes and truncated files are clear errors") {
