@@ -480,6 +480,38 @@ TEST_CASE("csv: malformed rows name the file, line and column, or are skipped an
         fmt::format("[csv] {}: no data rows (1 skipped as malformed)", path));
 }
 
+TEST_CASE("csv: values beyond float32's range are errors, not inf") {
+  TempDir dir;
+  const std::string path = dir / "range.csv";
+  write_text(path, "a,y\n1,2\n1e39,3\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "y", .integer_labels = false}); }) ==
+        fmt::format("[csv] {} line 3, column 1 (\"a\"): \"1e39\" is outside float32's range (about 3.4e38); load as "
+                    "float64 (CsvOptions::dtype) (CsvOptions::skip_malformed skips such rows)", path));
+  CHECK(nn::load_csv(path, {.label = "y", .integer_labels = false, .dtype = DType::float64}).data.x.value_at(1) == 1e39);
+  write_text(path, "a,y\n1,2\n1,-1e39\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "y", .integer_labels = false}); }).find("\"-1e39\" is outside float32's range") !=
+        std::string::npos);
+  CHECK(nn::load_csv(path, {.label = "y", .integer_labels = false, .skip_malformed = true}).skipped == 1);
+}
+
+TEST_CASE("csv: duplicate column names are ambiguous; a byte order mark is not part of the first name") {
+  TempDir dir;
+  const std::string path = dir / "dup.csv";
+  write_text(path, "a,b,a,label\n1,2,3,0\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "label"}); }) ==
+        fmt::format("[csv] {}: columns 1 and 3 are both named \"a\"; rename one so the column to read is clear", path));
+  write_text(path, "label,b,label\n1,2,0\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "label"}); }).find("columns 1 and 3 are both named \"label\"") !=
+        std::string::npos);
+  write_text(path, "a,b,label\n1,2,0\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "label", .features = {"a", "a"}}); }) ==
+        fmt::format("[csv] {}: feature \"a\" is listed twice in CsvOptions::features", path));
+  write_text(path, "\xEF\xBB\xBFlabel,a\n1,2\n");
+  nn::CsvData bom = nn::load_csv(path, {.label = "label"});
+  CHECK(bom.features == std::vector<std::string>{"a"});
+  CHECK(bom.data.t.to_vector<int64_t>() == std::vector<int64_t>{1});
+}
+
 // ---- Preprocessing -------------------------------------------------------------------------
 
 TEST_CASE("standardize: training columns get mean 0 and std 1; the same statistics apply to other splits") {
