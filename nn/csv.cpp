@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 
@@ -72,6 +73,7 @@ std::string join(const std::vector<std::string>& names) {
 CsvData load_csv(const std::string& path, const CsvOptions& opts) {
   if (opts.label.empty()) ag::fail("csv", "{}: name the label column in CsvOptions::label", path);
   if (!ag::is_floating(opts.dtype)) ag::fail("csv", "features need a floating dtype, got {}", opts.dtype);
+  if (std::filesystem::is_directory(path)) ag::fail("csv", "{}: is a directory, not a CSV file", path);
   std::ifstream in(path);
   if (!in) ag::fail("csv", "{}: cannot open the file", path);
 

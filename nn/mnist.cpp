@@ -23,6 +23,7 @@ constexpr int64_t kMaxDim = 1 << 16;
 class GzReader {
  public:
   GzReader(const std::string& path, std::string_view op) : path_(path), op_(op) {
+    if (std::filesystem::is_directory(path)) ag::fail(op_, "{}: is a directory, not an IDX file", path_);
     if (!std::filesystem::is_regular_file(path)) ag::fail(op_, "{}: no such file", path_);
     in_.open(path, std::ios::binary);
     if (!in_) ag::fail(op_, "{}: cannot open the file", path_);

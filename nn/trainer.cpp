@@ -15,7 +15,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
+  if (!(s >= 0 && s < 1e15)) return "?";  // NaN, negative or beyond int64: no conversion
   const auto t = static_cast<int64_t>(s + 0.5);
   return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
 }

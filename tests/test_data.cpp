@@ -494,6 +494,18 @@ TEST_CASE("csv: values beyond float32's range are errors, not inf") {
   CHECK(nn::load_csv(path, {.label = "y", .integer_labels = false, .skip_malformed = true}).skipped == 1);
 }
 
+TEST_CASE("csv and idx: a directory is named as such") {
+  TempDir dir;
+  const std::string d = dir.path.string();
+  CHECK(error_of([&] { nn::load_csv(d, {.label = "y"}); }) == fmt::format("[csv] {}: is a directory, not a CSV file", d));
+  CHECK(error_of([&] { nn::read_idx_images(d); }) == fmt::format("[idx] {}: is a directory, not an IDX file", d));
+}
+
+TEST_CASE("rotate_scale: a tiny scale samples far outside the image (0), without converting huge values to int64") {
+  std::vector<double> zeros16(16, 0.0);
+  check_values(nn::rotate_scale(ones({1, 4, 4}), 30, 1e-300), zeros16);
+}
+
 TEST_CASE("csv: duplicate column names are ambiguous; a byte order mark is not part of the first name") {
   TempDir dir;
   const std::string path = dir / "dup.csv";
