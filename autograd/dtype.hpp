@@ -73,9 +73,9 @@ using Axes = Shape;
 // Number of elements of a shape (1 for a scalar), for the shape of an existing
 // tensor (already checked, Note [Checked sizes]); a new shape goes through checked_numel.
 inline int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
+  uint64_t n = 1;  // unsigned: a misuse wraps instead of being undefined
+  for (auto d : s) n *= static_cast<uint64_t>(d);
+  return static_cast<int64_t>(n);
 }
 
 // Note [Checked sizes]: every place that turns a shape that is not yet a
