@@ -7,19 +7,34 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include "autograd/error.hpp"
 
 namespace ag {
+
+namespace {
+// The process's umask, read without changing it (umask(2) would, for a moment,
+// for every thread); 022 where /proc does not say.
+mode_t process_umask() {
+  static const mode_t mask = [] {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+      if (line.rfind("Umask:", 0) == 0) return static_cast<mode_t>(std::stoul(line.substr(6), nullptr, 8));
+    return static_cast<mode_t>(022);
+  }();
+  return mask;
+}
+}  // namespace
 
 AtomicFile::AtomicFile(std::string path, std::string_view op) : path_(std::move(path)), op_(op) {
   tmp_ = path_ + ".tmp.XXXXXX";
   fd_ = ::mkstemp(tmp_.data());
   if (fd_ < 0) fail(op_, "cannot create a temporary file next to {}: {}", path_, std::strerror(errno));
   // mkstemp makes the file private (0600); give it the mode a plain create would
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  ::fchmod(fd_, 0666 & ~mask);
+  ::fchmod(fd_, 0644 & ~process_umask());
 }
 
 AtomicFile::~AtomicFile() {

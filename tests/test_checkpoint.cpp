@@ -1,4 +1,5 @@
 // safetensors checkpoints: round trips, the file format, corruption, resuming.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -259,6 +260,10 @@ TEST_CASE("safetensors: concurrent writers to one path never mix; the last compl
   int files = 0;
   for (const auto& e : fs::directory_iterator(dir.path)) files += e.is_regular_file();
   CHECK(files == 1);  // no temporary left behind
+  // the mode a plain create gives (not mkstemp's private 0600)
+  const mode_t mask = ::umask(022);
+  ::umask(mask);
+  CHECK((fs::status(path).permissions() & fs::perms::all) == (fs::perms(0644 & ~mask)));
 }
 
 }  // TEST_SUITE
