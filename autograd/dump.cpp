@@ -1088,13 +1088,9 @@ std::string find_dot() {
 void render(const std::string& dot_path, const std::string& out_path) {
   const std::string format = format_of(out_path);
   const std::string dot = dot_or_fail(out_path, dot_path);
-  const std::string tmp = fmt::format("{}.tmp.{}", out_path, getpid());
-  run_dot(dot, format, dot_path, tmp);
-  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    fail("dump", "cannot write {}: {}", out_path, std::strerror(e));
-  }
+  AtomicFile out(out_path, "dump");  // dot writes the writer's own temporary (Note [Atomic writes])
+  run_dot(dot, format, dot_path, out.temp_path());
+  out.commit();
 }
 
 std::string render_svg(std::string_view dot_text) {
