@@ -499,7 +499,7 @@ Shape parse_shape(std::string_view op, std::string_view s) {
 // Values for one input from its domain.
 Tensor sample(std::string_view op, std::string_view domain, const Shape& shape, DType dtype, Generator& gen,
               int64_t bound) {
-  const int64_t n = shape_numel(shape);
+  const int64_t n = checked_numel(shape, op);
   std::vector<double> v(static_cast<size_t>(n));
   if (domain == "label" || domain == "index") {
     std::vector<int64_t> l(static_cast<size_t>(n));

@@ -73,12 +73,33 @@ using Shape = boost::container::small_vector<int64_t, 6>;
 // A list of axes (negative counts from the end, as in NumPy).
 using Axes = Shape;
 
-// Number of elements of a shape (1 for a scalar).
+// Number of elements of a shape (1 for a scalar), for the shape of an existing
+// tensor (already checked, Note [Checked sizes]); a new shape goes through checked_numel.
 inline int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (auto d : s) n *= d;
-  return n;
+  uint64_t n = 1;  // unsigned: a misuse wraps instead of being undefined
+  for (auto d : s) n *= static_cast<uint64_t>(d);
+  return static_cast<int64_t>(n);
 }
+
+// Note [Checked sizes]: every place that turns a shape that is not yet a
+// tensor's (user arguments, file headers, reshape/repeat/slice/concat
+// results) into an element count or a byte count calls checked_numel or
+// checked_bytes. A negative size, a count above INT64_MAX, or bytes above the
+// allocation ceiling (max_alloc_bytes, in storage.hpp) is an ag::Error naming
+// `op` and the shape, never a wrapped product and a small buffer.
+
+// Number of elements of `s`; throws if a size is negative or the product overflows int64.
+int64_t checked_numel(const Shape& s, std::string_view op);
+// Bytes of a `t` tensor of shape `s`; also throws above the allocation ceiling.
+size_t checked_bytes(const Shape& s, DType t, std::string_view op);
+// a + b for sizes along one axis; throws naming `op` if it overflows int64.
+int64_t checked_add(int64_t a, int64_t b, std::string_view op);
+// Whether v converts to int64 exactly defined: finite and in [-2^63, 2^63)
+// (both bounds are exact doubles).
+constexpr bool fits_int64(double v) { return v >= -9223372036854775808.0 && v < 9223372036854775808.0; }
+// A double converted to int64; NaN, +-inf or a value outside int64's range
+// throws naming `op` and `what` (C++ leaves such a conversion undefined).
+int64_t checked_int64(double v, std::string_view op, std::string_view what = "value");
 
 }  // namespace ag
 

@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "autograd/atomic_file.hpp"
 #include "autograd/ops.hpp"
 
 extern char** environ;
@@ -1066,20 +1067,7 @@ std::string to_string(const LifetimeReport& report) {
       table(rows), bytes_text(report.activation_bytes), bytes_text(report.leaf_bytes));
 }
 
-void write_file(const std::string& path, std::string_view text) {
-  const std::string tmp = fmt::format("{}.tmp.{}", path, getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.close();
-    if (!out) fail("dump", "cannot write {}: {}", path, std::strerror(errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    fail("dump", "cannot write {}: {}", path, std::strerror(e));
-  }
-}
+void write_file(const std::string& path, std::string_view text) { write_file_atomic(path, text, "dump"); }
 
 std::string find_dot() {
   const char* path = std::getenv("PATH");
@@ -1100,13 +1088,9 @@ std::string find_dot() {
 void render(const std::string& dot_path, const std::string& out_path) {
   const std::string format = format_of(out_path);
   const std::string dot = dot_or_fail(out_path, dot_path);
-  const std::string tmp = fmt::format("{}.tmp.{}", out_path, getpid());
-  run_dot(dot, format, dot_path, tmp);
-  if (std::rename(tmp.c_str(), out_path.c_str()) != 0) {
-    const int e = errno;
-    std::remove(tmp.c_str());
-    fail("dump", "cannot write {}: {}", out_path, std::strerror(e));
-  }
+  AtomicFile out(out_path, "dump");  // dot writes the writer's own temporary (Note [Atomic writes])
+  run_dot(dot, format, dot_path, out.temp_path());
+  out.commit();
 }
 
 std::string render_svg(std::string_view dot_text) {

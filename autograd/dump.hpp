@@ -70,7 +70,7 @@ LifetimeReport lifetime_report();
 // The report as a table with totals and a line on why the memory is kept.
 std::string to_string(const LifetimeReport& report);
 
-// Writes `text` to `path` atomically (a temporary file in the same folder, then rename).
+// Writes `text` to `path` atomically (a temporary file unique to the writer, then rename: Note [Atomic writes]).
 void write_file(const std::string& path, std::string_view text);
 
 // The path of Graphviz's `dot` program found on PATH, or "" when it is not installed.

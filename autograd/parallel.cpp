@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -17,10 +18,14 @@ namespace ag {
 namespace {
 
 // Note [Worker pool]: the caller publishes a job (a range split into chunks)
-// under the mutex and bumps the generation; workers wake, claim chunks with an
-// atomic counter, and the last one to finish wakes the caller, which claims
-// chunks too. Workers sleep on a condition variable between jobs, so an idle
-// pool costs nothing while OpenBLAS runs its own threads.
+// as one Job object under the mutex and bumps the generation; workers wake,
+// take a reference to that Job under the same mutex, and claim chunks with its
+// atomic counter; the last chunk to finish wakes the caller, which claims
+// chunks too. Everything a worker reads belongs to the Job it took, which
+// stays alive while any worker holds it: a worker still inside an old job's
+// claim() finds it exhausted and can never take or count a chunk of the next
+// job. Workers sleep on a condition variable between jobs, so an idle pool
+// costs nothing while OpenBLAS runs its own threads.
 class Pool {
  public:
   ~Pool() { resize(0); }
@@ -40,29 +45,36 @@ class Pool {
   int workers() const { return static_cast<int>(threads_.size()); }
 
   void run(int64_t n, int64_t chunks, void* ctx, detail::RangeFn fn) {
+    // const fields are set before the Job is published, under the mutex
+    auto job = std::make_shared<Job>(n, chunks, ctx, fn);
     {
       std::lock_guard lock(m_);
-      n_ = n;
-      chunks_ = chunks;
-      ctx_ = ctx;
-      fn_ = fn;
-      next_.store(0, std::memory_order_relaxed);
-      pending_.store(chunks, std::memory_order_relaxed);
+      job_ = job;
       ++generation_;
     }
     cv_work_.notify_all();
-    claim();
+    claim(*job);
     std::unique_lock lock(m_);
-    cv_done_.wait(lock, [&] { return pending_.load(std::memory_order_acquire) == 0; });
+    cv_done_.wait(lock, [&] { return job->pending.load(std::memory_order_acquire) == 0; });
+    job_.reset();
   }
 
  private:
-  void claim() {
+  struct Job {
+    Job(int64_t n_, int64_t chunks_, void* ctx_, detail::RangeFn fn_)
+        : n(n_), chunks(chunks_), ctx(ctx_), fn(fn_), pending(chunks_) {}
+    const int64_t n, chunks;
+    void* const ctx;
+    const detail::RangeFn fn;
+    std::atomic<int64_t> next{0}, pending;
+  };
+
+  void claim(Job& job) {
     for (;;) {
-      const int64_t c = next_.fetch_add(1, std::memory_order_relaxed);
-      if (c >= chunks_) return;
-      fn_(ctx_, n_ * c / chunks_, n_ * (c + 1) / chunks_);
-      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      const int64_t c = job.next.fetch_add(1, std::memory_order_relaxed);
+      if (c >= job.chunks) return;
+      job.fn(job.ctx, job.n * c / job.chunks, job.n * (c + 1) / job.chunks);
+      if (job.pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
         std::lock_guard lock(m_);
         cv_done_.notify_one();
       }
@@ -72,13 +84,15 @@ class Pool {
   void work() {
     uint64_t seen = 0;
     for (;;) {
+      std::shared_ptr<Job> job;
       {
         std::unique_lock lock(m_);
         cv_work_.wait(lock, [&] { return stop_ || generation_ != seen; });
         if (stop_) return;
         seen = generation_;
+        job = job_;
       }
-      claim();
+      if (job) claim(*job);
     }
   }
 
@@ -87,10 +101,7 @@ class Pool {
   std::vector<std::thread> threads_;
   bool stop_ = false;
   uint64_t generation_ = 0;
-  int64_t n_ = 0, chunks_ = 0;
-  void* ctx_ = nullptr;
-  detail::RangeFn fn_ = nullptr;
-  std::atomic<int64_t> next_{0}, pending_{0};
+  std::shared_ptr<Job> job_;  // the job being run, guarded by m_
 };
 
 int default_threads() {

@@ -1,7 +1,11 @@
 #include "autograd/storage.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
+#include <atomic>
+#include <limits>
 #include <bit>
 #include <cstdlib>
 #include <map>
@@ -148,7 +152,66 @@ Storage::~Storage() {
 void* pool_alloc(size_t bytes) { return cpu_alloc(bytes); }
 void pool_free(void* ptr, size_t bytes) { cpu_free(ptr, bytes); }
 
+namespace {
+size_t physical_memory() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return std::numeric_limits<size_t>::max();
+  return static_cast<size_t>(pages) * static_cast<size_t>(page);
+}
+std::atomic<size_t> g_max_alloc{0};  // 0: the default
+}  // namespace
+
+size_t max_alloc_bytes() {
+  const size_t m = g_max_alloc.load(std::memory_order_relaxed);
+  if (m != 0) return m;
+  static const size_t phys = physical_memory();
+  return phys;
+}
+void set_max_alloc_bytes(size_t bytes) { g_max_alloc.store(bytes, std::memory_order_relaxed); }
+
+int64_t checked_numel(const Shape& s, std::string_view op) {
+  for (auto d : s)
+    if (d < 0) fail(op, "negative size in shape {}; sizes must be >= 0", s);
+  for (auto d : s)
+    if (d == 0) return 0;
+  int64_t n = 1;
+  for (auto d : s)
+    if (__builtin_mul_overflow(n, d, &n))
+      fail(op, "shape {} has more elements than int64 can count (2^63 or more); use smaller sizes", s);
+  return n;
+}
+
+size_t checked_bytes(const Shape& s, DType t, std::string_view op) {
+  const auto n = static_cast<uint64_t>(checked_numel(s, op));
+  uint64_t bytes = 0;
+  if (__builtin_mul_overflow(n, static_cast<uint64_t>(dtype_size(t)), &bytes))
+    fail(op, "shape {} of {} needs more than 2^64 bytes; use smaller sizes", s, t);
+  if (bytes > max_alloc_bytes())
+    fail(op, "shape {} of {} needs {} bytes, above the allocation limit of {} bytes (physical memory by default; "
+         "see ag::set_max_alloc_bytes); use smaller sizes",
+         s, t, bytes, max_alloc_bytes());
+  return static_cast<size_t>(bytes);
+}
+
+int64_t checked_add(int64_t a, int64_t b, std::string_view op) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) fail(op, "size {} + {} overflows int64; use smaller sizes", a, b);
+  return r;
+}
+
+int64_t checked_int64(double v, std::string_view op, std::string_view what) {
+  if (!fits_int64(v))
+    fail(op, "{} {} cannot be converted to int64 (NaN, infinite or outside [-2^63, 2^63)); use a finite value "
+         "in range",
+         what, v);
+  return static_cast<int64_t>(v);
+}
+
 std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
+  if (bytes > max_alloc_bytes())
+    fail("alloc", "{} bytes on {} is above the allocation limit of {} bytes (physical memory by default; see "
+         "ag::set_max_alloc_bytes)",
+         bytes, device, max_alloc_bytes());
   auto s = std::allocate_shared<Storage>(PoolAllocator<Storage>{});
   const size_t n = bytes == 0 ? 1 : bytes;
   s->data = device.is_cpu() ? cpu_alloc(n) : cuda::device_alloc(n, device, "alloc");

@@ -32,6 +32,12 @@ struct Storage {
   static std::shared_ptr<Storage> allocate(size_t bytes, Device device);
 };
 
+// The ceiling on one allocation, in bytes (default: the machine's physical
+// memory). A larger request is an ag::Error before any allocator is called.
+size_t max_alloc_bytes();
+// Sets the ceiling; 0 restores the default.
+void set_max_alloc_bytes(size_t bytes);
+
 // Small blocks from this thread's pool (any thread may free them).
 void* pool_alloc(size_t bytes);
 void pool_free(void* ptr, size_t bytes);

@@ -5,6 +5,7 @@
 #include "config.hpp"  // Note [C++20 check]
 #ifdef TAPEGRAD_CXX20
 
+#include "atomic_file.hpp"
 #include "check.hpp"
 #include "dtype.hpp"
 #include "dump.hpp"

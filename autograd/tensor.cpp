@@ -264,7 +264,7 @@ Tensor& Tensor::fill_(double value) {
     const Tensor f = full(shape(), value, dtype());
     std::memcpy(impl_->storage->data, f.impl()->storage->data, static_cast<size_t>(n) * dtype_size(dtype()));
   } else if (dtype() == DType::int64) {
-    std::fill_n(impl_->data<int64_t>(), n, static_cast<int64_t>(value));
+    std::fill_n(impl_->data<int64_t>(), n, checked_int64(value, "fill_", "fill value"));
   } else {
     visit_float(*this, "fill_", [&](auto* p) {
       using T = std::remove_pointer_t<decltype(p)>;
@@ -300,17 +300,17 @@ Tensor Tensor::t() const { return ag::transpose(*this); }
 // ---- Creation ---------------------------------------------------------------------
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
-  for (auto d : shape)
-    if (d < 0) fail("empty", "negative size in shape {}", shape);
+  const size_t bytes = checked_bytes(shape, dtype, "empty");  // Note [Checked sizes]
   auto t = new_impl();
   t->shape = shape;
   t->numel = shape_numel(shape);
   t->dtype = dtype;
-  t->storage = Storage::allocate(static_cast<size_t>(t->numel) * dtype_size(dtype), device);
+  t->storage = Storage::allocate(bytes, device);
   return Tensor(std::move(t));
 }
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  if (dtype == DType::int64) checked_int64(value, "full", "fill value");
   if (!device.is_cpu()) {
     Tensor t = empty(shape, dtype, device);
     device_ops(t, "full").fill(t.impl()->storage->data, t.numel(), dtype, value);
@@ -337,14 +337,18 @@ Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
 Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0.0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     fail("arange", "needs finite bounds and a non-zero step, got start {}, stop {}, step {}", start, stop, step);
-  auto n = static_cast<int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  const double count = std::max(0.0, std::ceil((stop - start) / step));
+  if (!(count < 9223372036854775808.0))
+    fail("arange", "[{}, {}) in steps of {} has {} elements, more than int64 can count; use a larger step", start,
+         stop, step, count);
+  const auto n = static_cast<int64_t>(count);
   Tensor t = empty({n}, dtype);
   for (int64_t i = 0; i < n; ++i) {
     double v = start + static_cast<double>(i) * step;
     switch (dtype) {
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(v); break;
       case DType::float64: t.impl()->data<double>()[i] = v; break;
-      case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(v); break;
+      case DType::int64: t.impl()->data<int64_t>()[i] = checked_int64(v, "arange"); break;
       case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(v)); break;
       case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(v)); break;
     }
@@ -354,7 +358,7 @@ Tensor arange(double start, double stop, double step, DType dtype) {
 
 // The values fill the shape exactly; {} is the 0-d shape, one value, in tensor() and from_vector() alike.
 static void check_fill(size_t n, const Shape& shape) {
-  if (shape_numel(shape) == static_cast<int64_t>(n)) return;
+  if (checked_numel(shape, "tensor") == static_cast<int64_t>(n)) return;
   if (shape.empty())
     fail("tensor", "{} values do not fill shape () (the 0-d shape {{}} holds one value); for a 1-d tensor pass the "
          "shape {{{}}}", n, n);
@@ -369,7 +373,7 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
     switch (dtype) {
       case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
       case DType::float64: t.impl()->data<double>()[i] = values[i]; break;
-      case DType::int64: t.impl()->data<int64_t>()[i] = static_cast<int64_t>(values[i]); break;
+      case DType::int64: t.impl()->data<int64_t>()[i] = checked_int64(values[i], "tensor"); break;
       case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(values[i])); break;
       case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(values[i])); break;
     }

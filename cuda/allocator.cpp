@@ -221,7 +221,8 @@ void raise_device_check(Device device) {
   }
   const Op op = static_cast<Op>(h.op);
   const std::string where = fmt::format("found by the kernel on {}; reported at the next copy to the host", device);
-  const auto v = static_cast<int64_t>(h.value);
+  // labels and indices are whole numbers; bce's value may be NaN, so no conversion before the switch
+  const auto v = fits_int64(h.value) ? static_cast<int64_t>(h.value) : int64_t{0};
   switch (op) {
     case Op::softmax_cross_entropy:
     case Op::nll: fail(op_name(op), "label {} at row {} is out of range [0, {}) ({})", v, h.position, h.bound, where);

@@ -65,6 +65,10 @@ void rotate_scale_plane(const T* src, T* dst, const Images& im, double degrees, 
     for (int64_t x = 0; x < im.w; ++x) {
       const double u = static_cast<double>(x) - cx, v = static_cast<double>(y) - cy;
       const double sx = cx + u * cs - v * sn, sy = cy + u * sn + v * cs;
+      if (!(std::abs(sx) < 1e15 && std::abs(sy) < 1e15)) {  // far outside (a tiny scale): 0, and no int64 overflow
+        dst[y * im.w + x] = T(0);
+        continue;
+      }
       const double fy = std::floor(sy), fx = std::floor(sx);
       const double ay = sy - fy, ax = sx - fx;
       const auto y0 = static_cast<int64_t>(fy), x0 = static_cast<int64_t>(fx);

@@ -1,9 +1,12 @@
 #include "nn/checkpoint.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
+
+#include "autograd/atomic_file.hpp"
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -36,17 +39,6 @@ ag::DType parse_dtype(const std::string& path, const std::string& name, std::str
   ag::fail("safetensors", "{}: tensor '{}' has dtype {}, which tapegrad does not read (F32, F64, I64, F16, BF16)", path, name, s);
 }
 
-// Writes all bytes or throws, naming the file.
-void write_all(int fd, const char* p, size_t n, const std::string& path) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) ag::fail("safetensors", "writing {} failed: {}", path, std::strerror(errno));
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 }  // namespace
 
 const Tensor& SafeTensors::at(const std::string& name) const {
@@ -67,6 +59,7 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   size_t offset = 0;
   for (const auto& [name, t] : st.tensors) {
     if (name == "__metadata__") ag::fail("safetensors", "'__metadata__' cannot name a tensor");
+    if (header.contains(name)) ag::fail("safetensors", "two tensors are named '{}'; names must be unique", name);
     if (!t.device().is_cpu()) ag::fail("safetensors", "tensor '{}' is on {}; move it to the cpu first", name, t.device());
     json::array shape;
     for (int64_t d : t.shape()) shape.push_back(d);
@@ -82,43 +75,89 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   unsigned char len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<unsigned char>(n >> (8 * i));
 
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) ag::fail("safetensors", "cannot create {}: {}", tmp, std::strerror(errno));
-  try {
-    write_all(fd, reinterpret_cast<const char*>(len), 8, tmp);
-    write_all(fd, text.data(), text.size(), tmp);
-    for (const auto& [name, t] : st.tensors)
-      write_all(fd, static_cast<const char*>(t.impl()->storage->data),
-                static_cast<size_t>(t.numel()) * ag::dtype_size(t.dtype()), tmp);
-    if (::fsync(fd) != 0) ag::fail("safetensors", "fsync of {} failed: {}", tmp, std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    std::remove(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    ag::fail("safetensors", "cannot rename {} to {}: {}", tmp, path, std::strerror(errno));
-  }
+  ag::AtomicFile out(path, "safetensors");  // Note [Atomic writes]
+  out.write(len, 8);
+  out.write(text.data(), text.size());
+  for (const auto& [name, t] : st.tensors)
+    out.write(t.impl()->storage->data, static_cast<size_t>(t.numel()) * ag::dtype_size(t.dtype()));
+  out.commit();
 }
 
+namespace {
+
+// The safetensors reference limits the header to 100 MB.
+constexpr uint64_t kMaxHeaderBytes = uint64_t{100} << 20;
+
+// Keys of every JSON object in `text`, counted on the raw text (a parsed
+// object keeps only the last of duplicate keys); `top` gets the raw keys of
+// the outermost object.
+size_t count_json_keys(std::string_view text, std::vector<std::string_view>& top) {
+  size_t keys = 0;
+  std::vector<char> stack;  // '{' or '['
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '{' || c == '[') stack.push_back(c);
+    else if ((c == '}' || c == ']') && !stack.empty()) stack.pop_back();
+    else if (c == '"') {
+      const size_t begin = ++i;
+      while (i < text.size() && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+      const size_t end = std::min(i, text.size());
+      size_t j = i + 1;
+      while (j < text.size() && (text[j] == ' ' || text[j] == '\t' || text[j] == '\n' || text[j] == '\r')) ++j;
+      if (!stack.empty() && stack.back() == '{' && j < text.size() && text[j] == ':') {
+        ++keys;
+        if (stack.size() == 1) top.push_back(text.substr(begin, end - begin));
+      }
+    }
+  }
+  return keys;
+}
+
+size_t count_parsed_keys(const json::value& v) {
+  size_t n = 0;
+  if (v.is_object())
+    for (const auto& [k, x] : v.as_object()) n += 1 + count_parsed_keys(x);
+  else if (v.is_array())
+    for (const auto& x : v.as_array()) n += count_parsed_keys(x);
+  return n;
+}
+
+void check_unique_keys(const std::string& path, std::string_view text, const json::value& header) {
+  std::vector<std::string_view> top;
+  if (count_json_keys(text, top) == count_parsed_keys(header)) return;
+  std::sort(top.begin(), top.end());
+  auto dup = std::adjacent_find(top.begin(), top.end());
+  if (dup != top.end())
+    ag::fail("safetensors", "{}: the header names '{}' twice; each tensor name must be unique (rewrite the file)", path,
+             *dup);
+  ag::fail("safetensors", "{}: the header has a duplicate key; each key of a JSON object must be unique (rewrite the file)",
+           path);
+}
+
+}  // namespace
+
 SafeTensors load_safetensors(const std::string& path) {
+  struct stat info{};
+  if (::stat(path.c_str(), &info) != 0) ag::fail("safetensors", "cannot open {}: {}", path, std::strerror(errno));
+  if (S_ISDIR(info.st_mode)) ag::fail("safetensors", "cannot read {}: it is a directory, not a safetensors file", path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) ag::fail("safetensors", "cannot open {}", path);
+  if (!in) ag::fail("safetensors", "cannot open {}: {}", path, std::strerror(errno));
   const auto file_size = static_cast<uint64_t>(in.tellg());
   in.seekg(0);
+  if (!in) ag::fail("safetensors", "cannot read {}: it is not a regular file", path);
   if (file_size < 8) ag::fail("safetensors", "{} is truncated: {} bytes, shorter than the 8-byte header length", path, file_size);
   unsigned char len[8];
-  in.read(reinterpret_cast<char*>(len), 8);
+  if (!in.read(reinterpret_cast<char*>(len), 8)) ag::fail("safetensors", "reading {} failed", path);
   uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len[i]) << (8 * i);
+  if (n > kMaxHeaderBytes)
+    ag::fail("safetensors", "{}: the header claims {} bytes, above the format's limit of {}; the file is corrupted",
+             path, n, kMaxHeaderBytes);
   if (n > file_size - 8)
     ag::fail("safetensors", "{} is truncated or corrupted: the header claims {} bytes, the file has {} after the length",
              path, n, file_size - 8);
   std::string text(static_cast<size_t>(n), '\0');
-  in.read(text.data(), static_cast<std::streamsize>(n));
+  if (!in.read(text.data(), static_cast<std::streamsize>(n))) ag::fail("safetensors", "reading the header of {} failed", path);
   json::value header;
   try {
     header = json::parse(text);
@@ -126,6 +165,7 @@ SafeTensors load_safetensors(const std::string& path) {
     ag::fail("safetensors", "{}: the header is not valid JSON ({})", path, e.what());
   }
   if (!header.is_object()) ag::fail("safetensors", "{}: the header is not a JSON object", path);
+  check_unique_keys(path, text, header);
   const uint64_t data_size = file_size - 8 - n;
 
   SafeTensors st;
@@ -161,20 +201,44 @@ SafeTensors load_safetensors(const std::string& path) {
       ag::fail("safetensors", "{}: the entry of tensor '{}' is malformed ({})", path, name, ex.what());
     }
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  // The format's rules: the tensors' byte ranges tile the data exactly, from 0,
+  // in order, without gaps or overlaps.
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
+  uint64_t expect = 0;
+  std::string previous;
   for (const Entry& e : entries) {
-    for (int64_t d : e.shape)
-      if (d < 0) ag::fail("safetensors", "{}: tensor '{}' has a negative size in shape {}", path, e.name, e.shape);
-    const uint64_t want = static_cast<uint64_t>(ag::shape_numel(e.shape)) * ag::dtype_size(e.dtype);
+    uint64_t want = 0;
+    try {
+      want = ag::checked_bytes(e.shape, e.dtype, "safetensors");  // Note [Checked sizes]
+    } catch (const ag::Error& ex) {
+      ag::fail("safetensors", "{}: tensor '{}': {}", path, e.name, std::string_view(ex.what()).substr(14));
+    }
     if (e.end < e.begin || e.end - e.begin != want)
       ag::fail("safetensors", "{}: tensor '{}' of shape {} {} needs {} bytes, its offsets [{}, {}) span {}", path,
                e.name, e.shape, e.dtype, want, e.begin, e.end, e.end - e.begin);
+    if (e.begin != expect) {
+      if (e.begin < expect)
+        ag::fail("safetensors", "{}: tensor '{}' at bytes [{}, {}) overlaps tensor '{}', which ends at {}; each byte "
+                 "of the data belongs to one tensor", path, e.name, e.begin, e.end, previous, expect);
+      ag::fail("safetensors", "{}: tensor '{}' starts at byte {}, but {}; the data must have no gaps", path, e.name,
+               e.begin, previous.empty() ? std::string("the data starts at 0")
+                                         : fmt::format("tensor '{}' ends at {}", previous, expect));
+    }
     if (e.end > data_size)
       ag::fail("safetensors", "{} is truncated: tensor '{}' ends at byte {} of the data, which has {}", path, e.name,
                e.end, data_size);
+    expect = e.end;
+    previous = e.name;
+  }
+  if (expect != data_size)
+    ag::fail("safetensors", "{}: the tensors cover {} bytes of data, but the file has {} after the header; the file is "
+             "corrupted or has trailing bytes", path, expect, data_size);
+  for (const Entry& e : entries) {
     ag::Tensor t = ag::empty(e.shape, e.dtype);
     in.seekg(static_cast<std::streamoff>(8 + n + e.begin));
-    in.read(static_cast<char*>(t.impl()->storage->data), static_cast<std::streamsize>(want));
+    in.read(static_cast<char*>(t.impl()->storage->data), static_cast<std::streamsize>(e.end - e.begin));
     if (!in) ag::fail("safetensors", "{}: reading tensor '{}' failed", path, e.name);
     st.tensors.emplace_back(e.name, t);
   }

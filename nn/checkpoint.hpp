@@ -1,7 +1,9 @@
 // Checkpoints in the safetensors format (readable by PyTorch's safetensors
 // package): an 8-byte little-endian header length, a JSON header naming each
 // tensor's dtype, shape and byte range, then the raw row-major data. Files are
-// written atomically (temporary file, fsync, rename), and reading checks the
+// written atomically (a temporary file unique to the writer, fsync, rename:
+// Note [Atomic writes]; when several writers save to one path, the file is the
+// last one's complete output), and reading checks the
 // header, the byte ranges and the file size, so a truncated or corrupted file
 // is a clear error rather than garbage weights.
 #pragma once

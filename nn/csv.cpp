@@ -1,7 +1,9 @@
 #include "nn/csv.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 
@@ -71,6 +73,7 @@ std::string join(const std::vector<std::string>& names) {
 CsvData load_csv(const std::string& path, const CsvOptions& opts) {
   if (opts.label.empty()) ag::fail("csv", "{}: name the label column in CsvOptions::label", path);
   if (!ag::is_floating(opts.dtype)) ag::fail("csv", "features need a floating dtype, got {}", opts.dtype);
+  if (std::filesystem::is_directory(path)) ag::fail("csv", "{}: is a directory, not a CSV file", path);
   std::ifstream in(path);
   if (!in) ag::fail("csv", "{}: cannot open the file", path);
 
@@ -79,6 +82,7 @@ CsvData load_csv(const std::string& path, const CsvOptions& opts) {
   std::vector<std::string> header;
   while (header.empty() && std::getline(in, line)) {
     ++line_no;
+    if (line_no == 1 && line.starts_with("\xEF\xBB\xBF")) line.erase(0, 3);  // a UTF-8 byte order mark
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
     auto fields = split_line(line, opts.delimiter);
@@ -88,10 +92,19 @@ CsvData load_csv(const std::string& path, const CsvOptions& opts) {
   }
   if (header.empty()) ag::fail("csv", "{}: the file is empty (no header row)", path);
 
+  // The one column called `name` (a name in the header twice would be ambiguous).
   auto column_of = [&](const std::string& name) {
-    for (size_t j = 0; j < header.size(); ++j)
-      if (header[j] == name) return j;
-    ag::fail("csv", "{}: no column \"{}\" in the header (columns: {})", path, name, join(header));
+    size_t found = header.size();
+    for (size_t j = 0; j < header.size(); ++j) {
+      if (header[j] != name) continue;
+      if (found != header.size())
+        ag::fail("csv", "{}: columns {} and {} are both named \"{}\"; rename one so the column to read is clear",
+                 path, found + 1, j + 1, name);
+      found = j;
+    }
+    if (found == header.size())
+      ag::fail("csv", "{}: no column \"{}\" in the header (columns: {})", path, name, join(header));
+    return found;
   };
   const size_t label_col = column_of(opts.label);
   std::vector<std::string> features = opts.features;
@@ -102,8 +115,15 @@ CsvData load_csv(const std::string& path, const CsvOptions& opts) {
   std::vector<size_t> feature_cols;
   for (const auto& f : features) {
     if (f == opts.label) ag::fail("csv", "{}: column \"{}\" is both a feature and the label", path, f);
-    feature_cols.push_back(column_of(f));
+    const size_t col = column_of(f);
+    if (std::find(feature_cols.begin(), feature_cols.end(), col) != feature_cols.end())
+      ag::fail("csv", "{}: feature \"{}\" is listed twice in CsvOptions::features", path, f);
+    feature_cols.push_back(col);
   }
+  // float32 features and targets: a finite double beyond float32's range would become inf
+  const bool f32 = opts.dtype == ag::DType::float32;
+  auto fits = [&](double v) { return !f32 || std::isfinite(static_cast<float>(v)); };
+  constexpr std::string_view kRange = "is outside float32's range (about 3.4e38); load as float64 (CsvOptions::dtype)";
 
   const size_t d = feature_cols.size();
   std::vector<double> x, row(d);
@@ -131,6 +151,7 @@ CsvData load_csv(const std::string& path, const CsvOptions& opts) {
       for (size_t k = 0; k < d && error.empty(); ++k) {
         auto v = parse_number((*fields)[feature_cols[k]]);
         if (!v) error = bad(feature_cols[k], "is not a number");
+        else if (!fits(*v)) error = bad(feature_cols[k], kRange);
         else row[k] = *v;
       }
       if (error.empty()) {
@@ -138,6 +159,7 @@ CsvData load_csv(const std::string& path, const CsvOptions& opts) {
         if (!v) error = bad(label_col, "is not a number");
         else if (opts.integer_labels && (*v < 0 || *v != std::floor(*v) || *v > 1e15))
           error = bad(label_col, "is not a class label (an integer >= 0)");
+        else if (!opts.integer_labels && !fits(*v)) error = bad(label_col, kRange);
         else label = *v;
       }
     }

@@ -23,12 +23,15 @@ constexpr int64_t kMaxDim = 1 << 16;
 class GzReader {
  public:
   GzReader(const std::string& path, std::string_view op) : path_(path), op_(op) {
+    if (std::filesystem::is_directory(path)) ag::fail(op_, "{}: is a directory, not an IDX file", path_);
     if (!std::filesystem::is_regular_file(path)) ag::fail(op_, "{}: no such file", path_);
     in_.open(path, std::ios::binary);
     if (!in_) ag::fail(op_, "{}: cannot open the file", path_);
     const int b0 = in_.get(), b1 = in_.get();
     gzip_ = b0 == 0x1f && b1 == 0x8b;
     in_.clear();
+    in_.seekg(0, std::ios::end);
+    file_bytes_ = static_cast<uint64_t>(std::max<std::streamoff>(0, in_.tellg()));
     in_.seekg(0);
     if (gzip_) {
       buf_.resize(1 << 16);
@@ -40,6 +43,12 @@ class GzReader {
   }
   GzReader(const GzReader&) = delete;
   GzReader& operator=(const GzReader&) = delete;
+
+  // The most bytes the file can hold once decompressed: its size for a plain
+  // file; for gzip, deflate's largest ratio (1032:1) times the compressed size.
+  uint64_t max_data_bytes() const { return gzip_ ? file_bytes_ * 1032 + 1024 : file_bytes_; }
+  bool gzip() const { return gzip_; }
+  uint64_t file_bytes() const { return file_bytes_; }
 
   // Reads up to n bytes into p; returns how many were read (fewer only at the end of the data).
   size_t read(uint8_t* p, size_t n) {
@@ -112,7 +121,44 @@ class GzReader {
   std::string path_;
   std::string_view op_;
   size_t offset_ = 0;
+  uint64_t file_bytes_ = 0;
 };
+
+// Checks the `bytes` a header declares (after `header` bytes) before reading
+// them: a gzip file too small to inflate to them, or a size above the
+// allocation limit (Note [Checked sizes]), is an error naming the file, not a
+// long inflate that ends in bad_alloc.
+void check_declared(const GzReader& in, const std::string& path, uint64_t bytes, uint64_t header,
+                    std::string_view what) {
+  if (in.gzip() && bytes + header > in.max_data_bytes())
+    ag::fail("idx", "{}: the header promises {} ({} bytes), but a gzip file of {} bytes inflates to at most {}; the "
+             "file is truncated or corrupted", path, what, bytes, in.file_bytes(), in.max_data_bytes());
+  // the loader keeps the bytes and their float32 copy
+  if (bytes > ag::max_alloc_bytes() / 5)
+    ag::fail("idx", "{}: the header promises {} ({} bytes, {} as float32), above the allocation limit of {} bytes "
+             "(see ag::set_max_alloc_bytes); the file is corrupted or too large to load at once",
+             path, what, bytes, bytes * 4, ag::max_alloc_bytes());
+}
+
+// Reads `want` bytes of data into `out`; `truncated(have)` throws if the data ends early.
+template <class Fail>
+void read_data(GzReader& in, const std::string& path, std::vector<uint8_t>& out, size_t want, Fail&& truncated) {
+  // reserved once (no doubling and copying); a plain file's size bounds it
+  const auto reserve = static_cast<size_t>(std::min<uint64_t>(want, in.max_data_bytes()));
+  try {
+    out.reserve(reserve);
+  } catch (const std::bad_alloc&) {
+    ag::fail("idx", "{}: out of memory reserving {} bytes for the data", path, reserve);
+  }
+  size_t have = 0;
+  while (have < want) {
+    const size_t chunk = std::min(want - have, size_t{1} << 24);
+    out.resize(have + chunk);
+    const size_t got = in.read(out.data() + have, chunk);
+    have += got;
+    if (got < chunk) truncated(have);
+  }
+}
 
 void check_magic(const std::string& path, uint32_t magic, uint32_t want) {
   if (magic == want) return;
@@ -183,20 +229,14 @@ IdxImages read_idx_images(const std::string& path, int64_t limit) {
     ag::fail("idx", "{}: implausible image size {} x {} in the header (expected 1..{} each, 28 x 28 for MNIST)", path,
              im.rows, im.cols, kMaxDim);
   im.count = checked_count(path, count, limit);
-  // Grown as the data arrives, so a corrupt count in a small file cannot demand a huge buffer.
-  const size_t image_bytes = static_cast<size_t>(im.rows * im.cols);
-  const size_t want = static_cast<size_t>(im.count) * image_bytes;
-  size_t have = 0;
-  while (have < want) {
-    const size_t chunk = std::min(want - have, size_t{1} << 24);
-    im.pixels.resize(have + chunk);
-    const size_t got = in.read(im.pixels.data() + have, chunk);
-    have += got;
-    if (got < chunk)
-      ag::fail("idx", "{}: file truncated: the header promises {} images of {} x {} ({} bytes), but the data ends "
-               "after {} bytes ({} whole images)", path, count, im.rows, im.cols,
-               static_cast<size_t>(count) * image_bytes, have, have / image_bytes);
-  }
+  const size_t image_bytes = static_cast<size_t>(im.rows * im.cols);  // at most 2^32
+  const size_t want = static_cast<size_t>(im.count) * image_bytes;     // below 2^64
+  check_declared(in, path, want, 16, fmt::format("{} images of {} x {}", im.count, im.rows, im.cols));
+  read_data(in, path, im.pixels, want, [&](size_t have) {
+    ag::fail("idx", "{}: file truncated: the header promises {} images of {} x {} ({} bytes), but the data ends "
+             "after {} bytes ({} whole images)", path, count, im.rows, im.cols,
+             static_cast<size_t>(count) * image_bytes, have, have / image_bytes);
+  });
   if (limit < 0) in.expect_end("images");
   return im;
 }
@@ -207,16 +247,11 @@ std::vector<uint8_t> read_idx_labels(const std::string& path, int64_t limit) {
   const uint32_t count = in.read_u32("header");
   const int64_t n = checked_count(path, count, limit);
   std::vector<uint8_t> labels;
-  size_t have = 0;
-  while (have < static_cast<size_t>(n)) {
-    const size_t chunk = std::min(static_cast<size_t>(n) - have, size_t{1} << 24);
-    labels.resize(have + chunk);
-    const size_t got = in.read(labels.data() + have, chunk);
-    have += got;
-    if (got < chunk)
-      ag::fail("idx", "{}: file truncated: the header promises {} labels, but the data ends after {}", path, count,
-               have);
-  }
+  check_declared(in, path, static_cast<uint64_t>(n), 8, fmt::format("{} labels", n));
+  read_data(in, path, labels, static_cast<size_t>(n), [&](size_t have) {
+    ag::fail("idx", "{}: file truncated: the header promises {} labels, but the data ends after {}", path, count,
+             have);
+  });
   if (limit < 0) in.expect_end("labels");
   return labels;
 }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numbers>
 
+#include <fmt/ranges.h>
+
 #include "autograd/cpu/optim_ops.hpp"
 #include "autograd/parallel.hpp"
 #include "cuda/optim_dispatch.hpp"
@@ -117,7 +119,11 @@ NamedTensors Optimizer::state() const {
 void Optimizer::load_state(const NamedTensors& state) {
   for (const auto& [name, t] : state) {
     if (name == "step") {
-      steps_ = static_cast<int64_t>(t.value_at(0));
+      if (t.numel() != 1) ag::fail(name_, "state entry 'step' has shape {}, expected a scalar", t.shape());
+      const double v = t.value_at(0);
+      if (!(v >= 0) || !ag::fits_int64(v) || v != std::floor(v))
+        ag::fail(name_, "state entry 'step' is {}, expected a whole number >= 0; the checkpoint is corrupted", v);
+      steps_ = static_cast<int64_t>(v);
       continue;
     }
     const size_t dot = name.find('.');
@@ -129,7 +135,12 @@ void Optimizer::load_state(const NamedTensors& state) {
     }
     if (dot == std::string::npos || i >= params_.size())
       ag::fail(name_, "state entry '{}' does not match this optimiser's {} parameters", name, params_.size());
-    Tensor& b = buffer(i, name.substr(dot + 1));
+    const std::string buf = name.substr(dot + 1);
+    const std::vector<std::string> known = buffer_names();
+    if (!known.empty() && std::find(known.begin(), known.end(), buf) == known.end())
+      ag::fail(name_, "state entry '{}' names buffer '{}', which {} does not have (expected: {})", name, buf, name_,
+               fmt::join(known, ", "));
+    Tensor& b = buffer(i, buf);
     if (b.shape() != t.shape() || b.dtype() != t.dtype())
       ag::fail(name_, "state entry '{}' has shape {} {}, expected {} {}", name, t.shape(), t.dtype(), b.shape(),
                b.dtype());

@@ -37,6 +37,8 @@ class Optimizer {
   virtual void update(size_t i, Tensor& p, const Tensor& g, int64_t t) = 0;
   // A per-parameter buffer (zeros at first), saved in state() as "<i>.<name>".
   Tensor& buffer(size_t i, const std::string& name);
+  // The buffer names update() uses, which load_state accepts; empty accepts any name.
+  virtual std::vector<std::string> buffer_names() const { return {}; }
 
   std::string name_;
   std::vector<Tensor> params_;
@@ -54,6 +56,7 @@ class SGD : public Optimizer {
 
  protected:
   void update(size_t i, Tensor& p, const Tensor& g, int64_t t) override;
+  std::vector<std::string> buffer_names() const override { return momentum_ > 0 ? std::vector<std::string>{"momentum"} : std::vector<std::string>{}; }
 
  private:
   double momentum_, weight_decay_;
@@ -71,6 +74,7 @@ class AdaGrad : public Optimizer {
 
  protected:
   void update(size_t i, Tensor& p, const Tensor& g, int64_t t) override;
+  std::vector<std::string> buffer_names() const override { return {"sum_sq"}; }
 
  private:
   double eps_, weight_decay_;
@@ -84,6 +88,7 @@ class RMSProp : public Optimizer {
 
  protected:
   void update(size_t i, Tensor& p, const Tensor& g, int64_t t) override;
+  std::vector<std::string> buffer_names() const override { return {"square_avg"}; }
 
  private:
   double alpha_, eps_, weight_decay_;
@@ -98,6 +103,7 @@ class Adam : public Optimizer {
 
  protected:
   void update(size_t i, Tensor& p, const Tensor& g, int64_t t) override;
+  std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
 
  private:
   double beta1_, beta2_, eps_, weight_decay_;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "autograd/atomic_file.hpp"
 #include "nn/layers.hpp"
 
 namespace nn {
@@ -15,7 +16,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string duration(double s) {
-  if (!std::isfinite(s) || s < 0) return "?";
+  if (!(s >= 0 && s < 1e15)) return "?";  // NaN, negative or beyond int64: no conversion
   const auto t = static_cast<int64_t>(s + 0.5);
   return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
 }
@@ -131,7 +132,7 @@ void Trainer::write_history_csv(const std::string& path) const {
 
 bool Trainer::plot_history(const std::string& path, std::string* why) const {
   const bool svg = path.size() > 4 && path.substr(path.size() - 4) == ".svg";
-  const std::string data = path + ".csv", script = path + ".gp", tmp = path + ".tmp";
+  const std::string data = path + ".csv", script = path + ".gp";
   write_history_csv(data);
   const bool val = !history_.empty() && std::isfinite(history_.front().val_loss);
   const std::string style = history_.size() > 40 ? "lines lw 2" : "linespoints pt 7 ps 0.6";
@@ -151,12 +152,17 @@ bool Trainer::plot_history(const std::string& path, std::string* why) const {
     if (why) *why = "gnuplot is not installed (Debian package gnuplot-nox); wrote " + data + " and " + script;
     return false;
   }
-  // Render to a temporary file, then rename: a reader never sees half a picture.
+  // Render to this writer's own temporary file, then rename: a reader never
+  // sees half a picture, and concurrent writers never share one (Note [Atomic writes]).
+  ag::AtomicFile out(path, "plot_history");
+  const std::string& tmp = out.temp_path();
   ag::write_file(tmp + ".gp", script_for(tmp));
   const int rc = std::system(fmt::format("gnuplot '{}' > /dev/null 2>&1", tmp + ".gp").c_str());
   std::remove((tmp + ".gp").c_str());
-  if (rc != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
+  try {
+    if (rc != 0) throw ag::Error("gnuplot failed");
+    out.commit();
+  } catch (const ag::Error&) {
     if (why) *why = "gnuplot failed to render " + path + " (run gnuplot " + script + " to see why)";
     return false;
   }

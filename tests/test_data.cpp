@@ -8,6 +8,7 @@
 #include <set>
 
 #include <unistd.h>
+#include <zlib.h>
 
 #include "helpers.hpp"
 #include "nn/augment.hpp"
@@ -300,6 +301,42 @@ TEST_CASE("mnist: missing files and directories are named") {
         "[mnist] the split prefix is \"train\" or \"t10k\", got \"test\"");
 }
 
+// `bytes` gzip-compressed into `path` with zlib (to craft headers the writers refuse).
+void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb9");
+  REQUIRE(f);
+  if (!bytes.empty()) REQUIRE(gzwrite(f, bytes.data(), static_cast<unsigned>(bytes.size())) == static_cast<int>(bytes.size()));
+  REQUIRE(gzclose(f) == Z_OK);
+}
+
+TEST_CASE("mnist: a gzip bomb or an absurd declared size stops at once, naming the file") {
+  TempDir dir;
+  const std::string images = dir / "bomb.gz", labels = dir / "labels.gz";
+  // the header declares 1 x 65536 x 65536 (4 GiB); 1 MiB of zeros follows, which deflates to about 1 KiB
+  std::vector<uint8_t> b = idx_images_bytes(0, 65536, 65536);
+  b[7] = 1;  // count 1
+  b.resize(b.size() + (size_t{1} << 20));
+  write_gzip(images, b);
+  std::string msg = error_of([&] { nn::read_idx_images(images); });
+  CHECK(msg.find(fmt::format("[idx] {}: the header promises 1 images of 65536 x 65536 (4294967296 bytes), but a gzip "
+                             "file of", images)) == 0);
+  CHECK(msg.find("inflates to at most") != std::string::npos);
+  // labels too: 4 billion labels in a tiny file
+  std::vector<uint8_t> lb = idx_labels_bytes({1, 2});
+  lb[4] = lb[5] = lb[6] = lb[7] = 0xff;
+  write_gzip(labels, lb);
+  CHECK(error_of([&] { nn::read_idx_labels(labels); }).find("the header promises 4294967295 labels") != std::string::npos);
+  // a size the file could hold but above the allocation limit: refused before reading
+  const std::vector<uint8_t> ok = idx_images_bytes(4, 64, 64);
+  write_gzip(images, ok);
+  CHECK(nn::read_idx_images(images).pixels.size() == 4 * 64 * 64);
+  ag::set_max_alloc_bytes(4 * 64 * 64);
+  msg = error_of([&] { nn::read_idx_images(images); });
+  ag::set_max_alloc_bytes(0);
+  CHECK(msg.find(fmt::format("[idx] {}: the header promises 4 images of 64 x 64 (16384 bytes, 65536 as float32), "
+                             "above the allocation limit of 16384 bytes", images)) == 0);
+}
+
 TEST_CASE("mnist: bad magic numbers, sizes and truncated files are clear errors") {
   TempDir dir;
   const std::string images = dir / "im", labels = dir / "lb";
@@ -441,6 +478,50 @@ TEST_CASE("csv: malformed rows name the file, line and column, or are skipped an
   write_text(path, "a,b,label\n1,2,x\n");
   CHECK(error_of([&] { nn::load_csv(path, {.label = "label", .skip_malformed = true}); }) ==
         fmt::format("[csv] {}: no data rows (1 skipped as malformed)", path));
+}
+
+TEST_CASE("csv: values beyond float32's range are errors, not inf") {
+  TempDir dir;
+  const std::string path = dir / "range.csv";
+  write_text(path, "a,y\n1,2\n1e39,3\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "y", .integer_labels = false}); }) ==
+        fmt::format("[csv] {} line 3, column 1 (\"a\"): \"1e39\" is outside float32's range (about 3.4e38); load as "
+                    "float64 (CsvOptions::dtype) (CsvOptions::skip_malformed skips such rows)", path));
+  CHECK(nn::load_csv(path, {.label = "y", .integer_labels = false, .dtype = DType::float64}).data.x.value_at(1) == 1e39);
+  write_text(path, "a,y\n1,2\n1,-1e39\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "y", .integer_labels = false}); }).find("\"-1e39\" is outside float32's range") !=
+        std::string::npos);
+  CHECK(nn::load_csv(path, {.label = "y", .integer_labels = false, .skip_malformed = true}).skipped == 1);
+}
+
+TEST_CASE("csv and idx: a directory is named as such") {
+  TempDir dir;
+  const std::string d = dir.path.string();
+  CHECK(error_of([&] { nn::load_csv(d, {.label = "y"}); }) == fmt::format("[csv] {}: is a directory, not a CSV file", d));
+  CHECK(error_of([&] { nn::read_idx_images(d); }) == fmt::format("[idx] {}: is a directory, not an IDX file", d));
+}
+
+TEST_CASE("rotate_scale: a tiny scale samples far outside the image (0), without converting huge values to int64") {
+  std::vector<double> zeros16(16, 0.0);
+  check_values(nn::rotate_scale(ones({1, 4, 4}), 30, 1e-300), zeros16);
+}
+
+TEST_CASE("csv: duplicate column names are ambiguous; a byte order mark is not part of the first name") {
+  TempDir dir;
+  const std::string path = dir / "dup.csv";
+  write_text(path, "a,b,a,label\n1,2,3,0\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "label"}); }) ==
+        fmt::format("[csv] {}: columns 1 and 3 are both named \"a\"; rename one so the column to read is clear", path));
+  write_text(path, "label,b,label\n1,2,0\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "label"}); }).find("columns 1 and 3 are both named \"label\"") !=
+        std::string::npos);
+  write_text(path, "a,b,label\n1,2,0\n");
+  CHECK(error_of([&] { nn::load_csv(path, {.label = "label", .features = {"a", "a"}}); }) ==
+        fmt::format("[csv] {}: feature \"a\" is listed twice in CsvOptions::features", path));
+  write_text(path, "\xEF\xBB\xBFlabel,a\n1,2\n");
+  nn::CsvData bom = nn::load_csv(path, {.label = "label"});
+  CHECK(bom.features == std::vector<std::string>{"a"});
+  CHECK(bom.data.t.to_vector<int64_t>() == std::vector<int64_t>{1});
 }
 
 // ---- Preprocessing -------------------------------------------------------------------------

@@ -79,6 +79,8 @@ TEST_CASE("render: dot's own error is reported with the file") {
   CHECK(msg.find("[dump] dot failed to render") == 0);
   CHECK(msg.find("bad.dot") != std::string::npos);
   CHECK_FALSE(fs::exists(tmp / "bad.svg"));
+  // the writer's temporary file (Note [Atomic writes]) is gone too
+  for (const auto& e : fs::directory_iterator(tmp.dir)) CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
 }
 
 }  // TEST_SUITE

@@ -152,4 +152,57 @@ TEST_CASE("backward misuse") {
   CHECK(error_of([&] { (y * 1.0).requires_grad_(); }).find("[requires_grad_] only leaves") == 0);
 }
 
+TEST_CASE("sizes: a shape whose element or byte count overflows is an error, not a small buffer") {
+  // Note [Checked sizes]: 2^62 float32 elements are 2^64 bytes, which used to wrap to 0
+  const int64_t big = int64_t{1} << 62;
+  CHECK(error_of([&] { zeros({big}); }).find("[empty] shape (4611686018427387904,) of float32 needs more than 2^64 bytes") == 0);
+  CHECK(error_of([&] { ones({big + 1}); }).find("[empty]") == 0);
+  CHECK(error_of([&] { empty({big}, DType::float16); }).find("above the allocation limit") != std::string::npos);
+  CHECK(error_of([] { empty({int64_t{1} << 32, int64_t{1} << 32}); })
+            .find("[empty] shape (4294967296, 4294967296) has more elements than int64 can count") == 0);
+  CHECK(error_of([] { empty({int64_t{1} << 61, 8}, DType::float64); }).find("more elements than int64") != std::string::npos);
+  CHECK(error_of([&] { repeat(ones({1, 2}), 0, big); }).find("[repeat] shape (4611686018427387904, 2)") == 0);
+  CHECK(error_of([] { empty({-1, 2}); }).find("[empty] negative size in shape (-1, 2)") == 0);
+  // a zero anywhere makes an empty tensor, whatever the other sizes
+  CHECK(empty({0, int64_t{1} << 62, int64_t{1} << 62}).numel() == 0);
+}
+
+TEST_CASE("sizes: the allocation ceiling turns absurd sizes into an error before allocating") {
+  CHECK(max_alloc_bytes() > 0);
+  set_max_alloc_bytes(1024);
+  CHECK(error_of([] { zeros({257}); }) ==
+        "[empty] shape (257,) of float32 needs 1028 bytes, above the allocation limit of 1024 bytes (physical memory "
+        "by default; see ag::set_max_alloc_bytes); use smaller sizes");
+  CHECK(zeros({256}).numel() == 256);
+  set_max_alloc_bytes(0);
+  CHECK(zeros({257}).numel() == 257);
+}
+
+TEST_CASE("sizes: slice, reshape, concat and arange do not overflow") {
+  // slice with a huge step takes the first element (the count used to overflow to 0)
+  Tensor s = slice(arange(0, 4), 0, 0, 4, INT64_MAX);
+  CHECK(s.shape() == Shape{1});
+  CHECK(s.value_at(0) == 0.0);
+  CHECK(slice(arange(0, 4), 0, 1, 4, INT64_MAX - 1).shape() == Shape{1});
+  CHECK(error_of([] { reshape(ones({4}), {int64_t{1} << 32, int64_t{1} << 32, -1}); })
+            .find("[reshape] shape (4294967296, 4294967296, -1) has more elements than int64 can count") == 0);
+  CHECK(error_of([] { reshape(ones({4}), {int64_t{1} << 32, int64_t{1} << 32}); }).find("[reshape]") == 0);
+  CHECK(error_of([] { arange(0, 1e300, 1e-300); }).find("[arange] [0, 1e+300) in steps of 1e-300 has") == 0);
+}
+
+TEST_CASE("float to int64 conversions: NaN, inf and out-of-range values are errors") {
+  CHECK(error_of([] { cast(full({2}, NAN), DType::int64); }).find("[cast] element 0 is nan, which int64 cannot hold") == 0);
+  CHECK(error_of([] { cast(tensor({1, 1e30}), DType::int64); }).find("[cast] element 1 is 1.0000000150474662e+30") == 0);
+  CHECK(error_of([] { cast(tensor({-INFINITY}, {1}, DType::float64), DType::int64); }).find("[cast] element 0 is -inf") == 0);
+  CHECK(error_of([] { full({2}, NAN, DType::int64); }).find("[full] fill value nan cannot be converted to int64") == 0);
+  CHECK(error_of([] { scalar(1e30, DType::int64); }).find("[full] fill value 1e+30 cannot") == 0);
+  CHECK(error_of([] { tensor({1e19}, {1}, DType::int64); }).find("[tensor] value 1e+19 cannot") == 0);
+  CHECK(error_of([] { zeros({2}, DType::int64).fill_(INFINITY); }).find("[fill_] fill value inf") == 0);
+  // the edges of int64's range
+  CHECK(cast(tensor({-9223372036854775808.0, 9223372036854774784.0}, {2}, DType::float64), DType::int64)
+            .to_vector<int64_t>() == std::vector<int64_t>{INT64_MIN, 9223372036854774784});
+  CHECK(error_of([] { cast(tensor({9223372036854775808.0}, {1}, DType::float64), DType::int64); }).find("[cast]") == 0);
+  CHECK(cast(tensor({-2.7, 2.7}), DType::int64).to_vector<int64_t>() == std::vector<int64_t>{-2, 2});
+}
+
 }  // TEST_SUITE

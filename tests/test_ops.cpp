@@ -224,4 +224,30 @@ TEST_CASE("every op runs in float32 and agrees with float64") {
   }
 }
 
+TEST_CASE("sum and mean of float32 accumulate in double: one rounding, at the end") {
+  // Note [float32 sums in double]: adding in float32 drifts by many ulps over long rows
+  Generator gen(21);
+  for (int64_t n : {int64_t{10}, int64_t{1000}, int64_t{1} << 20}) {
+    Tensor x = rand({n}, gen, DType::float32, 0.0, 1.0);
+    const std::vector<float> v = x.to_vector<float>();
+    double exact = 0;
+    for (float f : v) exact += f;
+    INFO("n = " << n);
+    CHECK(sum(x).value_at(0) == static_cast<double>(static_cast<float>(exact)));
+    CHECK(mean(x).value_at(0) == static_cast<double>(static_cast<float>(exact / static_cast<double>(n))));
+  }
+  // the same along an axis (rows of a matrix, and columns)
+  Tensor m = rand({3, 100000}, gen, DType::float32, -1.0, 1.0);
+  const std::vector<float> v = m.to_vector<float>();
+  Tensor rows = sum(m, {1});
+  Tensor cols = mean(reshape(m, {100000, 3}), {0});
+  for (int r = 0; r < 3; ++r) {
+    double exact = 0, col = 0;
+    for (int k = 0; k < 100000; ++k) exact += v[static_cast<size_t>(r * 100000 + k)];
+    for (int k = 0; k < 100000; ++k) col += v[static_cast<size_t>(k * 3 + r)];
+    CHECK(rows.value_at(r) == static_cast<double>(static_cast<float>(exact)));
+    CHECK(cols.value_at(r) == static_cast<double>(static_cast<float>(col / 100000.0)));
+  }
+}
+
 }  // TEST_SUITE

@@ -163,6 +163,24 @@ TEST_CASE("parallel_for: every index once, for any thread count and grain; neste
                        ag::Error);
 }
 
+TEST_CASE("parallel_for: back-to-back jobs of different sizes never share a chunk or lose one") {
+  // Note [Worker pool]: a worker still claiming from the previous job used to read the next job's
+  // fields without the lock (a data race; ThreadSanitizer flags it) and could take or count its chunks
+  const int before = num_threads();
+  set_num_threads(4);
+  int64_t wrong = 0;
+  for (int job = 0; job < 3000; ++job) {
+    const int64_t n = 200 + (job % 7) * 100;
+    std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+    parallel_for(n, 50, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+    });
+    for (auto& h : hits) wrong += h != 1;
+  }
+  set_num_threads(before);
+  CHECK(wrong == 0);
+}
+
 TEST_CASE("elementwise kernels give the same values on one thread and on several") {
   Generator gen(11);
   Tensor x = randn({1 << 18}, gen, DType::float32, 0.0, 10.0), w = randn({1 << 18}, gen);

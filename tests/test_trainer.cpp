@@ -93,6 +93,7 @@ TEST_CASE("Trainer: the history as CSV, and as a chart when gnuplot is there") {
     CHECK(fs::exists(png + ".gp"));
   }
   CHECK_FALSE(fs::exists(png + ".tmp"));
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
   fs::remove_all(dir);
 }
 

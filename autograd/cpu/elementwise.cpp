@@ -105,7 +105,21 @@ template <class T> void cast(std::span<const Tensor> in, Tensor& out, const Attr
   const int64_t n = out.numel();
   auto convert = [&](auto* y) {
     using U = std::remove_pointer_t<decltype(y)>;
-    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<U>(x[i]);
+    if constexpr (std::is_same_v<U, int64_t> && !std::is_same_v<T, int64_t>) {
+      // float -> int64 is undefined for NaN, inf and out-of-range values: check each
+      for (int64_t i = 0; i < n; ++i) {
+        double v;
+        if constexpr (std::is_floating_point_v<T>) v = x[i];
+        else v = static_cast<float>(x[i]);
+        if (!fits_int64(v))
+          fail("cast", "element {} is {}, which int64 cannot hold (NaN, infinite or outside [-2^63, 2^63)); "
+               "clip or clean the values first",
+               i, v);
+        y[i] = static_cast<int64_t>(v);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) y[i] = static_cast<U>(x[i]);
+    }
   };
   switch (a.dtype) {
     case DType::float32: convert(out.impl()->data<float>()); break;

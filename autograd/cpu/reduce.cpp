@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "autograd/ops/op.hpp"
 
@@ -9,13 +11,13 @@ namespace ag::cpu {
 
 namespace {
 
-// Reduces x over attrs.axes into out with `combine`, starting from `init`.
-template <class T, class C>
-void reduce_axes(const Tensor& x, Tensor& out, const Axes& axes, T init, C combine) {
+// Reduces x (of T) over attrs.axes into py (out_numel accumulators of A) with
+// `combine`, starting from `init`.
+template <class T, class A, class C>
+void reduce_axes(const Tensor& x, A* py, int64_t out_numel, const Axes& axes, A init, C combine) {
   const Shape& s = x.shape();
   const T* px = x.impl()->data<T>();
-  T* py = out.impl()->data<T>();
-  std::fill_n(py, out.numel(), init);
+  std::fill_n(py, out_numel, init);
   if (x.numel() == 0) return;
   const bool contiguous = axes.empty() || axes.back() - axes.front() + 1 == static_cast<int64_t>(axes.size());
   if (contiguous) {
@@ -28,11 +30,30 @@ void reduce_axes(const Tensor& x, Tensor& out, const Axes& axes, T init, C combi
       else r *= s[i];
     }
     if (axes.empty()) std::swap(outer, r);
+    if constexpr (!std::is_same_v<T, A>) {
+      if (inner == 1) {
+        // one long row: kLanes independent accumulators, so the loop vectorises
+        constexpr int64_t kLanes = 8;
+        for (int64_t o = 0; o < outer; ++o) {
+          const T* row = px + o * r;
+          A lanes[kLanes];
+          std::fill_n(lanes, kLanes, init);
+          int64_t k = 0;
+          for (; k + kLanes <= r; k += kLanes)
+            for (int64_t j = 0; j < kLanes; ++j) lanes[j] = combine(lanes[j], static_cast<A>(row[k + j]));
+          A total = init;
+          for (int64_t j = 0; j < kLanes; ++j) total = combine(total, lanes[j]);
+          for (; k < r; ++k) total = combine(total, static_cast<A>(row[k]));
+          py[o] = total;
+        }
+        return;
+      }
+    }
     for (int64_t o = 0; o < outer; ++o) {
-      T* acc = py + o * inner;
+      A* acc = py + o * inner;
       for (int64_t k = 0; k < r; ++k) {
         const T* row = px + (o * r + k) * inner;
-        for (int64_t i = 0; i < inner; ++i) acc[i] = combine(acc[i], row[i]);
+        for (int64_t i = 0; i < inner; ++i) acc[i] = combine(acc[i], static_cast<A>(row[i]));
       }
     }
     return;
@@ -50,7 +71,7 @@ void reduce_axes(const Tensor& x, Tensor& out, const Axes& axes, T init, C combi
   int64_t off = 0;
   const int64_t n = x.numel();
   for (int64_t k = 0; k < n; ++k) {
-    py[off] = combine(py[off], px[k]);
+    py[off] = combine(py[off], static_cast<A>(px[k]));
     for (size_t d = nd; d-- > 0;) {
       off += ostride[d];
       if (++idx[d] < s[d]) break;
@@ -76,25 +97,46 @@ Blocks blocks(const Shape& s, int64_t axis) {
 
 }  // namespace
 
+// Note [float32 sums in double]: float32 sums and means accumulate in double
+// and round once at the end (as NumPy's pairwise sum and PyTorch's are close to
+// the exact result); adding n floats in float loses about n/2 ulps.
+template <class T> using SumAcc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+
+// The sums over a.axes, scaled by `scale`, rounded to T once.
+template <class T> void sum_scaled(const Tensor& x, Tensor& out, const Attrs& a, SumAcc<T> scale) {
+  using A = SumAcc<T>;
+  T* y = out.impl()->data<T>();
+  const int64_t n = out.numel();
+  auto add = [](A u, A v) { return u + v; };
+  if constexpr (std::is_same_v<A, T>) {
+    reduce_axes<T, A>(x, y, n, a.axes, A(0), add);
+    if (scale != A(1))
+      for (int64_t i = 0; i < n; ++i) y[i] *= scale;
+  } else {
+    std::vector<A> acc(static_cast<size_t>(n));
+    reduce_axes<T, A>(x, acc.data(), n, a.axes, A(0), add);
+    for (int64_t i = 0; i < n; ++i) y[i] = static_cast<T>(acc[static_cast<size_t>(i)] * scale);
+  }
+}
+
 template <class T> void sum(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  reduce_axes<T>(in[0], out, a.axes, T(0), [](T u, T v) { return u + v; });
+  sum_scaled<T>(in[0], out, a, SumAcc<T>(1));
 }
 
 template <class T> void mean(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  sum<T>(in, out, a);
   int64_t n = 1;
   for (int64_t ax : a.axes) n *= in[0].shape()[static_cast<size_t>(ax)];
-  const T scale = T(1) / static_cast<T>(n);
-  T* y = out.impl()->data<T>();
-  for (int64_t i = 0; i < out.numel(); ++i) y[i] *= scale;
+  sum_scaled<T>(in[0], out, a, SumAcc<T>(1) / static_cast<SumAcc<T>>(n));
 }
 
 template <class T> void max(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  reduce_axes<T>(in[0], out, a.axes, -std::numeric_limits<T>::infinity(), [](T u, T v) { return v > u || std::isnan(v) ? v : u; });
+  reduce_axes<T, T>(in[0], out.impl()->data<T>(), out.numel(), a.axes, -std::numeric_limits<T>::infinity(),
+                    [](T u, T v) { return v > u || std::isnan(v) ? v : u; });
 }
 
 template <class T> void min(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  reduce_axes<T>(in[0], out, a.axes, std::numeric_limits<T>::infinity(), [](T u, T v) { return v < u || std::isnan(v) ? v : u; });
+  reduce_axes<T, T>(in[0], out.impl()->data<T>(), out.numel(), a.axes, std::numeric_limits<T>::infinity(),
+                    [](T u, T v) { return v < u || std::isnan(v) ? v : u; });
 }
 
 // The first index of the largest value along attrs.axis.

@@ -72,6 +72,7 @@ Tensor repeat(const Tensor& x, int64_t axis, int64_t n) {
   attrs.axis = a;
   Shape s = x.shape();
   s[static_cast<size_t>(a)] = n;
+  checked_bytes(s, x.dtype(), "repeat");  // Note [Checked sizes]
   return run<1>(Op::repeat, {x}, s, x.dtype(), attrs).first;
 }
 // Repeat's backward is Sum over the repeated axis: dx = sum(gy, axis, keepdims)
@@ -89,8 +90,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
       infer = static_cast<int64_t>(i);
     } else if (s[i] < 0) {
       fail("reshape", "negative size in {}", shape);
-    } else {
-      known *= s[i];
+    } else if (__builtin_mul_overflow(known, s[i], &known)) {
+      fail("reshape", "shape {} has more elements than int64 can count; use smaller sizes", shape);
     }
   }
   if (infer >= 0) {
@@ -98,7 +99,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
       fail("reshape", "cannot reshape {} ({} elements) to {}", x.shape(), x.numel(), shape);
     s[static_cast<size_t>(infer)] = x.numel() / known;
   }
-  if (shape_numel(s) != x.numel())
+  if (checked_numel(s, "reshape") != x.numel())
     fail("reshape", "cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), s, shape_numel(s));
   if (s == x.shape()) return x;
   // A view: same storage, new shape (and a version counter shared with x).
@@ -186,7 +187,8 @@ int64_t slice_bounds(std::string_view op, const Shape& shape, int64_t axis, int6
   if (stop < 0) stop += d;
   start = std::clamp<int64_t>(start, 0, d);
   stop = std::clamp<int64_t>(stop, 0, d);
-  return stop > start ? (stop - start + step - 1) / step : 0;
+  // 1 + (stop - start - 1) / step: (stop - start + step - 1) would overflow for a huge step
+  return stop > start ? 1 + (stop - start - 1) / step : 0;
 }
 }  // namespace
 
@@ -293,8 +295,9 @@ Tensor concat(std::span<const Tensor> xs, int64_t axis) {
       fail("concat", "tensor {} has shape {}, but tensor 0 has shape {}; all axes but {} must agree", k, have,
            first.shape(), attrs.axis);
     attrs.shape.push_back(have[a]);
-    s[a] += have[a];
+    s[a] = checked_add(s[a], have[a], "concat");
   }
+  checked_bytes(s, first.dtype(), "concat");  // Note [Checked sizes]
   Tensor y = empty(s, first.dtype(), first.device());
   dispatch(Op::concat, xs, y, attrs);
   record(Op::concat, xs, y, attrs);
@@ -327,6 +330,7 @@ Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype) {
   attrs.dtype = dtype;
   Shape s = labels.shape();
   s.push_back(classes);
+  checked_bytes(s, dtype, "one_hot");
   return run<1>(Op::one_hot, {labels}, s, dtype, attrs).first;
 }
 AG_SAMPLE(one_hot) { return one_hot(x[0], 3, DType::float64); }
