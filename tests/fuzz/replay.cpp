@@ -4,6 +4,7 @@
 //   fuzz_replay                          every target's generated seeds and reproducers (the meson test)
 //   fuzz_replay --write-seeds DIR        writes them as DIR/<target>/<name>, the seed corpora of the fuzzers
 //   fuzz_replay TARGET FILE_OR_DIR...    the given files, e.g. a crash file a fuzzer wrote
+//   fuzz_replay -v ...                   the same, printing each load's outcome
 //
 // An input passes when its target returns (a load or an ag::Error); an escaping
 // exception fails the run, a crash or a sanitizer report ends it.
@@ -19,6 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+bool verbose = false;
+
 const fuzz::Target* find_target(const std::string& name) {
   for (const auto& t : fuzz::targets())
     if (name == t.name) return &t;
@@ -26,6 +29,7 @@ const fuzz::Target* find_target(const std::string& name) {
 }
 
 bool replay(const fuzz::Target& t, const std::string& what, const std::string& bytes) {
+  if (verbose) std::fprintf(stderr, "%s %s:\n", t.name, what.c_str());
   try {
     t.fn(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     return true;
@@ -45,6 +49,12 @@ std::string bytes_of(const fs::path& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "-v") {
+    verbose = true;
+    fuzz::set_verbose(true);
+    --argc;
+    ++argv;
+  }
   if (argc == 3 && std::string(argv[1]) == "--write-seeds") {
     for (const auto& t : fuzz::targets()) {
       const fs::path dir = fs::path(argv[2]) / t.name;
@@ -63,7 +73,7 @@ int main(int argc, char** argv) {
   } else {
     const fuzz::Target* t = find_target(argv[1]);
     if (!t || argc < 3) {
-      std::fprintf(stderr, "usage: fuzz_replay [--write-seeds DIR | TARGET FILE_OR_DIR...]; targets:");
+      std::fprintf(stderr, "usage: fuzz_replay [-v] [--write-seeds DIR | TARGET FILE_OR_DIR...]; targets:");
       for (const auto& x : fuzz::targets()) std::fprintf(stderr, " %s", x.name);
       std::fprintf(stderr, "\n");
       return 2;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -52,11 +53,15 @@ void require(bool ok) {
   if (!ok) std::abort();
 }
 
+bool g_verbose = false;
+
 template <class F>
 void expect_error_or_result(F&& f) {
   try {
     f();
-  } catch (const ag::Error&) {
+    if (g_verbose) std::fprintf(stderr, "  loaded\n");
+  } catch (const ag::Error& e) {
+    if (g_verbose) std::fprintf(stderr, "  %s\n", e.what());
   }
 }
 
@@ -116,6 +121,8 @@ nn::CsvOptions csv_options(uint8_t b) {
 }
 
 }  // namespace
+
+void set_verbose(bool on) { g_verbose = on; }
 
 int safetensors(const uint8_t* data, size_t size) {
   const std::string path = write_input("input.safetensors", data, size);

@@ -18,6 +18,9 @@ int idx(const uint8_t* data, size_t size);          // read_idx_images and read_
 int idx_gz(const uint8_t* data, size_t size);       // the same on the bytes gzip-compressed (a valid stream)
 int csv(const uint8_t* data, size_t size);          // load_csv; the first byte picks the CsvOptions (csv_options)
 
+// With verbose, each load prints what it gave (an error's message, or "loaded") to stderr.
+void set_verbose(bool on);
+
 using TargetFn = int (*)(const uint8_t*, size_t);
 struct Target {
   const char* name;
