@@ -15,9 +15,11 @@ namespace {
 // FMA) and for the baseline, and the loader picks one for the running CPU.
 // Their bodies are functors from scalar_ops.hpp with no libm calls on float32
 // paths that matter (sigmoid), so GCC vectorises them; large tensors are split
-// across the thread pool (parallel.hpp). Clang cannot multiversion templates:
-// its builds (the fuzzers, docs/fuzzing.md) get the baseline loop only.
-#if defined(__clang__)
+// across the thread pool (parallel.hpp). Clang cannot multiversion templates,
+// and under ThreadSanitizer the loader would run the instrumented ifunc
+// resolver before the runtime starts (a crash at load): those builds (the
+// fuzzers and the TSan run, docs/fuzzing.md) get the baseline loop only.
+#if defined(__clang__) || defined(__SANITIZE_THREAD__)
 #define AG_LOOP_CLONES
 #else
 #define AG_LOOP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
