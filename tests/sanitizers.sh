@@ -16,7 +16,7 @@ FUZZ_TARGETS=(safetensors idx idx_gz csv)
 
 fuzz() {  # fuzz SECONDS
   local seconds=${1:-45} dir=build-fuzz/tests/fuzz
-  command -v clang++ >/dev/null || { echo "sanitizers.sh: the fuzzers need clang (Debian package clang)" >&2; exit 1; }
+  command -v clang++ >/dev/null || { echo "sanitizers.sh: the fuzzers need clang (Debian packages clang, libclang-rt-14-dev)" >&2; exit 1; }
   [ -f build-fuzz/build.ninja ] || CXX=clang++ meson setup build-fuzz -Dfuzz=enabled -Db_sanitize=address,undefined \
     -Db_lundef=false -Dbuildtype=debugoptimized -Dcuda=disabled -Demulation=disabled -Dlibtorch=disabled
   meson compile -C build-fuzz "${FUZZ_TARGETS[@]/#/tests/fuzz/fuzz_}" tests/fuzz/fuzz_seeds
