@@ -25,14 +25,12 @@ namespace {
 #define AG_LOOP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #endif
 template <class T, class F>
-AG_LOOP_CLONES void loop1(const T* __restrict x, T* __restrict y,
-                                                                        int64_t n, F f) {
+AG_LOOP_CLONES void loop1(const T* __restrict x, T* __restrict y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
 }
 
 template <class T, class F>
-AG_LOOP_CLONES void loop2(const T* __restrict a, const T* __restrict b,
-                                                                        T* __restrict y, int64_t n, F f) {
+AG_LOOP_CLONES void loop2(const T* __restrict a, const T* __restrict b, T* __restrict y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(a[i], b[i]);
 }
 
