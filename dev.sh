@@ -18,6 +18,8 @@ PACKAGES+=(zlib1g-dev)
 PACKAGES+=(libcli11-dev)
 # The CMake consumer of the install test (tests/install_test.sh; skipped without it).
 PACKAGES+=(cmake)
+# The loaders' libFuzzer targets (tests/sanitizers.sh, docs/fuzzing.md): clang and its fuzzer runtime.
+PACKAGES+=(clang libclang-rt-14-dev)
 
 install_missing() {  # install_missing [package...]  (default: PACKAGES)
   local missing=() wanted=("$@")
@@ -82,10 +84,13 @@ case "${1:-}" in
     ;;
   test)
     install_missing
-    # 1. The core tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
+    # 1. The core and nn tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
     build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dcuda=disabled -Dlibtorch=disabled
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      meson test -C build-asan --suite core --print-errorlogs
+      meson test -C build-asan --suite core --suite nn --print-errorlogs
+    #    ... the loaders' fuzzers (45 s each, ASan+UBSan, clang, build-fuzz/) and the suite 'threads'
+    #    under ThreadSanitizer (build-tsan/) (docs/fuzzing.md) ...
+    tests/sanitizers.sh all 45
     # 2. ... the suites that differ between builds, in a build without any CUDA part (as on a
     #    machine without the CUDA toolkit): the GPU suite must say skipped, the coverage test pass ...
     [ -f build-nocuda/build.ninja ] || meson setup build-nocuda -Dcuda=disabled -Demulation=disabled -Dlibtorch=disabled

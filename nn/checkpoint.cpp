@@ -267,7 +267,7 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Modu
   NamedTensors mine = model.named_parameters();
   NamedTensors ordered;
   for (const auto& [n, t] : mine) {
-    auto it = std::find_if(params.begin(), params.end(), [&](const auto& p) { return p.first == n; });
+    auto it = std::find_if(params.begin(), params.end(), [&n = n](const auto& p) { return p.first == n; });
     if (it == params.end()) ag::fail("load_checkpoint", "{} has no parameter '{}' for {}", path, n, model.name());
     ordered.push_back(*it);
   }

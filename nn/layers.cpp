@@ -122,7 +122,7 @@ NamedTensors TwoLayerNet::numerical_gradient(const Tensor& x, const Tensor& t, d
     std::vector<double> g(static_cast<size_t>(p.numel()));
     for (int64_t i = 0; i < p.numel(); ++i) {
       // (f(p + h) - f(p - h)) / 2h, one element at a time
-      auto set = [&](double v) {
+      auto set = [&, &p = p](double v) {  // clang 14 cannot capture a structured binding itself
         if (p.dtype() == ag::DType::float32) p.impl()->data<float>()[i] = static_cast<float>(v);
         else p.impl()->data<double>()[i] = v;
       };
