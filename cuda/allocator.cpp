@@ -230,6 +230,9 @@ void raise_device_check(Device device) {
     case Op::bce:
       fail(op_name(op), "probabilities must lie in [0, 1], got {} at flat index {}; use bce_with_logits on raw scores ({})",
            h.value, h.position, where);
+    case Op::cast:
+      fail(op_name(op), "element {} is {}, which int64 cannot hold (NaN, infinite or outside [-2^63, 2^63)); the "
+           "result holds 0 there ({})", h.position, h.value, where);
     default: fail(op_name(op), "index {} at position {} is out of range [0, {}) ({})", v, h.position, h.bound, where);
   }
 }

@@ -1,6 +1,8 @@
 // CUDA kernels of the elementwise family: one thrust::transform over the
 // scalar_ops functors the CPU kernels use. Inputs have equal shapes (builders
 // record broadcasting as repeat nodes), so every kernel is flat.
+#include <type_traits>
+
 #include "cuda/common.cuh"
 
 namespace ag::AG_KNS {
@@ -31,14 +33,31 @@ template <class U> struct Convert {
   template <class T> AG_HD U operator()(T x) const { return static_cast<U>(static_cast<compute_t<T>>(x)); }
 };
 
+// Element i of a float tensor as int64: a value int64 cannot hold (NaN, infinite,
+// outside [-2^63, 2^63)) becomes 0 and is reported (Note [Checks on the device]),
+// as the cpu kernel raises it; static_cast alone would be undefined there.
+template <class T> struct ToInt64 {
+  const T* x;
+  kernels::DeviceCheck* check;
+  AG_HD int64_t operator()(int64_t i) const {
+    const double v = static_cast<double>(static_cast<compute_t<T>>(x[i]));
+    if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) {
+      report_bad_value(check, KOp::cast, i, v, 0);
+      return 0;
+    }
+    return static_cast<int64_t>(v);
+  }
+};
+
 template <class T> void cast(const View* in, const View& out, const KAttrs& a) {
   const T* x = in[0].ptr<T>();
   auto to = [&](auto u) {
     using U = decltype(u);
     thrust::transform(AG_POLICY, x, x + out.numel, out.ptr<U>(), Convert<U>{});
   };
-  if (a.dtype == kernels::KType::int64) to(int64_t{});
-  else for_float(a.dtype, to);
+  if (a.dtype != kernels::KType::int64) return for_float(a.dtype, to);
+  if constexpr (std::is_same_v<T, int64_t>) to(int64_t{});
+  else thrust::transform(AG_POLICY, Index(0), Index(out.numel), out.ptr<int64_t>(), ToInt64<T>{x, a.check});
 }
 
 template <class T> void run(KOp op, const View* in, const View& out, const KAttrs& a, const char* name) {

@@ -62,7 +62,7 @@ using Family = void (*)(KOp, const View*, int, const View&, const KAttrs&, const
 // (Note [Checks on the device] in kernels.hpp).
 constexpr bool checks_values(Op op) {
   return op == Op::softmax_cross_entropy || op == Op::nll || op == Op::bce || op == Op::index_select ||
-         op == Op::index_add || op == Op::one_hot;
+         op == Op::index_add || op == Op::one_hot || op == Op::cast;
 }
 
 // The kernel of one op: views, the current device, the family's entry, and errors named by op.

@@ -189,6 +189,17 @@ TEST_CASE("bad labels, indices and probabilities on the device: read nothing out
   CHECK(error_of([&] { index_add(x, idx3, 4, 1).to(Device::cpu()); }).starts_with("[index_add] index 5 at position 1 is out of range [0, 4)"));
   CHECK(error_of([&] { bce(tensor({0.5, 1.5}, {2}, DType::float32, g_device), tensor({0, 1}, {2}, DType::float32, g_device)).item<float>(); })
             .starts_with("[bce] probabilities must lie in [0, 1], got 1.5 at flat index 1"));
+  // float -> int64 of a value int64 cannot hold: 0 there, reported (the cpu raises it at once)
+  for (const double v : {std::nan(""), 1e30, -HUGE_VAL}) {
+    const Tensor f = tensor({1.5, v}, {2}, DType::float64, g_device);
+    Tensor i = cast(f, DType::int64);
+    CHECK(error_of([&] { i.to(Device::cpu()); }) ==
+          fmt::format("[cast] element 1 is {}, which int64 cannot hold (NaN, infinite or outside [-2^63, 2^63)); the "
+                      "result holds 0 there (found by the kernel on {}; reported at the next copy to the host)", v, g_device));
+    CHECK(i.to_vector<int64_t>() == std::vector<int64_t>{1, 0});
+  }
+  CHECK(error_of([&] { cast(tensor({-1e19}, {1}, DType::float32, g_device), DType::int64).to(Device::cpu()); })
+            .starts_with("[cast] element 0 is -9.9999999"));  // -1e19 in float32: below -2^63
   // only the first bad value is kept; the backward of a bad loss reports too
   Tensor w = ones({2, 3}, DType::float32, g_device).requires_grad_();
   softmax_cross_entropy(w, bad).backward();
