@@ -68,27 +68,29 @@ struct MinOp {
 };
 
 // Element k of segment o, as A.
-template <class T> struct SegmentValue {
+template <class T, class A> struct SegmentValue {
   const T* x;
   SegmentedOffset s;
-  AG_HD compute_t<T> operator()(int64_t o, int64_t k) const { return static_cast<compute_t<T>>(x[s(o, k)]); }
+  AG_HD A operator()(int64_t o, int64_t k) const { return static_cast<A>(static_cast<compute_t<T>>(x[s(o, k)])); }
 };
 // y[o] = v * scale, rounded to T once.
-template <class T> struct StoreScaled {
+template <class T, class A> struct StoreScaled {
   T* y;
   double scale;
-  AG_HD void operator()(int64_t o, compute_t<T> v) const {
-    y[o] = static_cast<T>(scale == 1.0 ? v : static_cast<compute_t<T>>(v * scale));
+  AG_HD void operator()(int64_t o, A v) const {
+    y[o] = static_cast<T>(static_cast<compute_t<T>>(scale == 1.0 ? v : static_cast<A>(v * scale)));
   }
 };
 
-// Each output is the reduction of its segment times `scale`, accumulated in
-// A = compute_t<T> (float for the 16-bit types) and rounded to T once.
-template <class T, class C> void reduce_axes(const View& x, const View& out, const KAttrs& a, compute_t<T> init, C combine,
-                                             double scale = 1.0) {
+// Each output is the reduction of its segment times `scale`, accumulated in A
+// and rounded to T once. Sums and means accumulate in double for every dtype
+// (Note [float32 sums in double] in autograd/cpu/reduce.cpp: the same result
+// as the cpu's); max and min in compute_t<T>, where nothing rounds.
+template <class T, class A, class C> void reduce_axes(const View& x, const View& out, const KAttrs& a, A init, C combine,
+                                                      double scale = 1.0) {
   const SegmentedOffset s = segmented(x, a);
-  segmented_reduce<compute_t<T>>(out.numel, s.r, SegmentValue<T>{x.ptr<T>(), s}, init, combine,
-                                 StoreScaled<T>{out.ptr<T>(), scale}, s.contiguous);
+  segmented_reduce<A>(out.numel, s.r, SegmentValue<T, A>{x.ptr<T>(), s}, init, combine,
+                      StoreScaled<T, A>{out.ptr<T>(), scale}, s.contiguous);
 }
 
 // Row o * inner + i of an (outer, r, inner) block: the first index of its largest value.
@@ -136,8 +138,9 @@ template <class T, bool Log> struct SoftmaxRow {
 template <class T> void run(KOp op, const View& x, const View& out, const KAttrs& a, const char* name) {
   using A = compute_t<T>;
   switch (op) {
-    case KOp::sum: return reduce_axes<T>(x, out, a, A(0), thrust::plus<A>());
-    case KOp::mean: return reduce_axes<T>(x, out, a, A(0), thrust::plus<A>(), 1.0 / static_cast<double>(segmented(x, a).r));
+    case KOp::sum: return reduce_axes<T>(x, out, a, 0.0, thrust::plus<double>());
+    case KOp::mean:
+      return reduce_axes<T>(x, out, a, 0.0, thrust::plus<double>(), 1.0 / static_cast<double>(segmented(x, a).r));
     case KOp::max: return reduce_axes<T>(x, out, a, -std::numeric_limits<A>::infinity(), MaxOp{});
     case KOp::min: return reduce_axes<T>(x, out, a, std::numeric_limits<A>::infinity(), MinOp{});
     case KOp::argmax: {

@@ -207,6 +207,21 @@ TEST_CASE("bad labels, indices and probabilities on the device: read nothing out
   CHECK(w.grad().to(Device::cpu()).numel() == 6);
 }
 
+TEST_CASE("float32 sums and means on the device add in double and round once, as the cpu does") {
+  const int64_t n = int64_t(1) << 20;
+  std::vector<float> v(static_cast<size_t>(n));
+  double exact = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    v[static_cast<size_t>(i)] = 1.0f / static_cast<float>(i % 1000 + 1) + 1e-3f * static_cast<float>(i % 7);
+    exact += static_cast<double>(v[static_cast<size_t>(i)]);
+  }
+  const Tensor h = from_vector(v, {1024, 1024}), d = h.to(g_device);
+  CHECK(sum(d).item<float>() == static_cast<float>(exact));
+  CHECK(mean(d).item<float>() == static_cast<float>(exact / static_cast<double>(n)));
+  for (const int64_t axis : {0, 1})
+    CHECK(sum(d, {axis}).to_vector<float>() == sum(h, {axis}).to_vector<float>());
+}
+
 TEST_CASE("reading a device tensor's data pointer is a clear error") {
   Tensor t = ones({2}, DType::float32, g_device);
   CHECK(error_of([&] { t.data<float>(); }).starts_with("[data] the tensor is on"));
