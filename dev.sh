@@ -42,6 +42,17 @@ build() {  # build DIR [meson options...]: configure once, then build everything
   meson compile -C "$dir"
 }
 
+suite_programs() {  # suite_programs DIR SUITE...: the programs the tests of these suites run, as targets of DIR
+  meson introspect --tests "$1" | python3 -c '
+import json, os, sys
+build, suites = os.path.abspath(sys.argv[1]), {"tapegrad:" + s for s in sys.argv[2:]}
+for t in json.load(sys.stdin):
+    program = t["cmd"][0]
+    if suites & set(t["suite"]) and program.startswith(build + os.sep):
+        print(os.path.relpath(program, build))
+' "$@" | sort -u
+}
+
 has_gpu() {  # an NVIDIA GPU the driver can see
   command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q "^GPU"
 }
@@ -85,9 +96,13 @@ case "${1:-}" in
   test)
     install_missing
     # 1. The core and nn tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
-    build build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dcuda=disabled -Dlibtorch=disabled
+    #    (only the programs of those suites: the demos are slow to build under the sanitizers)
+    [ -f build-asan/build.ninja ] ||
+      meson setup build-asan -Db_sanitize=address,undefined -Dbuildtype=debugoptimized -Dcuda=disabled -Dlibtorch=disabled
+    # shellcheck disable=SC2046
+    meson compile -C build-asan $(suite_programs build-asan core nn)
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-      meson test -C build-asan --suite core --suite nn --print-errorlogs
+      meson test -C build-asan --no-rebuild --suite core --suite nn --print-errorlogs
     #    ... the loaders' fuzzers (45 s each, ASan+UBSan, clang, build-fuzz/) and the suite 'threads'
     #    under ThreadSanitizer (build-tsan/) (docs/fuzzing.md) ...
     tests/sanitizers.sh all 45
