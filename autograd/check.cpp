@@ -622,10 +622,10 @@ std::vector<OpCoverage> op_coverage() {
     // the device columns: checked where the device is usable, "skipped" where it is not
     for (const Device device : {Device::cuda(), Device::cuda_host()}) {
       OpCoverage::Device& d = device.kind == Device::Kind::cuda ? r.cuda : r.cuda_host;
-      d.forward = op.cuda;
-      d.backward = d.double_backward = op.cuda && op.differentiable;
-      const bool run = op.cuda && op.differentiable && usable(device);
-      const std::string none = op.cuda && op.differentiable ? "skipped" : "-";
+      d.forward = op.has_cuda();
+      d.backward = d.double_backward = op.has_cuda() && op.differentiable;
+      const bool run = op.has_cuda() && op.differentiable && usable(device);
+      const std::string none = op.has_cuda() && op.differentiable ? "skipped" : "-";
       // first and second order in each dtype
       auto both = [&](DType dt) {
         if (!run) return none;

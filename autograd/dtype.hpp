@@ -12,15 +12,9 @@
 #include <fmt/format.h>
 
 #include "half.hpp"
+#include "kinds.hpp"
 
 namespace ag {
-
-// Element type of a tensor. int64 holds indices and labels; it is never
-// differentiable. float16 and bfloat16 are storage types for device tensors
-// (Note [16-bit storage, float32 arithmetic] in half.hpp): on the cpu they
-// can be created, cast, copied and printed, not computed with.
-enum class DType : uint8_t { float32, float64, int64, float16, bfloat16 };
-inline constexpr int kNumDTypes = 5;
 
 constexpr std::string_view dtype_name(DType t) {
   switch (t) {

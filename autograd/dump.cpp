@@ -24,6 +24,7 @@
 
 #include "autograd/atomic_file.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/ops/op.hpp"
 
 extern char** environ;
 
@@ -118,103 +119,63 @@ std::string shape_text(const Shape& s) { return fmt::format("{}", s); }
 
 // ---- What each op does, for labels -------------------------------------------------
 
-// The op's parameters worth showing under its name.
-std::string attrs_text(const Trace::Step& st, const Shape& out_shape) {
+// One attribute of a step, by its name in the "shows" column of ops.def.
+std::string attr_text(std::string_view key, const Trace::Step& st, const Shape& out_shape) {
   const Attrs& a = st.attrs;
-  switch (st.op) {
-    case Op::repeat: return fmt::format("axis {}, x{}", a.axis, out_shape[static_cast<size_t>(a.axis)]);
-    case Op::sum:
-    case Op::mean:
-    case Op::max:
-    case Op::min: return fmt::format("axes {}{}", shape_text(a.axes), a.keepdims ? ", keepdims" : "");
-    case Op::softmax:
-    case Op::log_softmax: return fmt::format("axis {}", a.axis);
-    case Op::pow: return fmt::format("p = {}", a.a);
-    case Op::add_scalar:
-    case Op::mul_scalar: return fmt::format("c = {}", a.a);
-    case Op::leaky_relu: return fmt::format("slope {}", a.a);
-    case Op::elu: return fmt::format("alpha {}", a.a);
-    case Op::clip: return fmt::format("[{}, {}]", a.a, a.b);
-    case Op::permute: return fmt::format("perm {}", shape_text(a.axes));
-    case Op::slice: return fmt::format("axis {}, {}:{}:{}", a.axis, a.start, a.stop, a.step);
-    case Op::cast: return fmt::format("to {}", a.dtype);
-    case Op::matmul:
-      return fmt::format("{}{}", a.transpose_a ? "A^T " : "", a.transpose_b ? "B^T" : "");
-    case Op::softmax_cross_entropy:
-    case Op::nll:
-    case Op::mse:
-    case Op::bce:
-    case Op::bce_with_logits: return a.reduction == 0 ? "mean" : "sum";
-    default: return "";
+  if (key == "scalar") return fmt::format("{}", a.scalar);
+  if (key == "slope") return fmt::format("{}", a.slope);
+  if (key == "alpha") return fmt::format("{}", a.alpha);
+  if (key == "lo") return fmt::format("{}", a.lo);
+  if (key == "hi") return fmt::format("{}", a.hi);
+  if (key == "axis") return fmt::format("{}", a.axis);
+  if (key == "axes") return shape_text(a.axes);
+  if (key == "keepdims") return a.keepdims ? ", keepdims" : "";
+  if (key == "start") return fmt::format("{}", a.start);
+  if (key == "stop") return fmt::format("{}", a.stop);
+  if (key == "step") return fmt::format("{}", a.step);
+  if (key == "dtype") return fmt::format("{}", a.dtype);
+  if (key == "reduction") return a.reduction == Reduction::mean ? "mean" : "sum";
+  if (key == "transpose") return fmt::format("{}{}", a.transpose_a ? "A^T " : "", a.transpose_b ? "B^T" : "");
+  if (key == "repeats" && a.axis >= 0 && static_cast<size_t>(a.axis) < out_shape.size())
+    return fmt::format("{}", out_shape[static_cast<size_t>(a.axis)]);
+  if (key == "label") return st.label;
+  fail("dump", "ops.def row {}: unknown field {{{}}} in its shows or rule column", op_name(st.op), key);
+}
+
+// A row's text with each {field} replaced by the step's attribute.
+std::string fill_fields(std::string_view text, const Trace::Step& st, const Shape& out_shape) {
+  std::string out;
+  for (size_t open; (open = text.find('{')) != std::string_view::npos;) {
+    const size_t close = text.find('}', open);
+    if (close == std::string_view::npos) break;
+    out += text.substr(0, open);
+    out += attr_text(text.substr(open + 1, close - open - 1), st, out_shape);
+    text.remove_prefix(close + 1);
   }
+  return out += text;
+}
+
+// The op's parameters worth showing under its name (the row's shows column).
+std::string attrs_text(const Trace::Step& st, const Shape& out_shape) {
+  return fill_fields(op_info(st.op).shows, st, out_shape);
 }
 
 // The step's op name, or a user-defined op's own name.
 std::string label_of(const Trace::Step& st) { return st.label.empty() ? std::string(op_name(st.op)) : st.label; }
 
-// The op's backward rule in the textbook's notation: dy is the upstream
-// gradient dL/dy, dx the downstream dL/dx.
+// The op's backward rule in the textbook's notation (the row's rule column).
 std::string rule_text(const Trace::Step& st) {
-  switch (st.op) {
-    case Op::add: return "da = dy, db = dy";
-    case Op::sub: return "da = dy, db = \u2212dy";
-    case Op::mul: return "da = dy \u00b7 b, db = dy \u00b7 a";
-    case Op::div: return "da = dy / b, db = \u2212dy \u00b7 a / b\u00b2";
-    case Op::neg: return "dx = \u2212dy";
-    case Op::add_scalar: return "dx = dy";
-    case Op::mul_scalar: return "dx = c \u00b7 dy";
-    case Op::pow: return "dx = dy \u00b7 p \u00b7 x^(p\u22121)";
-    case Op::exp: return "dx = dy \u00b7 y";
-    case Op::log: return "dx = dy / x";
-    case Op::sqrt: return "dx = dy / (2y)";
-    case Op::abs: return "dx = dy \u00b7 sign(x)";
-    case Op::sigmoid: return "dx = dy \u00b7 y(1 \u2212 y)";
-    case Op::tanh: return "dx = dy \u00b7 (1 \u2212 y\u00b2)";
-    case Op::relu: return "dx = dy \u00b7 [x > 0]";
-    case Op::clone: return "dx = dy";
-    case Op::sum: return "dx = dy repeated along the summed axes (Repeat)";
-    case Op::mean: return "dx = dy / n repeated along the reduced axes";
-    case Op::repeat: return "dx = dy summed over the repeated axis (Sum)";
-    case Op::reshape: return "dx = dy reshaped back to x's shape";
-    case Op::matmul: return "dA = dY \u00b7 B\u1d40, dB = A\u1d40 \u00b7 dY";
-    case Op::softmax: return "dx = y \u00b7 (dy \u2212 \u03a3 dy \u00b7 y)";
-    case Op::log_softmax: return "dx = dy \u2212 softmax(x) \u00b7 \u03a3 dy";
-    case Op::softmax_cross_entropy: return "dx = dy \u00b7 (softmax(x) \u2212 t) / N";
-    case Op::mse: return "dp = dy \u00b7 2(p \u2212 t) / N";
-    case Op::custom: return fmt::format("the backward() of the user-defined op {}", st.label);
-    default: {
-      const OpInfo& info = op_info(st.op);
-      return fmt::format("see AG_BACKWARD({}) in autograd/ops/{}.cpp", info.name, info.family);
-    }
-  }
+  const OpInfo& info = op_info(st.op);
+  if (info.rule.empty()) return "none: not differentiable, no gradient flows back through it";
+  return fill_fields(info.rule, st, {});
 }
 
-// The local derivative dy/dx_i of an element-wise step, from the traced values
-// (undefined where the op has no element-wise form).
-Tensor local_derivative(const Trace& tr, const Trace::Step& st, size_t i) {
-  auto in = [&](size_t k) { return tr.values()[static_cast<size_t>(st.inputs[k])].data; };
-  const Tensor y = tr.values()[static_cast<size_t>(st.output)].data;
-  const Tensor x = in(i);
-  if (!is_floating(x.dtype()) || x.shape() != y.shape()) return {};
-  NoGradGuard off;
-  switch (st.op) {
-    case Op::add:
-    case Op::add_scalar:
-    case Op::clone: return ones_like(y);
-    case Op::sub: return full(y.shape(), i == 0 ? 1.0 : -1.0, y.dtype());
-    case Op::neg: return full(y.shape(), -1.0, y.dtype());
-    case Op::mul_scalar: return full(y.shape(), st.attrs.a, y.dtype());
-    case Op::mul: return in(1 - i);
-    case Op::div: return i == 0 ? 1.0 / in(1) : -in(0) / (in(1) * in(1));
-    case Op::pow: return pow(x, st.attrs.a - 1.0) * st.attrs.a;
-    case Op::exp: return y;
-    case Op::log: return 1.0 / x;
-    case Op::sqrt: return 0.5 / y;
-    case Op::sigmoid: return y * (1.0 - y);
-    case Op::tanh: return 1.0 - y * y;
-    case Op::relu: return heaviside(x);
-    default: return {};
-  }
+// The local derivative of the step's output with respect to input i: the
+// op's own backward rule run with a unit upstream gradient (Trace::Step::local),
+// so the calculus exists once. For an elementwise op it is dy/dx_i at each
+// element; where the output has another shape it is d(sum of y)/dx_i.
+Tensor local_derivative(const Trace&, const Trace::Step& st, size_t i) {
+  return i < st.local.size() ? st.local[i] : Tensor();
 }
 
 // ---- Which nodes a drawing shows -----------------------------------------------------
@@ -281,6 +242,16 @@ struct View {
   std::string cluster_of_step(int s) const;
   std::string cluster_of_value(int v) const;
 };
+
+// How a frame names the local derivative of the step's output y by input i:
+// dy/dx where they have one shape, d(sum y)/dx otherwise (local_derivative).
+std::string local_name(const View& view, const Trace::Step& st, size_t i) {
+  const Trace::Value& y = view.value(st.output);
+  const std::string x = view.name(st.inputs[i]);
+  if (y.shape == view.value(st.inputs[i]).shape || shape_numel(y.shape) == 1)
+    return fmt::format("\u2202{}/\u2202{}", view.name(st.output), x);
+  return fmt::format("\u2202\u03a3{}/\u2202{}", view.name(st.output), x);
+}
 
 View::View(const Trace& t, DumpOptions opts) : tr(t), o(std::move(opts)) {
   const size_t nv = tr.values().size(), ns = tr.steps().size();
@@ -547,7 +518,7 @@ std::string step_node(const View& view, int s, const Frame* f) {
     for (size_t i = 0; i < st.inputs.size(); ++i) {
       Tensor d = local_derivative(view.tr, st, i);
       if (d.defined())
-        rows += equation_rows(fmt::format("local \u2202{}/\u2202{}", view.name(st.output), view.name(st.inputs[i])),
+        rows += equation_rows("local " + local_name(view, st, i),
                               describe(d, view.o));
     }
   } else if (f && f->done[static_cast<size_t>(s)]) {
@@ -876,8 +847,7 @@ std::string frame_caption(const View& view, const Frame& f) {
   for (size_t i = 0; i < st.inputs.size(); ++i) {
     Tensor d = local_derivative(view.tr, st, i);
     if (d.defined())
-      locals.push_back(fmt::format("\u2202{}/\u2202{} = <code>{}</code>", esc(view.name(st.output)),
-                                   esc(view.name(st.inputs[i])), esc(join(describe(d, view.o), "\n"))));
+      locals.push_back(esc(local_name(view, st, i)) + " = <code>" + esc(join(describe(d, view.o), "\n")) + "</code>");
   }
   if (!locals.empty()) out += "<li>local derivatives: " + join(locals, "; ") + "</li>\n";
   for (size_t i = 0; i < st.inputs.size(); ++i) {

@@ -13,8 +13,6 @@
 
 namespace ag {
 
-enum class Reduction { mean, sum };
-
 // ---- Elementwise (ops/elementwise.cpp) ------------------------------------------
 
 Tensor add(const Tensor& a, const Tensor& b);
@@ -47,8 +45,12 @@ Tensor relu_backward(const Tensor& y, const Tensor& gy);
 Tensor leaky_relu(const Tensor& x, double slope = 0.01);
 // x if x > 0 else alpha * (e^x - 1)
 Tensor elu(const Tensor& x, double alpha = 1.0);
+// log(1 + e^x), a smooth relu; never overflows
+Tensor softplus(const Tensor& x);
 // min(max(x, lo), hi)
 Tensor clip(const Tensor& x, double lo, double hi);
+// The larger of a and b elementwise (broadcasting); NaN if either is NaN
+Tensor maximum(const Tensor& a, const Tensor& b);
 // mask * a + (1 - mask) * b for a 0/1 mask (differentiable in a and b)
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
 // Explicit dtype conversion, recorded (its backward casts back).

@@ -389,7 +389,7 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
       }
 
       if (detail::tl_trace) [[unlikely]]
-        detail::tl_trace->on_backward(graph.get(), i, gy, gx);
+        detail::tl_trace->on_backward(graph.get(), i, n, gy, gx);
       for (size_t j = 0; j < n.inputs.size(); ++j) {
         const Edge& e = n.inputs[j];
         if (!gx[j].defined()) continue;
@@ -546,13 +546,37 @@ void Trace::on_record(const Graph* graph, int32_t node_index, const Node& node, 
   steps_.push_back(std::move(st));
 }
 
-void Trace::on_backward(const Graph* graph, int32_t node_index, const Tensor& gy, std::span<const Tensor> gx) {
+namespace {
+
+// The node's own rule run again with a unit upstream gradient: the local
+// derivatives a dump shows, from the one place the calculus is written. Not
+// for user-defined ops: their backward is the user's code, run only by backward.
+std::vector<Tensor> local_derivatives(const Node& node, const Tensor& gy) {
+  const OpInfo& info = op_info(node.op);
+  if (node.op == Op::custom || !info.backward) return {};
+  Grads local(node.inputs.size());
+  try {
+    NoGradGuard off;
+    BackwardCtx ctx(node, nullptr);
+    info.backward(ctx, ones_like(gy.detach()), local);
+  } catch (const Error&) {
+    return {};  // a saved tensor changed in place since: backward itself reports that
+  }
+  return {local.begin(), local.end()};
+}
+
+}  // namespace
+
+void Trace::on_backward(const Graph* graph, int32_t node_index, const Node& node, const Tensor& gy,
+                        std::span<const Tensor> gx) {
   auto it = node_steps_.find({graph, node_index});
   if (it == node_steps_.end()) return;  // recorded before the trace began
   Step& st = steps_[static_cast<size_t>(it->second)];
   st.upstream = snapshot(gy);
   st.downstream.clear();
   for (const Tensor& g : gx) st.downstream.push_back(snapshot(g));
+  st.local.clear();
+  for (const Tensor& g : local_derivatives(node, gy)) st.local.push_back(snapshot(g));
   values_[static_cast<size_t>(st.output)].grad = st.upstream;
   backward_order_.push_back(it->second);
 }

@@ -16,7 +16,7 @@
 
 #include <boost/container/small_vector.hpp>
 
-#include "ops/op.hpp"
+#include "ops/attrs.hpp"
 #include "tensor.hpp"
 
 namespace ag {
@@ -168,6 +168,8 @@ class Trace {
     int32_t node = -1;
     Tensor upstream;          // after backward: dL/d(output) arriving at this node
     std::vector<Tensor> downstream;  // after backward: dL/d(input i) from the rule (undefined: none)
+    std::vector<Tensor> local;       // after backward: the rule run with a unit upstream gradient, i.e.
+                                     // d(sum of output)/d(input i): the local derivative (undefined: none)
     std::string scope;               // the NameScope path it was recorded in ("net/fc1"), or empty
   };
 
@@ -186,7 +188,8 @@ class Trace {
   // Hooks called by the tape (not for users).
   void on_record(const Graph* graph, int32_t node_index, const Node& node, std::span<const Tensor> inputs,
                  const Tensor& out);
-  void on_backward(const Graph* graph, int32_t node_index, const Tensor& gy, std::span<const Tensor> gx);
+  void on_backward(const Graph* graph, int32_t node_index, const Node& node, const Tensor& gy,
+                   std::span<const Tensor> gx);
   void on_leaf_grad(TensorImpl* leaf);
 
  private:

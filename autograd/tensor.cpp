@@ -9,6 +9,7 @@
 #include <boost/random/uniform_real_distribution.hpp>
 
 #include "autograd/ops.hpp"
+#include "autograd/ops/op.hpp"
 #include "autograd/tape.hpp"
 #include "cuda/allocator.hpp"
 

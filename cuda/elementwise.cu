@@ -20,13 +20,20 @@ template <class T, class F> void map2(const View* in, const View& out, F f) {
   thrust::transform(AG_POLICY, a, a + out.numel, in[1].ptr<T>(), out.ptr<T>(), through<T>(f));
 }
 
-template <class T> struct Where3 {
+// Three inputs zipped into one tuple (where's mask, a and b).
+template <class T, class F> struct Through3 {
+  F f;
   template <class Tuple> AG_HD T operator()(const Tuple& t) const {
     using C = compute_t<T>;
-    return static_cast<T>(scalar_ops::Where{}(static_cast<C>(thrust::get<0>(t)), static_cast<C>(thrust::get<1>(t)),
-                                              static_cast<C>(thrust::get<2>(t))));
+    return static_cast<T>(
+        f(static_cast<C>(thrust::get<0>(t)), static_cast<C>(thrust::get<1>(t)), static_cast<C>(thrust::get<2>(t))));
   }
 };
+
+template <class T, class F> void map3(const View* in, const View& out, F f) {
+  auto first = thrust::make_zip_iterator(thrust::make_tuple(in[0].ptr<T>(), in[1].ptr<T>(), in[2].ptr<T>()));
+  thrust::transform(AG_POLICY, first, first + out.numel, out.ptr<T>(), Through3<T, F>{f});
+}
 
 // Through T's compute type, so 16-bit values convert with one rounding.
 template <class U> struct Convert {
@@ -60,41 +67,25 @@ template <class T> void cast(const View* in, const View& out, const KAttrs& a) {
   else thrust::transform(AG_POLICY, Index(0), Index(out.numel), out.ptr<int64_t>(), ToInt64<T>{x, a.check});
 }
 
+// The kernel of a map-style row (ops.def's functor column), over T's compute type.
+template <class T, class F, int arity> void map(const View* in, const View& out, const KAttrs& a) {
+  const F f = scalar_ops::make<F>(a);
+  if constexpr (arity == 1) map1<T>(in, out, f);
+  else if constexpr (arity == 2) map2<T>(in, out, f);
+  else map3<T>(in, out, f);
+}
+
+// Every row with a functor is a case, generated from ops.def.
 template <class T> void run(KOp op, const View* in, const View& out, const KAttrs& a, const char* name) {
-  namespace s = scalar_ops;
   switch (op) {
-    case KOp::add: return map2<T>(in, out, s::Add{});
-    case KOp::sub: return map2<T>(in, out, s::Sub{});
-    case KOp::mul: return map2<T>(in, out, s::Mul{});
-    case KOp::div: return map2<T>(in, out, s::Div{});
-    case KOp::eq: return map2<T>(in, out, s::Eq{});
-    case KOp::neg: return map1<T>(in, out, s::Neg{});
-    case KOp::add_scalar: return map1<T>(in, out, s::AddScalar{a.a});
-    case KOp::mul_scalar: return map1<T>(in, out, s::MulScalar{a.a});
-    case KOp::pow: return map1<T>(in, out, s::Pow{a.a});
-    case KOp::exp: return map1<T>(in, out, s::Exp{});
-    case KOp::log: return map1<T>(in, out, s::Log{});
-    case KOp::sqrt: return map1<T>(in, out, s::Sqrt{});
-    case KOp::abs: return map1<T>(in, out, s::Abs{});
-    case KOp::sigmoid: return map1<T>(in, out, s::Sigmoid{});
-    case KOp::tanh: return map1<T>(in, out, s::Tanh{});
-    case KOp::sigmoid_backward: return map2<T>(in, out, s::SigmoidBackward{});
-    case KOp::tanh_backward: return map2<T>(in, out, s::TanhBackward{});
-    case KOp::relu_backward: return map2<T>(in, out, s::ReluBackward{});
-    case KOp::relu: return map1<T>(in, out, s::Relu{});
-    case KOp::leaky_relu: return map1<T>(in, out, s::LeakyRelu{a.a});
-    case KOp::elu: return map1<T>(in, out, s::Elu{a.a});
-    case KOp::clip: return map1<T>(in, out, s::Clip{a.a, a.b});
-    case KOp::heaviside: return map1<T>(in, out, s::Heaviside{});
-    case KOp::sign: return map1<T>(in, out, s::Sign{});
-    case KOp::where: {
-      auto first = thrust::make_zip_iterator(thrust::make_tuple(in[0].ptr<T>(), in[1].ptr<T>(), in[2].ptr<T>()));
-      thrust::transform(AG_POLICY, first, first + out.numel, out.ptr<T>(), Where3<T>{});
-      return;
-    }
-    default: break;
+#define AG_OP(name, arity, family, grad, cpu, cuda, checks, functor, ...)                \
+  case KOp::name:                                                                          \
+    if constexpr (!std::is_same_v<scalar_ops::functor, scalar_ops::None>) return map<T, scalar_ops::functor, arity>(in, out, a); \
+    break;
+#include "autograd/ops/ops.def"
+#undef AG_OP
   }
-  throw std::logic_error(std::string(name) + ": not an elementwise kernel");
+  throw std::logic_error(std::string(name) + ": its ops.def row names no functor and cuda/elementwise.cu has no kernel for it");
 }
 
 }  // namespace

@@ -10,11 +10,14 @@
 // ag::cuda_host_kernels (Device::Kind::cuda_host). The host build runs the same
 // index arithmetic, broadcasting and reductions, so the GPU test suite
 // exercises the kernels' logic in CI, where there is no GPU. cuda/register.cpp
-// is compiled once per kind and registers every op whose ops.def row has cuda = 1.
+// is compiled once per kind and registers every op whose ops.def row declares CUDA dtypes.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+
+#include "autograd/kinds.hpp"
+#include "autograd/ops/index.hpp"
 
 #if defined(AG_CUDA_HOST)
 #define AG_KNS cuda_host_kernels
@@ -24,15 +27,9 @@
 
 namespace ag::kernels {
 
-// The ops, in ops.def order (the same values as ag::Op).
-enum class KOp : uint16_t {
-#define AG_OP(name, ...) name,
-#include "autograd/ops/ops.def"
-#undef AG_OP
-};
-
-// Element types (the same values as ag::DType).
-enum class KType : uint8_t { float32, float64, int64, float16, bfloat16 };
+// The ops and element types are the library's own (plain headers, no fmt or Boost).
+using KOp = ::ag::Op;
+using KType = ::ag::DType;
 // Bytes per element.
 inline constexpr int64_t ktype_size(KType t) {
   return t == KType::float32 ? 4 : (t == KType::float16 || t == KType::bfloat16) ? 2 : 8;
@@ -74,14 +71,10 @@ struct DeviceCheck {
   double value;      // the bad value
 };
 
-// The node attributes the kernels read (a copy of ag::Attrs).
-struct KAttrs {
-  double a = 0.0, b = 0.0;
+// The node attributes the kernels read: the scalar ones as they are, the axes as a plain array.
+struct KAttrs : ScalarAttrs {
   int naxes = 0;
   int64_t axes[kMaxDims] = {};
-  int64_t axis = 0, start = 0, stop = 0, step = 1;
-  bool transpose_a = false, transpose_b = false;
-  KType dtype = KType::float32;
   DeviceCheck* check = nullptr;  // the device's record, for ops that check values (Note [Checks on the device])
 };
 

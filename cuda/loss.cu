@@ -91,13 +91,13 @@ template <class T> void run(KOp op, const View* in, const View& out, const KAttr
       const bool labels = in[1].dtype == kernels::KType::int64;
       const SoftmaxCrossEntropyRow<T> f{x.ptr<T>(), labels ? in[1].ptr<int64_t>() : nullptr,
                                         labels ? nullptr : in[1].ptr<T>(), x.shape[1], a.check};
-      return sum_to_scalar(f, x.shape[0], y, a.a);
+      return sum_to_scalar(f, x.shape[0], y, a.divisor);
     }
-    case KOp::nll: return sum_to_scalar(NllRow<T>{x.ptr<T>(), in[1].ptr<int64_t>(), x.shape[1], a.check}, x.shape[0], y, a.a);
-    case KOp::mse: return sum_to_scalar(SquaredError<T>{x.ptr<T>(), in[1].ptr<T>()}, x.numel, y, a.a);
-    case KOp::bce: return sum_to_scalar(BinaryCrossEntropy<T>{x.ptr<T>(), in[1].ptr<T>(), a.check}, x.numel, y, a.a);
+    case KOp::nll: return sum_to_scalar(NllRow<T>{x.ptr<T>(), in[1].ptr<int64_t>(), x.shape[1], a.check}, x.shape[0], y, a.divisor);
+    case KOp::mse: return sum_to_scalar(SquaredError<T>{x.ptr<T>(), in[1].ptr<T>()}, x.numel, y, a.divisor);
+    case KOp::bce: return sum_to_scalar(BinaryCrossEntropy<T>{x.ptr<T>(), in[1].ptr<T>(), a.check}, x.numel, y, a.divisor);
     case KOp::bce_with_logits:
-      return sum_to_scalar(BinaryCrossEntropyWithLogits<T>{x.ptr<T>(), in[1].ptr<T>()}, x.numel, y, a.a);
+      return sum_to_scalar(BinaryCrossEntropyWithLogits<T>{x.ptr<T>(), in[1].ptr<T>()}, x.numel, y, a.divisor);
     default: break;
   }
   throw std::logic_error(std::string(name) + ": not a loss kernel");

@@ -23,7 +23,7 @@ kernels::View flat(const Tensor& t) {
   v.numel = t.numel();
   v.ndim = 1;
   v.shape[0] = t.numel();
-  v.dtype = static_cast<kernels::KType>(t.dtype());
+  v.dtype = t.dtype();
   return v;
 }
 

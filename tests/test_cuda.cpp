@@ -270,7 +270,7 @@ TEST_CASE("in-place updates and gradient accumulation run on the device") {
 TEST_CASE("every op with a kernel matches the cpu forward and backward, in float32 and float64") {
   int checked = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.cuda) continue;
+    if (!op.has_cuda()) continue;
     for (DType dtype : {DType::float32, DType::float64}) {
       Generator gen(21);
       const Tolerance tol = parity_tolerance(dtype);
@@ -300,7 +300,7 @@ TEST_CASE("every op with a kernel matches the cpu forward and backward, in float
 TEST_CASE("gradient check on the device, float64: every differentiable op with a kernel, first and second order") {
   int checked = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.cuda || !op.differentiable) continue;
+    if (!op.has_cuda() || !op.differentiable) continue;
     Generator gen(22);
     auto cases = op_check_inputs(op, DType::float64, gen);
     for (size_t c = 0; c < cases.size(); ++c) {
@@ -329,7 +329,7 @@ TEST_CASE("gradient check on the device, float64: every differentiable op with a
 TEST_CASE("every op with a kernel, in float16 and bfloat16, matches the float64 cpu forward and backward") {
   int checked = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.cuda) continue;
+    if (!op.has_cuda()) continue;
     for (DType dtype : {DType::float16, DType::bfloat16}) {
       Generator gen(23);
       const GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
@@ -364,7 +364,7 @@ TEST_CASE("every op with a kernel, in float16 and bfloat16, matches the float64 
 TEST_CASE("gradient check on the device, float16 and bfloat16: every differentiable op with a kernel, first and second order") {
   int checked = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.cuda || !op.differentiable) continue;
+    if (!op.has_cuda() || !op.differentiable) continue;
     for (DType dtype : {DType::float16, DType::bfloat16}) {
       Generator gen(24);
       auto cases = op_check_inputs(op, dtype, gen);

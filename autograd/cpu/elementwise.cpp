@@ -35,74 +35,51 @@ AG_LOOP_CLONES void loop2(const T* __restrict a, const T* __restrict b, T* __res
 }
 
 template <class T, class F>
-void map1(std::span<const Tensor> in, Tensor& out, F f) {
-  const T* x = in[0].impl()->data<T>();
-  T* y = out.impl()->data<T>();
-  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) { loop1(x + b, y + b, e - b, f); });
+AG_LOOP_CLONES void loop3(const T* __restrict m, const T* __restrict a, const T* __restrict b, T* __restrict y, int64_t n,
+                          F f) {
+  for (int64_t i = 0; i < n; ++i) y[i] = f(m[i], a[i], b[i]);
 }
 
-template <class T, class F>
-void map2(std::span<const Tensor> in, Tensor& out, F f) {
-  const T* a = in[0].impl()->data<T>();
-  const T* b = in[1].impl()->data<T>();
+// The kernel of a map-style row: its functor applied elementwise to its `arity`
+// inputs, split across the thread pool.
+template <class T, class F, int arity>
+void map(std::span<const Tensor> in, Tensor& out, const Attrs& attrs) {
+  const F f = scalar_ops::make<F>(attrs);
+  const T* x[3] = {};
+  for (int k = 0; k < arity; ++k) x[k] = in[static_cast<size_t>(k)].impl()->data<T>();
   T* y = out.impl()->data<T>();
-  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t s, int64_t e) { loop2(a + s, b + s, y + s, e - s, f); });
+  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t s, int64_t e) {
+    if constexpr (arity == 1) loop1(x[0] + s, y + s, e - s, f);
+    else if constexpr (arity == 2) loop2(x[0] + s, x[1] + s, y + s, e - s, f);
+    else loop3(x[0] + s, x[1] + s, x[2] + s, y + s, e - s, f);
+  });
 }
+
+// Registers the kernels of every row with a functor, for the dtypes its cpu column declares.
+template <Op op, class F>
+bool register_map() {
+  if constexpr (!std::is_same_v<F, scalar_ops::None>) {
+    constexpr int arity = op_kernels(op).arity;
+    static_assert(arity >= 1 && arity <= 3, "a map-style op takes 1 to 3 inputs");
+    detail::register_kernels<op_kernels(op).cpu>(
+        op, Device::Kind::cpu, []<class T>(std::type_identity<T>) -> Kernel { return &map<T, F, arity>; });
+  }
+  return true;
+}
+
+const bool maps_registered = [] {
+#define AG_OP(name, arity, family, grad, cpu, cuda, checks, functor, ...) register_map<Op::name, scalar_ops::functor>();
+#include "autograd/ops/ops.def"
+#undef AG_OP
+  return true;
+}();
 
 }  // namespace
 
-template <class T> void add(std::span<const Tensor> in, Tensor& out, const Attrs&) { map2<T>(in, out, scalar_ops::Add{}); }
-template <class T> void sub(std::span<const Tensor> in, Tensor& out, const Attrs&) { map2<T>(in, out, scalar_ops::Sub{}); }
-template <class T> void mul(std::span<const Tensor> in, Tensor& out, const Attrs&) { map2<T>(in, out, scalar_ops::Mul{}); }
-template <class T> void div(std::span<const Tensor> in, Tensor& out, const Attrs&) { map2<T>(in, out, scalar_ops::Div{}); }
-template <class T> void eq(std::span<const Tensor> in, Tensor& out, const Attrs&) { map2<T>(in, out, scalar_ops::Eq{}); }
-template <class T> void neg(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Neg{}); }
-template <class T> void exp(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Exp{}); }
-template <class T> void log(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Log{}); }
-template <class T> void sqrt(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Sqrt{}); }
-template <class T> void abs(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Abs{}); }
-template <class T> void tanh(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Tanh{}); }
-template <class T> void relu(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Relu{}); }
-template <class T> void sigmoid(std::span<const Tensor> in, Tensor& out, const Attrs&) {
-  map1<T>(in, out, scalar_ops::Sigmoid{});
-}
-template <class T> void sigmoid_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
-  map2<T>(in, out, scalar_ops::SigmoidBackward{});
-}
-template <class T> void tanh_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
-  map2<T>(in, out, scalar_ops::TanhBackward{});
-}
-template <class T> void relu_backward(std::span<const Tensor> in, Tensor& out, const Attrs&) {
-  map2<T>(in, out, scalar_ops::ReluBackward{});
-}
-template <class T> void heaviside(std::span<const Tensor> in, Tensor& out, const Attrs&) {
-  map1<T>(in, out, scalar_ops::Heaviside{});
-}
-template <class T> void sign(std::span<const Tensor> in, Tensor& out, const Attrs&) { map1<T>(in, out, scalar_ops::Sign{}); }
+// Kernels of the rows without a functor.
+
 template <class T> void clone(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   std::memcpy(out.impl()->data<T>(), in[0].impl()->data<T>(), static_cast<size_t>(out.numel()) * sizeof(T));
-}
-template <class T> void add_scalar(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  map1<T>(in, out, scalar_ops::AddScalar{a.a});
-}
-template <class T> void mul_scalar(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  map1<T>(in, out, scalar_ops::MulScalar{a.a});
-}
-template <class T> void pow(std::span<const Tensor> in, Tensor& out, const Attrs& a) { map1<T>(in, out, scalar_ops::Pow{a.a}); }
-template <class T> void leaky_relu(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  map1<T>(in, out, scalar_ops::LeakyRelu{a.a});
-}
-template <class T> void elu(std::span<const Tensor> in, Tensor& out, const Attrs& a) { map1<T>(in, out, scalar_ops::Elu{a.a}); }
-template <class T> void clip(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  map1<T>(in, out, scalar_ops::Clip{a.a, a.b});
-}
-template <class T> void where(std::span<const Tensor> in, Tensor& out, const Attrs&) {
-  const T* m = in[0].impl()->data<T>();
-  const T* a = in[1].impl()->data<T>();
-  const T* b = in[2].impl()->data<T>();
-  T* y = out.impl()->data<T>();
-  const int64_t n = out.numel();
-  for (int64_t i = 0; i < n; ++i) y[i] = scalar_ops::Where{}(m[i], a[i], b[i]);
 }
 
 // Converts from the input's dtype T to attrs.dtype.
@@ -136,40 +113,7 @@ template <class T> void cast(std::span<const Tensor> in, Tensor& out, const Attr
   }
 }
 
-AG_CPU_KERNEL(add, add);
-AG_CPU_KERNEL(sub, sub);
-AG_CPU_KERNEL(mul, mul);
-AG_CPU_KERNEL(div, div);
-AG_CPU_KERNEL(eq, eq);
-AG_CPU_KERNEL(neg, neg);
-AG_CPU_KERNEL(add_scalar, add_scalar);
-AG_CPU_KERNEL(mul_scalar, mul_scalar);
-AG_CPU_KERNEL(pow, pow);
-AG_CPU_KERNEL(exp, exp);
-AG_CPU_KERNEL(log, log);
-AG_CPU_KERNEL(sqrt, sqrt);
-AG_CPU_KERNEL(abs, abs);
-AG_CPU_KERNEL(sigmoid, sigmoid);
-AG_CPU_KERNEL(sigmoid_backward, sigmoid_backward);
-AG_CPU_KERNEL(tanh_backward, tanh_backward);
-AG_CPU_KERNEL(relu_backward, relu_backward);
-AG_CPU_KERNEL(tanh, tanh);
-AG_CPU_KERNEL(relu, relu);
-AG_CPU_KERNEL(leaky_relu, leaky_relu);
-AG_CPU_KERNEL(elu, elu);
-AG_CPU_KERNEL(clip, clip);
 AG_CPU_KERNEL(clone, clone);
 AG_CPU_KERNEL(cast, cast);
-AG_CPU_KERNEL(where, where);
-AG_CPU_KERNEL(heaviside, heaviside);
-AG_CPU_KERNEL(sign, sign);
-static const detail::KernelRegistrar cpu_i64_cast(Op::cast, Device::Kind::cpu, DType::int64, cast<int64_t>);
-static const detail::KernelRegistrar cpu_i64_clone(Op::clone, Device::Kind::cpu, DType::int64, clone<int64_t>);
-// float16/bfloat16 on the cpu: storage only, so just the conversions and copies
-// (Note [16-bit storage, float32 arithmetic] in half.hpp).
-static const detail::KernelRegistrar cpu_f16_cast(Op::cast, Device::Kind::cpu, DType::float16, cast<Half>);
-static const detail::KernelRegistrar cpu_f16_clone(Op::clone, Device::Kind::cpu, DType::float16, clone<Half>);
-static const detail::KernelRegistrar cpu_bf16_cast(Op::cast, Device::Kind::cpu, DType::bfloat16, cast<BFloat16>);
-static const detail::KernelRegistrar cpu_bf16_clone(Op::clone, Device::Kind::cpu, DType::bfloat16, clone<BFloat16>);
 
 }  // namespace ag::cpu

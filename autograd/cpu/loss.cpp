@@ -8,7 +8,7 @@
 namespace ag::cpu {
 
 namespace {
-template <class T> void store(Tensor& out, double total, const Attrs& a) { out.impl()->data<T>()[0] = static_cast<T>(total / a.a); }
+template <class T> void store(Tensor& out, double total, const Attrs& a) { out.impl()->data<T>()[0] = static_cast<T>(total / a.divisor); }
 }  // namespace
 
 // mean over rows of logsumexp(x_i) - x_i[t_i] (labels) or -sum_c t_ic log_softmax(x_i)_c (dense)

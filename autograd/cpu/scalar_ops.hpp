@@ -1,5 +1,7 @@
 // Element-wise math written once as functors, used by the CPU kernels and
-// (with AG_HD = __host__ __device__) by the CUDA kernels.
+// (with AG_HD = __host__ __device__) by the CUDA kernels. An ops.def row names
+// its functor; both devices' kernels are then generated from the row. A
+// functor with parameters reads them from the node's attributes in from().
 #pragma once
 
 #include "../config.hpp"  // Note [C++20 check]
@@ -42,14 +44,26 @@ AG_HD inline float exp_clamped(float x) {
 #endif
 }
 
+// The functor column of a row whose kernels its family's files write.
+struct None {};
+
+// The functor of a row, with its parameters from the node's attributes (Attrs or the kernels' KAttrs).
+template <class F, class A> AG_HD F make(const A& attrs) {
+  if constexpr (requires { F::from(attrs); }) return F::from(attrs);
+  else return F{};
+}
+
 struct Add { template <class T> AG_HD T operator()(T a, T b) const { return a + b; } };
 struct Sub { template <class T> AG_HD T operator()(T a, T b) const { return a - b; } };
 struct Mul { template <class T> AG_HD T operator()(T a, T b) const { return a * b; } };
 struct Div { template <class T> AG_HD T operator()(T a, T b) const { return a / b; } };
 struct Eq { template <class T> AG_HD T operator()(T a, T b) const { return a == b ? T(1) : T(0); } };
+// NaN in either operand gives NaN, as in NumPy and PyTorch.
+struct Maximum {
+  template <class T> AG_HD T operator()(T a, T b) const { return (a > b || a != a) ? a : b; }
+};
 
 struct Neg { template <class T> AG_HD T operator()(T x) const { return -x; } };
-struct Identity { template <class T> AG_HD T operator()(T x) const { return x; } };
 struct Exp { template <class T> AG_HD T operator()(T x) const { return std::exp(x); } };
 struct Log { template <class T> AG_HD T operator()(T x) const { return std::log(x); } };
 struct Sqrt { template <class T> AG_HD T operator()(T x) const { return std::sqrt(x); } };
@@ -74,6 +88,13 @@ struct Sigmoid {
   }
 };
 
+// log(1 + e^x), written so that e^x never overflows: x + log(1 + e^-x) above 0.
+struct Softplus {
+  template <class T> AG_HD T operator()(T x) const {
+    return x > T(0) ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x));
+  }
+};
+
 // Sigmoid's backward from its output y and the upstream gradient g.
 struct SigmoidBackward { template <class T> AG_HD T operator()(T y, T g) const { return g * y * (T(1) - y); } };
 
@@ -83,26 +104,32 @@ struct ReluBackward { template <class T> AG_HD T operator()(T y, T g) const { re
 
 struct AddScalar {
   double c;
+  template <class A> static AG_HD AddScalar from(const A& a) { return {a.scalar}; }
   template <class T> AG_HD T operator()(T x) const { return x + T(c); }
 };
 struct MulScalar {
   double c;
+  template <class A> static AG_HD MulScalar from(const A& a) { return {a.scalar}; }
   template <class T> AG_HD T operator()(T x) const { return x * T(c); }
 };
 struct Pow {
   double p;
+  template <class A> static AG_HD Pow from(const A& a) { return {a.scalar}; }
   template <class T> AG_HD T operator()(T x) const { return std::pow(x, T(p)); }
 };
 struct LeakyRelu {
   double slope;
+  template <class A> static AG_HD LeakyRelu from(const A& a) { return {a.slope}; }
   template <class T> AG_HD T operator()(T x) const { return x > T(0) ? x : T(slope) * x; }
 };
 struct Elu {
   double alpha;
+  template <class A> static AG_HD Elu from(const A& a) { return {a.alpha}; }
   template <class T> AG_HD T operator()(T x) const { return x > T(0) ? x : T(alpha) * (std::exp(x) - T(1)); }
 };
 struct Clip {
   double lo, hi;
+  template <class A> static AG_HD Clip from(const A& a) { return {a.lo, a.hi}; }
   template <class T> AG_HD T operator()(T x) const { return x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x); }
 };
 struct Where {

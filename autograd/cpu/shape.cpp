@@ -130,7 +130,7 @@ template <class T> void concat(std::span<const Tensor> in, Tensor& out, const At
 }
 
 // int64 labels -> rows of 0/1 in attrs.dtype
-void one_hot(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+template <class> void one_hot(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   const int64_t* l = in[0].impl()->data<int64_t>();
   const int64_t n = in[0].numel(), c = out.shape().back();
   auto fill = [&](auto* y) {
@@ -151,9 +151,6 @@ AG_CPU_KERNEL(unslice, unslice);
 AG_CPU_KERNEL(index_select, index_select);
 AG_CPU_KERNEL(index_add, index_add);
 AG_CPU_KERNEL(concat, concat);
-static const detail::KernelRegistrar cpu_i64_one_hot(Op::one_hot, Device::Kind::cpu, DType::int64, one_hot);
-static const detail::KernelRegistrar cpu_i64_index_select(Op::index_select, Device::Kind::cpu, DType::int64,
-                                                          index_select<int64_t>);
-static const detail::KernelRegistrar cpu_i64_slice(Op::slice, Device::Kind::cpu, DType::int64, slice<int64_t>);
+AG_CPU_KERNEL(one_hot, one_hot);
 
 }  // namespace ag::cpu

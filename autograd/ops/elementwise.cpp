@@ -74,7 +74,7 @@ AG_SAMPLE(neg) { return -x[0]; }
 
 Tensor add_scalar(const Tensor& x, double c) {
   Attrs a;
-  a.a = c;
+  a.scalar = c;
   return unary(Op::add_scalar, x, a);
 }
 // d(x+c)/dx = 1
@@ -83,21 +83,21 @@ AG_SAMPLE(add_scalar) { return x[0] + 2.5; }
 
 Tensor mul_scalar(const Tensor& x, double c) {
   Attrs a;
-  a.a = c;
+  a.scalar = c;
   return unary(Op::mul_scalar, x, a);
 }
 // d(cx)/dx = c
-AG_BACKWARD(mul_scalar) { gx[0] = mul_scalar(gy, ctx.attrs().a); }
+AG_BACKWARD(mul_scalar) { gx[0] = mul_scalar(gy, ctx.attrs().scalar); }
 AG_SAMPLE(mul_scalar) { return x[0] * -1.5; }
 
 Tensor pow(const Tensor& x, double p) {
   Attrs a;
-  a.a = p;
+  a.scalar = p;
   return unary(Op::pow, x, a, true);
 }
 // d(x^p)/dx = p x^(p-1)
 AG_BACKWARD(pow) {
-  double p = ctx.attrs().a;
+  double p = ctx.attrs().scalar;
   gx[0] = mul_scalar(gy * pow(ctx.saved(0), p - 1.0), p);
 }
 AG_SAMPLE(pow) { return pow(x[0], 2.5); }
@@ -167,42 +167,56 @@ AG_SAMPLE(relu_backward) { return relu_backward(x[0], x[1]); }
 
 Tensor leaky_relu(const Tensor& x, double slope) {
   Attrs a;
-  a.a = slope;
+  a.slope = slope;
   return unary(Op::leaky_relu, x, a, true);
 }
 // d leaky_relu(x)/dx = 1 where x > 0, else slope
 AG_BACKWARD(leaky_relu) {
-  double s = ctx.attrs().a;
+  double s = ctx.attrs().slope;
   gx[0] = gy * add_scalar(mul_scalar(heaviside(ctx.saved(0)), 1.0 - s), s);
 }
 AG_SAMPLE(leaky_relu) { return leaky_relu(x[0], 0.1); }
 
 Tensor elu(const Tensor& x, double alpha) {
   Attrs a;
-  a.a = alpha;
-  Tensor y = unary(Op::elu, x, a, true, true);
-  return y;
+  a.alpha = alpha;
+  return unary(Op::elu, x, a, true, true);
 }
 // d elu(x)/dx = 1 where x > 0, else alpha e^x = y + alpha
 AG_BACKWARD(elu) {
   Tensor x = ctx.saved(0), y = ctx.saved(1);
-  gx[0] = gy * where(heaviside(x), ones_like(gy), add_scalar(y, ctx.attrs().a));
+  gx[0] = gy * where(heaviside(x), ones_like(gy), add_scalar(y, ctx.attrs().alpha));
 }
 AG_SAMPLE(elu) { return elu(x[0], 0.7); }
+
+Tensor softplus(const Tensor& x) { return unary(Op::softplus, x, {}, /*save_in=*/true); }
+// d softplus(x)/dx = e^x / (1 + e^x) = sigmoid(x)
+AG_BACKWARD(softplus) { gx[0] = gy * sigmoid(ctx.saved(0)); }
+AG_SAMPLE(softplus) { return softplus(x[0] * 4.0); }
 
 Tensor clip(const Tensor& x, double lo, double hi) {
   if (!(lo <= hi)) fail("clip", "needs lo <= hi, got lo {} and hi {}", lo, hi);
   Attrs a;
-  a.a = lo;
-  a.b = hi;
+  a.lo = lo;
+  a.hi = hi;
   return unary(Op::clip, x, a, true);
 }
 // d clip(x)/dx = 1 where lo < x < hi, else 0
 AG_BACKWARD(clip) {
   Tensor x = ctx.saved(0);
-  gx[0] = gy * heaviside(add_scalar(x, -ctx.attrs().a)) * heaviside(add_scalar(neg(x), ctx.attrs().b));
+  gx[0] = gy * heaviside(add_scalar(x, -ctx.attrs().lo)) * heaviside(add_scalar(neg(x), ctx.attrs().hi));
 }
 AG_SAMPLE(clip) { return clip(x[0], -0.5, 0.5); }
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary(Op::maximum, a, b, /*save=*/true); }
+// d max(a, b)/da = [a > b], d/db = [a < b]; where a == b each gets half
+AG_BACKWARD(maximum) {
+  Tensor a = ctx.saved(0), b = ctx.saved(1);
+  Tensor to_a = heaviside(a - b) + eq(a, b) * 0.5;
+  if (ctx.needs_grad(0)) gx[0] = gy * to_a;
+  if (ctx.needs_grad(1)) gx[1] = gy * (1.0 - to_a);
+}
+AG_SAMPLE(maximum) { return maximum(x[0], x[1]); }
 
 Tensor Tensor::clone() const {
   if (is_floating(dtype())) return unary(Op::clone, *this);

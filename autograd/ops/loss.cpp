@@ -47,13 +47,13 @@ void check_same_shape(Op op, const Tensor& a, const Tensor& b) {
 
 Attrs loss_attrs(Reduction r, double n) {
   Attrs a;
-  a.reduction = r == Reduction::mean ? 0 : 1;
-  a.a = n;  // the divisor
+  a.reduction = r;
+  a.divisor = n;
   return a;
 }
 
 // The scalar upstream gradient divided by the loss's divisor.
-Tensor scaled(const Tensor& gy, const BackwardCtx& ctx) { return mul_scalar(gy, 1.0 / ctx.attrs().a); }
+Tensor scaled(const Tensor& gy, const BackwardCtx& ctx) { return mul_scalar(gy, 1.0 / ctx.attrs().divisor); }
 
 }  // namespace
 

@@ -11,38 +11,16 @@
 #include <cstdint>
 #include <span>
 #include <string_view>
+#include <type_traits>
 
 #include <boost/container/small_vector.hpp>
 
 #include "../dtype.hpp"
 #include "../tensor.hpp"
+#include "attrs.hpp"
+#include "index.hpp"
 
 namespace ag {
-
-enum class Op : uint16_t {
-#define AG_OP(name, ...) name,
-#include "ops.def"
-#undef AG_OP
-};
-
-inline constexpr int kNumOps = 0
-#define AG_OP(name, ...) +1
-#include "ops.def"
-#undef AG_OP
-    ;
-
-// The scalar and shape parameters of one op call, kept on its node.
-struct Attrs {
-  double a = 0.0, b = 0.0;  // exponent, slope, bounds, scalar operand
-  Axes axes;                // reduction axes, permutation
-  Shape shape;              // target or original shape
-  int64_t axis = 0, start = 0, stop = 0, step = 1;
-  bool keepdims = false;
-  bool transpose_a = false, transpose_b = false;  // matmul operands
-  DType dtype = DType::float32;      // cast target, one_hot output
-  DType src_dtype = DType::float32;  // cast source
-  int reduction = 0;             // losses: 0 mean, 1 sum
-};
 
 struct Node;
 struct Graph;
@@ -72,17 +50,31 @@ using SampleFn = Tensor (*)(std::span<const Tensor> inputs);
 // A kernel: computes `out` from `in` with the node's attrs, on one device and dtype.
 using Kernel = void (*)(std::span<const Tensor> in, Tensor& out, const Attrs& attrs);
 
+// One row of ops.def (the column comments there say what each field means),
+// with the rule and sample its family's file registers.
 struct OpInfo {
+  Op op;
   std::string_view name;
   int arity;
   std::string_view family;
   bool differentiable;
-  bool cuda;
+  unsigned cpu_dtypes;   // a dtypes:: set
+  unsigned cuda_dtypes;  // a dtypes:: set; 0 for an op with no CUDA kernel
+  bool checks_values;
+  std::string_view functor;
   std::string_view domains;
   std::string_view shapes;
   double eps;
+  std::string_view shows;
+  std::string_view rule;
   BackwardFn backward = nullptr;
   SampleFn sample = nullptr;
+
+  bool has_cuda() const { return cuda_dtypes != 0; }
+  // Whether the row declares a kernel for (device kind, dtype).
+  bool declares(Device::Kind device, DType dtype) const {
+    return dtypes::contains(device == Device::Kind::cpu ? cpu_dtypes : cuda_dtypes, dtype);
+  }
 };
 
 const OpInfo& op_info(Op op);
@@ -126,11 +118,25 @@ struct KernelRegistrar {
   static const ::ag::detail::SampleRegistrar sample_registrar_##name(::ag::Op::name, sample_##name); \
   static ::ag::Tensor sample_##name([[maybe_unused]] std::span<const ::ag::Tensor> x)
 
-// Registers `fn<float>` and `fn<double>` as op `name`'s CPU kernels.
-#define AG_CPU_KERNEL(name, fn)                                                              \
-  static const ::ag::detail::KernelRegistrar cpu_f32_##name(::ag::Op::name, ::ag::Device::Kind::cpu, \
-                                                            ::ag::DType::float32, fn<float>); \
-  static const ::ag::detail::KernelRegistrar cpu_f64_##name(::ag::Op::name, ::ag::Device::Kind::cpu, \
-                                                            ::ag::DType::float64, fn<double>)
+namespace ag::detail {
+// Registers make(std::type_identity<T>{}) as op's kernel on `device` for each
+// dtype T of the set `dtypes`; the others are never instantiated.
+template <unsigned dtypes, class Make>
+bool register_kernels(Op op, Device::Kind device, Make make) {
+  using namespace ::ag::dtypes;
+  if constexpr (contains(dtypes, DType::float32)) register_kernel(op, device, DType::float32, make(std::type_identity<float>{}));
+  if constexpr (contains(dtypes, DType::float64)) register_kernel(op, device, DType::float64, make(std::type_identity<double>{}));
+  if constexpr (contains(dtypes, DType::int64)) register_kernel(op, device, DType::int64, make(std::type_identity<int64_t>{}));
+  if constexpr (contains(dtypes, DType::float16)) register_kernel(op, device, DType::float16, make(std::type_identity<Half>{}));
+  if constexpr (contains(dtypes, DType::bfloat16))
+    register_kernel(op, device, DType::bfloat16, make(std::type_identity<BFloat16>{}));
+  return true;
+}
+}  // namespace ag::detail
+
+// Registers `fn<T>` as op `name`'s CPU kernel for every dtype T its ops.def row declares.
+#define AG_CPU_KERNEL(name, fn)                                                                       \
+  static const bool cpu_kernels_##name = ::ag::detail::register_kernels<::ag::op_kernels(::ag::Op::name).cpu>( \
+      ::ag::Op::name, ::ag::Device::Kind::cpu, []<class T>(std::type_identity<T>) -> ::ag::Kernel { return &fn<T>; })
 
 #endif  // TAPEGRAD_CXX20
