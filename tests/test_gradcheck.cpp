@@ -53,17 +53,20 @@ TEST_CASE("every op in the index has a sampled check, and differentiable ops a r
   }
 }
 
+// Each op (and dtype) is its own subcase: Note [One subcase per op] in helpers.hpp.
 TEST_CASE("first order: every differentiable op, in float64 and float32, on the cpu") {
   for (const OpInfo& op : all_ops()) {
     if (!op.differentiable) continue;
     for (DType dtype : {DType::float64, DType::float32}) {
-      Generator gen(11);
-      auto cases = op_check_inputs(op, dtype, gen);
-      for (size_t c = 0; c < cases.size(); ++c) {
-        GradcheckReport r = gradcheck(op.sample, cases[c], options_for(op, dtype));
-        INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c << "\n" << r.to_string());
-        CHECK(r.ok);
-      }
+      op_case(std::string(op.name) + " " + std::string(dtype_name(dtype)), [&] {
+        Generator gen(11);
+        auto cases = op_check_inputs(op, dtype, gen);
+        for (size_t c = 0; c < cases.size(); ++c) {
+          GradcheckReport r = gradcheck(op.sample, cases[c], options_for(op, dtype));
+          INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c << "\n" << r.to_string());
+          CHECK(r.ok);
+        }
+      });
     }
   }
 }
@@ -71,44 +74,50 @@ TEST_CASE("first order: every differentiable op, in float64 and float32, on the 
 TEST_CASE("second order: every differentiable op's backward is itself differentiable") {
   for (const OpInfo& op : all_ops()) {
     if (!op.differentiable) continue;
-    Generator gen(12);
-    auto cases = op_check_inputs(op, DType::float64, gen);
-    for (size_t c = 0; c < cases.size(); ++c) {
-      GradcheckOptions o = options_for(op, DType::float64);
-      o.eps = std::max(op.eps, 1e-5);
-      o.atol = std::max(o.atol, 1e-4);
-      GradcheckReport r = gradgradcheck(op.sample, cases[c], o);
-      INFO("op " << op.name << " case " << c << "\n" << r.to_string());
-      CHECK(r.ok);
-    }
+    op_case(std::string(op.name) + " float64 second order", [&] {
+      Generator gen(12);
+      auto cases = op_check_inputs(op, DType::float64, gen);
+      for (size_t c = 0; c < cases.size(); ++c) {
+        GradcheckOptions o = options_for(op, DType::float64);
+        o.eps = std::max(op.eps, 1e-5);
+        o.atol = std::max(o.atol, 1e-4);
+        GradcheckReport r = gradgradcheck(op.sample, cases[c], o);
+        INFO("op " << op.name << " case " << c << "\n" << r.to_string());
+        CHECK(r.ok);
+      }
+    });
   }
 }
 
 TEST_CASE("fast mode: every differentiable op passes with random directions") {
   for (const OpInfo& op : all_ops()) {
     if (!op.differentiable) continue;
-    Generator gen(14);
-    GradcheckOptions o = options_for(op, DType::float64);
-    o.mode = CheckMode::fast;
-    for (auto& in : op_check_inputs(op, DType::float64, gen)) {
-      GradcheckReport r = gradcheck(op.sample, in, o);
-      INFO("op " << op.name << "\n" << r.to_string());
-      CHECK(r.ok);
-    }
+    op_case(std::string(op.name) + " float64 fast mode", [&] {
+      Generator gen(14);
+      GradcheckOptions o = options_for(op, DType::float64);
+      o.mode = CheckMode::fast;
+      for (auto& in : op_check_inputs(op, DType::float64, gen)) {
+        GradcheckReport r = gradcheck(op.sample, in, o);
+        INFO("op " << op.name << "\n" << r.to_string());
+        CHECK(r.ok);
+      }
+    });
   }
 }
 
 TEST_CASE("non-differentiable ops are never recorded") {
   for (const OpInfo& op : all_ops()) {
     if (op.differentiable) continue;
-    Generator gen(13);
-    for (auto& in : op_check_inputs(op, DType::float64, gen)) {
-      for (auto& t : in)
-        if (is_floating(t.dtype())) t.requires_grad_();
-      Tensor y = op.sample(in);
-      INFO("op " << op.name);
-      CHECK_FALSE(y.requires_grad());
-    }
+    op_case(std::string(op.name) + " float64", [&] {
+      Generator gen(13);
+      for (auto& in : op_check_inputs(op, DType::float64, gen)) {
+        for (auto& t : in)
+          if (is_floating(t.dtype())) t.requires_grad_();
+        Tensor y = op.sample(in);
+        INFO("op " << op.name);
+        CHECK_FALSE(y.requires_grad());
+      }
+    });
   }
 }
 
