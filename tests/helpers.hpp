@@ -57,7 +57,7 @@ void op_case(const std::string& name, Body&& body) {
     } catch (const doctest::detail::TestFailureException&) {
       // a REQUIRE failed and has reported itself
     } catch (const std::exception& e) {
-      FAIL_CHECK(name << " threw: " << e.what());
+      FAIL_CHECK(name << " threw: " << std::string(e.what()));
     } catch (...) {
       FAIL_CHECK(name << " threw an exception that is not a std::exception");
     }
