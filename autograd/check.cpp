@@ -54,17 +54,6 @@ Tensor reference_copy(const Tensor& t) {
   return cast(t.detach(), DType::float64);
 }
 
-// Fresh leaves for the analytic pass: float inputs require grad, in their own dtype.
-std::vector<Tensor> analytic_leaves(std::span<const Tensor> inputs) {
-  std::vector<Tensor> xs;
-  for (const Tensor& x : inputs) {
-    Tensor d = x.detach();
-    if (is_floating(x.dtype())) d.requires_grad_();
-    xs.push_back(d);
-  }
-  return xs;
-}
-
 std::string index_text(const Shape& shape, int64_t flat) {
   if (flat < 0) return "-";
   Shape idx(shape.size());
@@ -111,7 +100,7 @@ struct Analytic {
   Tensor y;
 
   Analytic(const TensorFn& fn, std::span<const Tensor> inputs, const std::vector<size_t>& checked)
-      : xs(analytic_leaves(inputs)) {
+      : xs(detail::grad_leaves(inputs)) {
     for (size_t i : checked) wrt.push_back(xs[i]);
     y = fn(xs);
     if (!y.defined() || !is_floating(y.dtype())) fail("gradcheck", "the function must return a floating tensor");
@@ -162,6 +151,18 @@ std::vector<double> random_vector(Generator& gen, int64_t n) {
 }
 
 }  // namespace
+
+namespace detail {
+std::vector<Tensor> grad_leaves(std::span<const Tensor> inputs) {
+  std::vector<Tensor> xs;
+  for (const Tensor& x : inputs) {
+    Tensor d = x.detach();
+    if (is_floating(d.dtype())) d.requires_grad_();
+    xs.push_back(d);
+  }
+  return xs;
+}
+}  // namespace detail
 
 GradcheckOptions GradcheckOptions::for_dtype(DType dtype) {
   GradcheckOptions o;
@@ -620,9 +621,9 @@ std::vector<OpCoverage> op_coverage() {
     r.family = op.family;
     r.differentiable = op.differentiable;
     // A user-defined op's forward is the user's code: it runs wherever that code does.
-    const bool custom = op.name == "custom";
-    r.cpu.forward = custom || has_kernel(static_cast<Op>(&op - all_ops().data()), Device::Kind::cpu, DType::float32) ||
-                    has_kernel(static_cast<Op>(&op - all_ops().data()), Device::Kind::cpu, DType::int64);
+    const Op id = static_cast<Op>(&op - all_ops().data());
+    r.cpu.forward = id == Op::custom || has_kernel(id, Device::Kind::cpu, DType::float32) ||
+                    has_kernel(id, Device::Kind::cpu, DType::int64);
     r.cpu.backward = op.differentiable;
     r.cpu.double_backward = op.differentiable;
     r.cpu.f64 = op.differentiable ? run_checks(op, DType::float64, false) : "-";

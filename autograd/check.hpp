@@ -69,6 +69,12 @@ struct GradcheckReport {
 
 using TensorFn = std::function<Tensor(std::span<const Tensor>)>;
 
+namespace detail {
+// Fresh leaves for an analytic pass (gradcheck, vjp, jvp): the inputs detached,
+// the floating ones requiring grad in their own dtype, int64 ones as they are.
+std::vector<Tensor> grad_leaves(std::span<const Tensor> inputs);
+}  // namespace detail
+
 // Checks fn's gradient at `inputs`. Float inputs are differentiated: float64
 // ones against the float64 numerical Jacobian, float32 ones (analytic in
 // float32) against the same float64 reference with float32 tolerances, so fn
