@@ -41,7 +41,7 @@ inline int count_nodes(ag::Op op) {
 
 // Note [One subcase per op]: the table-driven suites (every op x dtype x order,
 // on one device) run each entry as its own doctest subcase, so a failure names
-// its entry and `--subcase="sigmoid*"` runs one op. doctest re-enters the test
+// its entry and `--subcase="sigmoid *"` runs one op. doctest re-enters the test
 // case once per subcase (names must differ, so each names its op, dtype and
 // order), and an exception that leaves a subcase ends the whole test case,
 // skipping every later entry. op_case therefore catches it: a missing kernel or
