@@ -54,17 +54,6 @@ Tensor reference_copy(const Tensor& t) {
   return cast(t.detach(), DType::float64);
 }
 
-// Fresh leaves for the analytic pass: float inputs require grad, in their own dtype.
-std::vector<Tensor> analytic_leaves(std::span<const Tensor> inputs) {
-  std::vector<Tensor> xs;
-  for (const Tensor& x : inputs) {
-    Tensor d = x.detach();
-    if (is_floating(x.dtype())) d.requires_grad_();
-    xs.push_back(d);
-  }
-  return xs;
-}
-
 std::string index_text(const Shape& shape, int64_t flat) {
   if (flat < 0) return "-";
   Shape idx(shape.size());
@@ -111,7 +100,7 @@ struct Analytic {
   Tensor y;
 
   Analytic(const TensorFn& fn, std::span<const Tensor> inputs, const std::vector<size_t>& checked)
-      : xs(analytic_leaves(inputs)) {
+      : xs(detail::grad_leaves(inputs)) {
     for (size_t i : checked) wrt.push_back(xs[i]);
     y = fn(xs);
     if (!y.defined() || !is_floating(y.dtype())) fail("gradcheck", "the function must return a floating tensor");
@@ -163,6 +152,18 @@ std::vector<double> random_vector(Generator& gen, int64_t n) {
 
 }  // namespace
 
+namespace detail {
+std::vector<Tensor> grad_leaves(std::span<const Tensor> inputs) {
+  std::vector<Tensor> xs;
+  for (const Tensor& x : inputs) {
+    Tensor d = x.detach();
+    if (is_floating(d.dtype())) d.requires_grad_();
+    xs.push_back(d);
+  }
+  return xs;
+}
+}  // namespace detail
+
 GradcheckOptions GradcheckOptions::for_dtype(DType dtype) {
   GradcheckOptions o;
   switch (dtype) {
@@ -172,6 +173,21 @@ GradcheckOptions GradcheckOptions::for_dtype(DType dtype) {
     case DType::float16: o.atol = 1e-2, o.rtol = 1e-2; break;
     case DType::bfloat16: o.atol = 5e-2, o.rtol = 5e-2; break;
     default: break;
+  }
+  return o;
+}
+
+GradcheckOptions GradcheckOptions::for_op(const OpInfo& op, DType dtype, int order) {
+  if (order != 1 && order != 2) fail("for_op", "order must be 1 or 2, got {}", order);
+  GradcheckOptions o = for_dtype(dtype);
+  o.eps = op.eps;
+  // An op that rounds its result declares a larger step; the rounding error it
+  // leaves in the central differences needs a larger atol in every dtype.
+  if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);
+  if (order == 2) {
+    // the function differenced is a backward pass, not the op: never a step below 1e-5
+    o.eps = std::max(op.eps, 1e-5);
+    o.atol = std::max(o.atol, 1e-4);
   }
   return o;
 }
@@ -585,13 +601,7 @@ std::string run_checks(const OpInfo& op, DType dtype, bool second_order, Device 
   for (auto& host : op_check_inputs(op, dtype, gen)) {
     std::vector<Tensor> in;
     for (const Tensor& x : host) in.push_back(x.to(device));
-    GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
-    o.eps = op.eps;
-    if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);
-    if (second_order) {
-      o.eps = std::max(op.eps, 1e-5);
-      o.atol = std::max(o.atol, 1e-4);
-    }
+    const GradcheckOptions o = GradcheckOptions::for_op(op, dtype, second_order ? 2 : 1);
     try {
       ok = ok && (second_order ? gradgradcheck(op.sample, in, o) : gradcheck(op.sample, in, o)).ok;
     } catch (const Error&) {
@@ -611,9 +621,9 @@ std::vector<OpCoverage> op_coverage() {
     r.family = op.family;
     r.differentiable = op.differentiable;
     // A user-defined op's forward is the user's code: it runs wherever that code does.
-    const bool custom = op.name == "custom";
-    r.cpu.forward = custom || has_kernel(static_cast<Op>(&op - all_ops().data()), Device::Kind::cpu, DType::float32) ||
-                    has_kernel(static_cast<Op>(&op - all_ops().data()), Device::Kind::cpu, DType::int64);
+    const Op id = static_cast<Op>(&op - all_ops().data());
+    r.cpu.forward = id == Op::custom || has_kernel(id, Device::Kind::cpu, DType::float32) ||
+                    has_kernel(id, Device::Kind::cpu, DType::int64);
     r.cpu.backward = op.differentiable;
     r.cpu.double_backward = op.differentiable;
     r.cpu.f64 = op.differentiable ? run_checks(op, DType::float64, false) : "-";

@@ -38,6 +38,12 @@ struct GradcheckOptions {
   // compared with the float64 reference: float64 atol 1e-5, rtol 1e-3;
   // float32 atol 1e-4, rtol 5e-3; float16 1e-2, 1e-2; bfloat16 5e-2, 5e-2.
   static GradcheckOptions for_dtype(DType dtype);
+  // The op suite's options for `op` (a row of ops.def) in `dtype`, to first or
+  // second order (order 2: for gradgradcheck): for_dtype(dtype) with the row's
+  // eps, atol at least 1e-4 where that eps is above 1e-6 (the op rounds, as a
+  // cast to float32 does), and for second order eps at least 1e-5 and atol at
+  // least 1e-4. The tests, the device tests and op_coverage all use it.
+  static GradcheckOptions for_op(const OpInfo& op, DType dtype, int order = 1);
 };
 
 // How one input fared.
@@ -62,6 +68,12 @@ struct GradcheckReport {
 };
 
 using TensorFn = std::function<Tensor(std::span<const Tensor>)>;
+
+namespace detail {
+// Fresh leaves for an analytic pass (gradcheck, vjp, jvp): the inputs detached,
+// the floating ones requiring grad in their own dtype, int64 ones as they are.
+std::vector<Tensor> grad_leaves(std::span<const Tensor> inputs);
+}  // namespace detail
 
 // Checks fn's gradient at `inputs`. Float inputs are differentiated: float64
 // ones against the float64 numerical Jacobian, float32 ones (analytic in

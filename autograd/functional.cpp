@@ -9,17 +9,6 @@ namespace ag {
 
 namespace {
 
-// Fresh leaves requiring grad for the floating inputs.
-std::vector<Tensor> leaves(std::span<const Tensor> inputs) {
-  std::vector<Tensor> xs;
-  for (const Tensor& x : inputs) {
-    Tensor d = x.detach();
-    if (is_floating(d.dtype())) d.requires_grad_();
-    xs.push_back(d);
-  }
-  return xs;
-}
-
 std::vector<Tensor> floating(const std::vector<Tensor>& xs) {
   std::vector<Tensor> out;
   for (const Tensor& x : xs)
@@ -35,7 +24,7 @@ void zero_fill(std::vector<Tensor>& gs, const std::vector<Tensor>& like) {
 }  // namespace
 
 VjpResult vjp(const TensorFn& f, std::span<const Tensor> inputs, const Tensor& v, bool create_graph) {
-  std::vector<Tensor> xs = leaves(inputs);
+  std::vector<Tensor> xs = detail::grad_leaves(inputs);
   std::vector<Tensor> wrt = floating(xs);
   Tensor y = f(xs);
   if (v.shape() != y.shape())
@@ -53,7 +42,7 @@ VjpResult vjp(const TensorFn& f, std::span<const Tensor> inputs, const Tensor& v
 }
 
 JvpResult jvp(const TensorFn& f, std::span<const Tensor> inputs, std::span<const Tensor> u) {
-  std::vector<Tensor> xs = leaves(inputs);
+  std::vector<Tensor> xs = detail::grad_leaves(inputs);
   std::vector<Tensor> wrt = floating(xs);
   if (u.size() != wrt.size())
     fail("jvp", "needs one direction per floating input: {} inputs, {} directions", wrt.size(), u.size());

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cmath>
+#include <exception>
+#include <string>
 #include <vector>
 
 #include <doctest/doctest.h>
@@ -35,4 +37,29 @@ inline int count_nodes(ag::Op op) {
   if (g)
     for (const auto& node : g->nodes) n += node.op == op;
   return n;
+}
+
+// Note [One subcase per op]: the table-driven suites (every op x dtype x order,
+// on one device) run each entry as its own doctest subcase, so a failure names
+// its entry and `--subcase="sigmoid *"` runs one op. doctest re-enters the test
+// case once per subcase (names must differ, so each names its op, dtype and
+// order), and an exception that leaves a subcase ends the whole test case,
+// skipping every later entry. op_case therefore catches it: a missing kernel or
+// a failed REQUIRE fails its own entry, and the loop goes on. Assertions outside
+// op_case run once per entry, so the tests keep theirs inside.
+
+// Runs body as the subcase `name`; an exception fails this subcase, naming it.
+template <class Body>
+void op_case(const std::string& name, Body&& body) {
+  SUBCASE(name.c_str()) {
+    try {
+      body();
+    } catch (const doctest::detail::TestFailureException&) {
+      // a REQUIRE failed and has reported itself
+    } catch (const std::exception& e) {
+      FAIL_CHECK(name << " threw: " << std::string(e.what()));
+    } catch (...) {
+      FAIL_CHECK(name << " threw an exception that is not a std::exception");
+    }
+  }
 }

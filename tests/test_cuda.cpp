@@ -82,6 +82,10 @@ std::vector<Tensor> vjp(const OpInfo& op, const std::vector<Tensor>& xs, const T
 
 Tensor random_like(const Tensor& y, Generator& gen) { return randn(y.shape(), gen, y.dtype()); }
 
+// Whether the op tables below run `op` on the device in `dtype`: the one place
+// that reads ops.def's cuda column (today one flag for every dtype).
+bool has_device_kernel(const OpInfo& op, DType dtype) { return op.declares(Device::Kind::cuda, dtype); }
+
 }  // namespace
 
 TEST_SUITE("cuda") {
@@ -267,124 +271,133 @@ TEST_CASE("in-place updates and gradient accumulation run on the device") {
   check_values(w.grad(), {3, 5, 7});
 }
 
+// Each op, dtype and order is its own subcase (Note [One subcase per op] in
+// helpers.hpp); `entries` counts them, so each test also checks that its table
+// is not empty.
+std::string case_name(const OpInfo& op, DType dtype, const char* what = "") {
+  return fmt::format("{} {}{} on {}", op.name, dtype, what, g_device);
+}
+
 TEST_CASE("every op with a kernel matches the cpu forward and backward, in float32 and float64") {
-  int checked = 0;
+  int entries = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.has_cuda()) continue;
     for (DType dtype : {DType::float32, DType::float64}) {
-      Generator gen(21);
-      const Tolerance tol = parity_tolerance(dtype);
-      auto cases = op_check_inputs(op, dtype, gen);
-      for (size_t c = 0; c < cases.size(); ++c) {
-        INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c);
-        std::vector<Tensor> host = leaves(cases[c], Device::cpu()), dev = leaves(cases[c], g_device);
-        Tensor y_cpu = op.sample(host), y_dev = op.sample(dev);
-        REQUIRE(y_dev.device() == g_device);
-        CHECK(mismatch(y_cpu, y_dev, tol) == "");
-        if (!op.differentiable) continue;
-        Tensor v = random_like(y_cpu, gen);
-        auto g_cpu = vjp(op, host, v), g_dev = vjp(op, dev, v);
-        REQUIRE(g_cpu.size() == g_dev.size());
-        for (size_t i = 0; i < g_cpu.size(); ++i) {
-          INFO("gradient of input " << i);
-          CHECK(g_dev[i].device() == g_device);
-          CHECK(mismatch(g_cpu[i], g_dev[i], tol) == "");
+      if (!has_device_kernel(op, dtype)) continue;
+      ++entries;
+      op_case(case_name(op, dtype), [&] {
+        Generator gen(21);
+        const Tolerance tol = parity_tolerance(dtype);
+        auto cases = op_check_inputs(op, dtype, gen);
+        for (size_t c = 0; c < cases.size(); ++c) {
+          INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c);
+          std::vector<Tensor> host = leaves(cases[c], Device::cpu()), dev = leaves(cases[c], g_device);
+          Tensor y_cpu = op.sample(host), y_dev = op.sample(dev);
+          REQUIRE(y_dev.device() == g_device);
+          CHECK(mismatch(y_cpu, y_dev, tol) == "");
+          if (!op.differentiable) continue;
+          Tensor v = random_like(y_cpu, gen);
+          auto g_cpu = vjp(op, host, v), g_dev = vjp(op, dev, v);
+          REQUIRE(g_cpu.size() == g_dev.size());
+          for (size_t i = 0; i < g_cpu.size(); ++i) {
+            INFO("gradient of input " << i);
+            CHECK(g_dev[i].device() == g_device);
+            CHECK(mismatch(g_cpu[i], g_dev[i], tol) == "");
+          }
         }
-        ++checked;
-      }
+      });
     }
   }
-  CHECK(checked > 0);
+  SUBCASE("some op has a kernel") { CHECK(entries > 0); }
 }
 
 TEST_CASE("gradient check on the device, float64: every differentiable op with a kernel, first and second order") {
-  int checked = 0;
+  int entries = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.has_cuda() || !op.differentiable) continue;
-    Generator gen(22);
-    auto cases = op_check_inputs(op, DType::float64, gen);
-    for (size_t c = 0; c < cases.size(); ++c) {
-      std::vector<Tensor> xs;
-      for (const Tensor& x : cases[c]) xs.push_back(x.to(g_device));
-      GradcheckOptions o = GradcheckOptions::for_dtype(DType::float64);
-      o.eps = op.eps;
-      if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);
-      GradcheckReport r = gradcheck(op.sample, xs, o);
-      INFO("op " << op.name << " case " << c << "\n" << r.to_string());
-      CHECK(r.ok);
-      o.eps = std::max(op.eps, 1e-5);
-      o.atol = std::max(o.atol, 1e-4);
-      GradcheckReport r2 = gradgradcheck(op.sample, xs, o);
-      INFO("second order\n" << r2.to_string());
-      CHECK(r2.ok);
-      ++checked;
+    if (!op.differentiable || !has_device_kernel(op, DType::float64)) continue;
+    for (int order : {1, 2}) {
+      ++entries;
+      op_case(case_name(op, DType::float64, order == 1 ? "" : " second order"), [&] {
+        Generator gen(22);
+        auto cases = op_check_inputs(op, DType::float64, gen);
+        for (size_t c = 0; c < cases.size(); ++c) {
+          std::vector<Tensor> xs;
+          for (const Tensor& x : cases[c]) xs.push_back(x.to(g_device));
+          const GradcheckOptions o = GradcheckOptions::for_op(op, DType::float64, order);
+          GradcheckReport r = order == 1 ? gradcheck(op.sample, xs, o) : gradgradcheck(op.sample, xs, o);
+          INFO("op " << op.name << " case " << c << (order == 1 ? "" : ", second order") << "\n" << r.to_string());
+          CHECK(r.ok);
+        }
+      });
     }
   }
-  CHECK(checked > 0);
+  SUBCASE("some op has a kernel") { CHECK(entries > 0); }
 }
 
 // The 16-bit dtypes: the op runs on the device in `dtype` (math in float32)
 // and is compared with the float64 cpu result on the same, rounded, inputs, at
 // the dtype's documented tolerance (GradcheckOptions::for_dtype).
 TEST_CASE("every op with a kernel, in float16 and bfloat16, matches the float64 cpu forward and backward") {
-  int checked = 0;
+  int entries = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.has_cuda()) continue;
     for (DType dtype : {DType::float16, DType::bfloat16}) {
-      Generator gen(23);
-      const GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
-      const Tolerance tol{o.atol, o.rtol};
-      auto cases = op_check_inputs(op, dtype, gen);
-      for (size_t c = 0; c < cases.size(); ++c) {
-        INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c);
-        std::vector<Tensor> rounded;  // the same values in float64, for the cpu
-        for (const Tensor& x : cases[c]) rounded.push_back(is_floating(x.dtype()) ? cast(x, DType::float64) : x);
-        std::vector<Tensor> host = leaves(rounded, Device::cpu()), dev = leaves(cases[c], g_device);
-        Tensor y_cpu = op.sample(host), y_dev = op.sample(dev);
-        REQUIRE(y_dev.device() == g_device);
-        if (is_floating(y_cpu.dtype()) && y_cpu.dtype() != DType::float64) y_cpu = cast(y_cpu, DType::float64);
-        const Tensor y_dev64 = is_floating(y_dev.dtype()) ? cast(y_dev, DType::float64) : y_dev;
-        CHECK(mismatch(y_cpu, y_dev64, tol) == "");
-        if (!op.differentiable) continue;
-        const Tensor v = cast(cast(random_like(y_cpu, gen), y_dev.dtype()), y_cpu.dtype());
-        auto g_cpu = vjp(op, host, v), g_dev = vjp(op, dev, cast(v, y_dev.dtype()));
-        REQUIRE(g_cpu.size() == g_dev.size());
-        for (size_t i = 0; i < g_cpu.size(); ++i) {
-          INFO("gradient of input " << i);
-          CHECK(g_dev[i].dtype() == dtype);
-          CHECK(mismatch(g_cpu[i], cast(g_dev[i], DType::float64), tol) == "");
+      if (!has_device_kernel(op, dtype)) continue;
+      ++entries;
+      op_case(case_name(op, dtype), [&] {
+        Generator gen(23);
+        const GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
+        const Tolerance tol{o.atol, o.rtol};
+        auto cases = op_check_inputs(op, dtype, gen);
+        for (size_t c = 0; c < cases.size(); ++c) {
+          INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c);
+          std::vector<Tensor> rounded;  // the same values in float64, for the cpu
+          for (const Tensor& x : cases[c]) rounded.push_back(is_floating(x.dtype()) ? cast(x, DType::float64) : x);
+          std::vector<Tensor> host = leaves(rounded, Device::cpu()), dev = leaves(cases[c], g_device);
+          Tensor y_cpu = op.sample(host), y_dev = op.sample(dev);
+          REQUIRE(y_dev.device() == g_device);
+          if (is_floating(y_cpu.dtype()) && y_cpu.dtype() != DType::float64) y_cpu = cast(y_cpu, DType::float64);
+          const Tensor y_dev64 = is_floating(y_dev.dtype()) ? cast(y_dev, DType::float64) : y_dev;
+          CHECK(mismatch(y_cpu, y_dev64, tol) == "");
+          if (!op.differentiable) continue;
+          const Tensor v = cast(cast(random_like(y_cpu, gen), y_dev.dtype()), y_cpu.dtype());
+          auto g_cpu = vjp(op, host, v), g_dev = vjp(op, dev, cast(v, y_dev.dtype()));
+          REQUIRE(g_cpu.size() == g_dev.size());
+          for (size_t i = 0; i < g_cpu.size(); ++i) {
+            INFO("gradient of input " << i);
+            CHECK(g_dev[i].dtype() == dtype);
+            CHECK(mismatch(g_cpu[i], cast(g_dev[i], DType::float64), tol) == "");
+          }
         }
-        ++checked;
-      }
+      });
     }
   }
-  CHECK(checked > 0);
+  SUBCASE("some op has a kernel") { CHECK(entries > 0); }
 }
 
 TEST_CASE("gradient check on the device, float16 and bfloat16: every differentiable op with a kernel, first and second order") {
-  int checked = 0;
+  int entries = 0;
   for (const OpInfo& op : all_ops()) {
-    if (!op.has_cuda() || !op.differentiable) continue;
+    if (!op.differentiable) continue;
     for (DType dtype : {DType::float16, DType::bfloat16}) {
-      Generator gen(24);
-      auto cases = op_check_inputs(op, dtype, gen);
-      for (size_t c = 0; c < cases.size(); ++c) {
-        std::vector<Tensor> xs;
-        for (const Tensor& x : cases[c]) xs.push_back(x.to(g_device));
-        GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
-        o.eps = op.eps;
-        GradcheckReport r = gradcheck(op.sample, xs, o);
-        INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c << "\n" << r.to_string());
-        CHECK(r.ok);
-        o.eps = std::max(op.eps, 1e-5);
-        GradcheckReport r2 = gradgradcheck(op.sample, xs, o);
-        INFO("second order\n" << r2.to_string());
-        CHECK(r2.ok);
-        ++checked;
+      if (!has_device_kernel(op, dtype)) continue;
+      for (int order : {1, 2}) {
+        ++entries;
+        op_case(case_name(op, dtype, order == 1 ? "" : " second order"), [&] {
+          Generator gen(24);
+          auto cases = op_check_inputs(op, dtype, gen);
+          for (size_t c = 0; c < cases.size(); ++c) {
+            std::vector<Tensor> xs;
+            for (const Tensor& x : cases[c]) xs.push_back(x.to(g_device));
+            const GradcheckOptions o = GradcheckOptions::for_op(op, dtype, order);
+            GradcheckReport r = order == 1 ? gradcheck(op.sample, xs, o) : gradgradcheck(op.sample, xs, o);
+            INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c << (order == 1 ? "" : ", second order")
+                       << "\n" << r.to_string());
+            CHECK(r.ok);
+          }
+        });
       }
     }
   }
-  CHECK(checked > 0);
+  SUBCASE("some op has a kernel") { CHECK(entries > 0); }
 }
 
 TEST_CASE("16-bit tensors: storage is 2 bytes an element, casts are recorded and differentiate back to float32") {

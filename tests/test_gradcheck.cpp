@@ -9,13 +9,6 @@ using namespace ag;
 
 namespace {
 
-GradcheckOptions options_for(const OpInfo& op, DType dtype) {
-  GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
-  o.eps = op.eps;
-  if (op.eps > 1e-6) o.atol = std::max(o.atol, 1e-4);
-  return o;
-}
-
 // A node whose backward is deliberately wrong by 10%.
 struct BrokenSquare : Function {
   std::string_view name() const override { return "broken_square"; }
@@ -53,17 +46,20 @@ TEST_CASE("every op in the index has a sampled check, and differentiable ops a r
   }
 }
 
+// Each op (and dtype) is its own subcase: Note [One subcase per op] in helpers.hpp.
 TEST_CASE("first order: every differentiable op, in float64 and float32, on the cpu") {
   for (const OpInfo& op : all_ops()) {
     if (!op.differentiable) continue;
     for (DType dtype : {DType::float64, DType::float32}) {
-      Generator gen(11);
-      auto cases = op_check_inputs(op, dtype, gen);
-      for (size_t c = 0; c < cases.size(); ++c) {
-        GradcheckReport r = gradcheck(op.sample, cases[c], options_for(op, dtype));
-        INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c << "\n" << r.to_string());
-        CHECK(r.ok);
-      }
+      op_case(std::string(op.name) + " " + std::string(dtype_name(dtype)), [&] {
+        Generator gen(11);
+        auto cases = op_check_inputs(op, dtype, gen);
+        for (size_t c = 0; c < cases.size(); ++c) {
+          GradcheckReport r = gradcheck(op.sample, cases[c], GradcheckOptions::for_op(op, dtype));
+          INFO("op " << op.name << " " << dtype_name(dtype) << " case " << c << "\n" << r.to_string());
+          CHECK(r.ok);
+        }
+      });
     }
   }
 }
@@ -71,45 +67,73 @@ TEST_CASE("first order: every differentiable op, in float64 and float32, on the 
 TEST_CASE("second order: every differentiable op's backward is itself differentiable") {
   for (const OpInfo& op : all_ops()) {
     if (!op.differentiable) continue;
-    Generator gen(12);
-    auto cases = op_check_inputs(op, DType::float64, gen);
-    for (size_t c = 0; c < cases.size(); ++c) {
-      GradcheckOptions o = options_for(op, DType::float64);
-      o.eps = std::max(op.eps, 1e-5);
-      o.atol = std::max(o.atol, 1e-4);
-      GradcheckReport r = gradgradcheck(op.sample, cases[c], o);
-      INFO("op " << op.name << " case " << c << "\n" << r.to_string());
-      CHECK(r.ok);
-    }
+    op_case(std::string(op.name) + " float64 second order", [&] {
+      Generator gen(12);
+      auto cases = op_check_inputs(op, DType::float64, gen);
+      for (size_t c = 0; c < cases.size(); ++c) {
+        GradcheckReport r = gradgradcheck(op.sample, cases[c], GradcheckOptions::for_op(op, DType::float64, 2));
+        INFO("op " << op.name << " case " << c << "\n" << r.to_string());
+        CHECK(r.ok);
+      }
+    });
   }
 }
 
 TEST_CASE("fast mode: every differentiable op passes with random directions") {
   for (const OpInfo& op : all_ops()) {
     if (!op.differentiable) continue;
-    Generator gen(14);
-    GradcheckOptions o = options_for(op, DType::float64);
-    o.mode = CheckMode::fast;
-    for (auto& in : op_check_inputs(op, DType::float64, gen)) {
-      GradcheckReport r = gradcheck(op.sample, in, o);
-      INFO("op " << op.name << "\n" << r.to_string());
-      CHECK(r.ok);
-    }
+    op_case(std::string(op.name) + " float64 fast mode", [&] {
+      Generator gen(14);
+      GradcheckOptions o = GradcheckOptions::for_op(op, DType::float64);
+      o.mode = CheckMode::fast;
+      for (auto& in : op_check_inputs(op, DType::float64, gen)) {
+        GradcheckReport r = gradcheck(op.sample, in, o);
+        INFO("op " << op.name << "\n" << r.to_string());
+        CHECK(r.ok);
+      }
+    });
   }
 }
 
 TEST_CASE("non-differentiable ops are never recorded") {
   for (const OpInfo& op : all_ops()) {
     if (op.differentiable) continue;
-    Generator gen(13);
-    for (auto& in : op_check_inputs(op, DType::float64, gen)) {
-      for (auto& t : in)
-        if (is_floating(t.dtype())) t.requires_grad_();
-      Tensor y = op.sample(in);
-      INFO("op " << op.name);
-      CHECK_FALSE(y.requires_grad());
-    }
+    op_case(std::string(op.name) + " float64", [&] {
+      Generator gen(13);
+      for (auto& in : op_check_inputs(op, DType::float64, gen)) {
+        for (auto& t : in)
+          if (is_floating(t.dtype())) t.requires_grad_();
+        Tensor y = op.sample(in);
+        INFO("op " << op.name);
+        CHECK_FALSE(y.requires_grad());
+      }
+    });
   }
+}
+
+TEST_CASE("GradcheckOptions::for_op: the row's eps, a larger atol for ops that round, and a larger step to second order") {
+  OpInfo plain = op_info(Op::add), rounding = op_info(Op::add);
+  plain.eps = 1e-6;
+  rounding.eps = 1e-2;  // as cast's row
+  for (DType dtype : {DType::float64, DType::float32, DType::float16, DType::bfloat16}) {
+    INFO(dtype_name(dtype));
+    const GradcheckOptions d = GradcheckOptions::for_dtype(dtype);
+    GradcheckOptions o = GradcheckOptions::for_op(plain, dtype);
+    CHECK(o.eps == 1e-6);
+    CHECK(o.atol == d.atol);
+    CHECK(o.rtol == d.rtol);
+    o = GradcheckOptions::for_op(plain, dtype, 2);
+    CHECK(o.eps == 1e-5);
+    CHECK(o.atol == std::max(d.atol, 1e-4));
+    o = GradcheckOptions::for_op(rounding, dtype);
+    CHECK(o.eps == 1e-2);
+    CHECK(o.atol == std::max(d.atol, 1e-4));
+    CHECK(o.rtol == d.rtol);
+    CHECK(GradcheckOptions::for_op(rounding, dtype, 2).eps == 1e-2);
+  }
+  CHECK(GradcheckOptions::for_op(plain, DType::float64).atol == 1e-5);
+  CHECK(GradcheckOptions::for_op(rounding, DType::float64).atol == 1e-4);
+  CHECK(error_of([&] { GradcheckOptions::for_op(plain, DType::float64, 3); }) == "[for_op] order must be 1 or 2, got 3");
 }
 
 TEST_CASE("the checker catches a wrong gradient and reports the first and the worst element") {
