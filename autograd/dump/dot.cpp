@@ -261,7 +261,7 @@ std::string write_dot(const View& view, const Frame* f, const std::string& title
 
 namespace ag {
 
-using namespace dump;  // the helpers of internal.hpp
+using namespace dump;  // the helpers above and in internal.hpp
 
 std::string to_dot(const Trace& trace, const DumpOptions& opts) {
   View view(trace, opts);

@@ -159,7 +159,7 @@ std::string layout_of(const std::string& picture) {
 
 namespace ag {
 
-using namespace dump;  // the helpers of internal.hpp
+using namespace dump;  // the helpers above and in internal.hpp
 
 std::vector<std::string> backward_frames(const Trace& trace, const DumpOptions& opts) {
   DumpOptions o = opts;

@@ -80,7 +80,7 @@ void run_dot(const std::string& dot, const std::string& format, const std::strin
 
 namespace ag {
 
-using namespace dump;  // the helpers of internal.hpp
+using namespace dump;  // the helpers above and in internal.hpp
 
 void write_file(const std::string& path, std::string_view text) { write_file_atomic(path, text, "dump"); }
 

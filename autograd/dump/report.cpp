@@ -38,7 +38,7 @@ std::string bytes_text(size_t b) {
 
 namespace ag {
 
-using namespace dump;  // the helpers of internal.hpp
+using namespace dump;  // the helpers above and in internal.hpp
 
 std::string to_text(const Trace& trace, int digits) {
   DumpOptions o;
