@@ -137,6 +137,7 @@ Node* detail::record_node(Op op, std::span<const Tensor> inputs, Tensor& out, co
   o->requires_grad = true;
   n.out_shape = o->shape;
   n.out_dtype = o->dtype;
+  n.out_device = o->storage->device;
   if (tl_trace) [[unlikely]]
     tl_trace->on_record(graph, index, n, inputs, out);
   return &n;
@@ -263,11 +264,18 @@ void accumulate_node(Node& m, const Tensor& g, bool create_graph) {
        "backward(), or recompute the forward pass");
 }
 
-void check_grad(const Node& n, size_t j, const Tensor& g, const Shape& want_shape, DType want_dtype) {
+// What a rule returned for input j must match the input: shape, dtype and device.
+void check_grad(const Node& n, size_t j, const Tensor& g, const Shape& want_shape, DType want_dtype,
+                Device want_device) {
   if (g.shape() != want_shape || g.dtype() != want_dtype)
     fail("backward",
          "the {} rule returned a gradient of shape {} and dtype {} for input {}, which has shape {} and dtype {}",
          op_name(n.op), g.shape(), g.dtype(), j, want_shape, want_dtype);
+  if (g.device() != want_device)
+    fail("backward",
+         "the {} rule returned a gradient on device {} for input {}, which is on device {}; return it on the "
+         "input's device (Tensor::to)",
+         op_name(n.op), g.device(), j, want_device);
   if (detail::tl_anomaly) {
     int64_t bad = first_nonfinite(g);
     if (bad >= 0)
@@ -276,14 +284,9 @@ void check_grad(const Node& n, size_t j, const Tensor& g, const Shape& want_shap
   }
 }
 
-std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const Tensor> root_grads,
-                                 BackwardOptions opts, std::span<const Tensor> inputs, bool allow_unused,
-                                 std::string_view who) {
-  if (opts.create_graph) opts.retain_graph = true;
-  if (!root_grads.empty() && root_grads.size() != roots.size())
-    fail(who, "got {} outputs but {} upstream gradients", roots.size(), root_grads.size());
-
-  // The graph all recorded roots live on.
+// The graph all recorded roots live on (null when every root is a leaf),
+// after checking that backward can start from each root.
+std::shared_ptr<Graph> graph_of(std::span<const Tensor> roots, std::string_view who) {
   std::shared_ptr<Graph> graph;
   for (const Tensor& r : roots) {
     if (!r.defined()) fail(who, "an output is an undefined tensor");
@@ -300,9 +303,13 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
   }
   if (graph && graph != tape_graph())
     fail(who, "the output was recorded on another thread's tape; call backward on the thread that recorded it");
+  return graph;
+}
 
+// Where ag::grad collects the gradient of each of its inputs (none for backward()).
+std::vector<Capture> captures_of(std::span<const Tensor> inputs, const std::shared_ptr<Graph>& graph,
+                                 std::string_view who) {
   std::vector<Capture> caps(inputs.size());
-  const bool capture = !inputs.empty();
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& x = inputs[k];
     if (!x.defined() || !x.requires_grad())
@@ -314,8 +321,21 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
       caps[k].leaf = x.impl();
     }
   }
+  return caps;
+}
 
-  auto deliver_leaf = [&](TensorImpl* leaf, const Tensor& g) {
+// One run of the engine over a graph, in one of two modes: backward()
+// accumulates into the leaves' (and retained outputs') .grad; ag::grad
+// (capture) collects the gradients of its inputs and leaves every .grad alone.
+struct BackwardPass {
+  std::shared_ptr<Graph> graph;
+  BackwardOptions opts;
+  std::vector<Capture> caps;
+  bool capture = false;
+  std::string_view who;
+
+  // A gradient for a leaf: into its .grad, or into the captures that name it.
+  void deliver_leaf(TensorImpl* leaf, const Tensor& g) {
     if (!capture) {
       accumulate_leaf(leaf, g, opts.create_graph);
       if (detail::tl_trace) [[unlikely]]
@@ -327,12 +347,12 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
       if (!c.grad.defined()) c.grad = g;
       else c.grad = c.grad + g;
     }
-  };
+  }
 
-  GradModeGuard mode(opts.create_graph);
-  int32_t top = -1;
-  try {
-    // Seed dL/dL.
+  // Seeds dL/dL (or the given upstream gradients) into the roots; returns the
+  // highest root node, where the walk starts (-1 when every root is a leaf).
+  int32_t seed(std::span<const Tensor> roots, std::span<const Tensor> root_grads) {
+    int32_t top = -1;
     for (size_t r = 0; r < roots.size(); ++r) {
       const Tensor& root = roots[r];
       Tensor seed;
@@ -357,68 +377,76 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
         top = std::max(top, impl->node);
       }
     }
+    return top;
+  }
 
-    for (int32_t i = top; i >= 0; --i) {
-      Node& n = graph->nodes[static_cast<size_t>(i)];
-      if (!n.grad.defined()) continue;
-      Tensor gy = std::move(n.grad);
-      n.grad = Tensor();
-      if (!capture)
-        if (auto out = n.retained.lock()) accumulate_leaf(out.get(), gy, opts.create_graph);
-      if (capture)
-        for (Capture& c : caps)
-          if (c.node == i) c.grad = gy;
+  // Runs node i if a gradient reached it (else nothing depends on it): hands
+  // its gradient to a retained output or a capture, calls its rule and routes
+  // what the rule returned.
+  void run_node(int32_t i) {
+    Node& n = graph->nodes[static_cast<size_t>(i)];
+    if (!n.grad.defined()) return;
+    Tensor gy = std::move(n.grad);
+    n.grad = Tensor();
+    if (!capture)
+      if (auto out = n.retained.lock()) accumulate_leaf(out.get(), gy, opts.create_graph);
+    if (capture)
+      for (Capture& c : caps)
+        if (c.node == i) c.grad = gy;
 
-      const OpInfo& info = op_info(n.op);
-      AG_ASSERT(info.backward != nullptr, "a recorded op has no backward rule");
-      Grads gx(n.inputs.size());
-      BackwardCtx ctx(n, opts.create_graph ? graph.get() : nullptr);
+    Grads gx = call_rule(n, i, gy);
+    if (detail::tl_trace) [[unlikely]]
+      detail::tl_trace->on_backward(graph.get(), i, n, gy, gx);
+    route(n, gx);
+    if (!opts.retain_graph) n.saved.clear();
+  }
+
+  // The gradients node i's rule returns for its inputs, given gy; an error
+  // raised inside the rule names the op and the node.
+  Grads call_rule(Node& n, int32_t i, const Tensor& gy) {
+    const OpInfo& info = op_info(n.op);
+    AG_ASSERT(info.backward != nullptr, "a recorded op has no backward rule");
+    Grads gx(n.inputs.size());
+    BackwardCtx ctx(n, opts.create_graph ? graph.get() : nullptr);
+    try {
+      // Inside a rule, the anomaly check applies to the gradients it returns (named after the rule).
+      const bool anomaly = detail::tl_anomaly;
+      detail::tl_anomaly = false;
       try {
-        // Inside a rule, the anomaly check applies to the gradients it returns (named after the rule).
-        const bool anomaly = detail::tl_anomaly;
-        detail::tl_anomaly = false;
-        try {
-          info.backward(ctx, gy, gx);
-        } catch (...) {
-          detail::tl_anomaly = anomaly;
-          throw;
-        }
+        info.backward(ctx, gy, gx);
+      } catch (...) {
         detail::tl_anomaly = anomaly;
-      } catch (const Error& e) {
-        throw Error(fmt::format("{} (raised in the backward rule of {}, node #{})", e.what(), op_name(n.op), i));
+        throw;
       }
-
-      if (detail::tl_trace) [[unlikely]]
-        detail::tl_trace->on_backward(graph.get(), i, n, gy, gx);
-      for (size_t j = 0; j < n.inputs.size(); ++j) {
-        const Edge& e = n.inputs[j];
-        if (!gx[j].defined()) continue;
-        if (e.released) released_error(who);
-        if (e.node >= 0) {
-          Node& m = graph->nodes[static_cast<size_t>(e.node)];
-          check_grad(n, j, gx[j], m.out_shape, m.out_dtype);
-          accumulate_node(m, gx[j], opts.create_graph);
-        } else if (e.leaf) {
-          check_grad(n, j, gx[j], e.leaf->shape, e.leaf->dtype);
-          deliver_leaf(e.leaf.get(), gx[j]);
-        }
-      }
-      if (!opts.retain_graph) n.saved.clear();
+      detail::tl_anomaly = anomaly;
+    } catch (const Error& e) {
+      throw Error(fmt::format("{} (raised in the backward rule of {}, node #{})", e.what(), op_name(n.op), i));
     }
-  } catch (...) {
-    if (graph)
-      for (Node& n : graph->nodes) n.grad = Tensor();
-    throw;
+    return gx;
   }
 
-  if (graph && !opts.retain_graph) {
-    graph->released = true;
-    graph->nodes.clear();
-    if (tape_graph() == graph) tape_graph().reset();
+  // Checks each gradient the rule returned against its input and sends it
+  // along the input's edge: to the node that computed the input, or to a leaf.
+  void route(const Node& n, const Grads& gx) {
+    for (size_t j = 0; j < n.inputs.size(); ++j) {
+      const Edge& e = n.inputs[j];
+      if (!gx[j].defined()) continue;
+      if (e.released) released_error(who);
+      if (e.node >= 0) {
+        Node& m = graph->nodes[static_cast<size_t>(e.node)];
+        check_grad(n, j, gx[j], m.out_shape, m.out_dtype, m.out_device);
+        accumulate_node(m, gx[j], opts.create_graph);
+      } else if (e.leaf) {
+        check_grad(n, j, gx[j], e.leaf->shape, e.leaf->dtype, e.leaf->storage->device);
+        deliver_leaf(e.leaf.get(), gx[j]);
+      }
+    }
   }
 
-  std::vector<Tensor> result;
-  if (capture) {
+  // ag::grad's answer: the captured gradients, in the order of its inputs.
+  std::vector<Tensor> results(std::span<const Tensor> inputs, bool allow_unused) const {
+    std::vector<Tensor> result;
+    if (!capture) return result;
     result.reserve(caps.size());
     for (size_t k = 0; k < caps.size(); ++k) {
       if (!caps[k].grad.defined() && !allow_unused)
@@ -427,8 +455,41 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
              k, inputs[k].shape());
       result.push_back(caps[k].grad);
     }
+    return result;
   }
-  return result;
+};
+
+// Frees the graph's nodes after a backward without retain_graph; a later
+// backward through it fails with released_error.
+void release(const std::shared_ptr<Graph>& graph) {
+  if (!graph) return;
+  graph->released = true;
+  graph->nodes.clear();
+  if (tape_graph() == graph) tape_graph().reset();
+}
+
+std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const Tensor> root_grads,
+                                 BackwardOptions opts, std::span<const Tensor> inputs, bool allow_unused,
+                                 std::string_view who) {
+  if (opts.create_graph) opts.retain_graph = true;
+  if (!root_grads.empty() && root_grads.size() != roots.size())
+    fail(who, "got {} outputs but {} upstream gradients", roots.size(), root_grads.size());
+  std::shared_ptr<Graph> graph = graph_of(roots, who);
+  BackwardPass pass{graph, opts, captures_of(inputs, graph, who), !inputs.empty(), who};
+
+  GradModeGuard mode(opts.create_graph);
+  try {
+    // Recording order is topological, so walking the tape backwards from the
+    // highest root runs each node after every node that sends it a gradient.
+    for (int32_t i = pass.seed(roots, root_grads); i >= 0; --i) pass.run_node(i);
+  } catch (...) {
+    if (graph)
+      for (Node& n : graph->nodes) n.grad = Tensor();
+    throw;
+  }
+
+  if (!opts.retain_graph) release(graph);
+  return pass.results(inputs, allow_unused);
 }
 
 }  // namespace

@@ -61,6 +61,7 @@ struct Node {
   Attrs attrs;
   Shape out_shape;
   DType out_dtype = DType::float32;
+  Device out_device = Device::cpu();  // gradients sent to the output must be on it too
   Tensor grad;              // upstream gradient accumulated so far
   bool grad_owned = false;  // grad is a buffer of our own, safe to add into in place
   std::weak_ptr<TensorImpl> retained;  // output that asked for retain_grad()

@@ -287,4 +287,41 @@ TEST_CASE("a second loss on a released tape: the error explains the whole tape w
   CHECK(msg.find("Sum the losses") != std::string::npos);
 }
 
+// Returns its input; its backward returns a gradient of another shape, or on another device.
+struct BadGrad : Function {
+  Device device;
+  explicit BadGrad(Device d) : device(d) {}
+  std::string_view name() const override { return "bad_grad"; }
+  Tensor forward(FunctionCtx&, std::span<const Tensor> x) override { return x[0] * 1.0; }
+  void backward(FunctionCtx&, const Tensor& gy, Grads& gx) override {
+    gx[0] = device.is_cpu() ? sum(gy) : gy.to(device);
+  }
+};
+
+TEST_CASE("a rule's gradient must have its input's shape, dtype and device; the error names both") {
+  Tensor x = tensor({1, 2}).requires_grad_();
+  std::string msg = error_of([&] { sum(apply(std::make_shared<BadGrad>(Device::cpu()), {x})).backward(); });
+  CHECK(msg.find("[backward] the custom rule returned a gradient of shape () and dtype float32 for input 0, which "
+                 "has shape (2,) and dtype float32") == 0);
+
+  // A second device: the host emulation of CUDA, or a GPU.
+  Device other = Device::cpu();
+  for (Device d : {Device::cuda_host(), Device::cuda()}) {
+    if (!other.is_cpu()) break;
+    try {
+      (void)zeros({1}, DType::float32, d);
+      other = d;
+    } catch (const Error&) {
+    }
+  }
+  if (other.is_cpu()) {
+    MESSAGE("the device check is skipped: this build has no second device");
+    return;
+  }
+  msg = error_of([&] { sum(apply(std::make_shared<BadGrad>(other), {x})).backward(); });
+  CHECK(msg.find(fmt::format("[backward] the custom rule returned a gradient on device {} for input 0, which is on "
+                             "device cpu",
+                             other)) == 0);
+}
+
 }  // TEST_SUITE

@@ -1,0 +1,82 @@
+// Graph dumps: what each op does, for labels: its parameters, its name, its
+// backward rule in words (all three from the op's ops.def row) and its local
+// derivative (from its own backward rule, recorded by the Trace).
+#include "autograd/dump/internal.hpp"
+#include "autograd/ops/op.hpp"
+
+namespace ag::dump {
+
+namespace {
+
+// One attribute of a step, by its name in the "shows" column of ops.def.
+std::string attr_text(std::string_view key, const Trace::Step& st, const Shape& out_shape) {
+  const Attrs& a = st.attrs;
+  if (key == "scalar") return fmt::format("{}", a.scalar);
+  if (key == "slope") return fmt::format("{}", a.slope);
+  if (key == "alpha") return fmt::format("{}", a.alpha);
+  if (key == "lo") return fmt::format("{}", a.lo);
+  if (key == "hi") return fmt::format("{}", a.hi);
+  if (key == "axis") return fmt::format("{}", a.axis);
+  if (key == "axes") return shape_text(a.axes);
+  if (key == "keepdims") return a.keepdims ? ", keepdims" : "";
+  if (key == "start") return fmt::format("{}", a.start);
+  if (key == "stop") return fmt::format("{}", a.stop);
+  if (key == "step") return fmt::format("{}", a.step);
+  if (key == "dtype") return fmt::format("{}", a.dtype);
+  if (key == "reduction") return a.reduction == Reduction::mean ? "mean" : "sum";
+  if (key == "transpose") return fmt::format("{}{}", a.transpose_a ? "A^T " : "", a.transpose_b ? "B^T" : "");
+  if (key == "repeats" && a.axis >= 0 && static_cast<size_t>(a.axis) < out_shape.size())
+    return fmt::format("{}", out_shape[static_cast<size_t>(a.axis)]);
+  if (key == "label") return st.label;
+  fail("dump", "ops.def row {}: unknown field {{{}}} in its shows or rule column", op_name(st.op), key);
+}
+
+// A row's text with each {field} replaced by the step's attribute.
+std::string fill_fields(std::string_view text, const Trace::Step& st, const Shape& out_shape) {
+  std::string out;
+  for (size_t open; (open = text.find('{')) != std::string_view::npos;) {
+    const size_t close = text.find('}', open);
+    if (close == std::string_view::npos) break;
+    out += text.substr(0, open);
+    out += attr_text(text.substr(open + 1, close - open - 1), st, out_shape);
+    text.remove_prefix(close + 1);
+  }
+  return out += text;
+}
+
+}  // namespace
+
+// The op's parameters worth showing under its name (the row's shows column).
+std::string attrs_text(const Trace::Step& st, const Shape& out_shape) {
+  return fill_fields(op_info(st.op).shows, st, out_shape);
+}
+
+// The step's op name, or a user-defined op's own name.
+std::string label_of(const Trace::Step& st) { return st.label.empty() ? std::string(op_name(st.op)) : st.label; }
+
+// The op's backward rule in the textbook's notation (the row's rule column).
+std::string rule_text(const Trace::Step& st) {
+  const OpInfo& info = op_info(st.op);
+  if (info.rule.empty()) return "none: not differentiable, no gradient flows back through it";
+  return fill_fields(info.rule, st, {});
+}
+
+// The local derivative of the step's output with respect to input i: the
+// op's own backward rule run with a unit upstream gradient (Trace::Step::local),
+// so the calculus exists once. For an elementwise op it is dy/dx_i at each
+// element; where the output has another shape it is d(sum of y)/dx_i.
+Tensor local_derivative(const Trace&, const Trace::Step& st, size_t i) {
+  return i < st.local.size() ? st.local[i] : Tensor();
+}
+
+// How a frame names the local derivative of the step's output y by input i:
+// dy/dx where they have one shape, d(sum y)/dx otherwise (local_derivative).
+std::string local_name(const View& view, const Trace::Step& st, size_t i) {
+  const Trace::Value& y = view.value(st.output);
+  const std::string x = view.name(st.inputs[i]);
+  if (y.shape == view.value(st.inputs[i]).shape || shape_numel(y.shape) == 1)
+    return fmt::format("\u2202{}/\u2202{}", view.name(st.output), x);
+  return fmt::format("\u2202\u03a3{}/\u2202{}", view.name(st.output), x);
+}
+
+}  // namespace ag::dump
