@@ -88,9 +88,6 @@ int64_t checked_numel(const Shape& s, std::string_view op);
 size_t checked_bytes(const Shape& s, DType t, std::string_view op);
 // a + b for sizes along one axis; throws naming `op` if it overflows int64.
 int64_t checked_add(int64_t a, int64_t b, std::string_view op);
-// Whether v converts to int64 exactly defined: finite and in [-2^63, 2^63)
-// (both bounds are exact doubles).
-constexpr bool fits_int64(double v) { return v >= -9223372036854775808.0 && v < 9223372036854775808.0; }
 // A double converted to int64; NaN, +-inf or a value outside int64's range
 // throws naming `op` and `what` (C++ leaves such a conversion undefined).
 int64_t checked_int64(double v, std::string_view op, std::string_view what = "value");

@@ -19,6 +19,10 @@ namespace ag {
 enum class DType : uint8_t { float32, float64, int64, float16, bfloat16 };
 inline constexpr int kNumDTypes = 5;
 
+// Whether v converts to int64 exactly defined: finite and in [-2^63, 2^63)
+// (both bounds are exact doubles). Device code uses it too (constexpr).
+constexpr bool fits_int64(double v) { return v >= -9223372036854775808.0 && v < 9223372036854775808.0; }
+
 // A set of dtypes, as the op index declares an op's kernels (ops.def): one bit per DType.
 namespace dtypes {
 inline constexpr unsigned none = 0;

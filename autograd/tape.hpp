@@ -244,41 +244,38 @@ inline Node* record(Op op, std::span<const Tensor> inputs, Tensor& out, const At
   return nullptr;
 }
 
-// Turns recording off for its scope (evaluation, optimiser steps).
-class NoGradGuard {
+namespace detail {
+// Sets a thread's flag for its scope and restores the previous value after.
+class ScopedFlag {
  public:
-  NoGradGuard() : prev_(detail::tl_grad_mode) { detail::tl_grad_mode = false; }
-  ~NoGradGuard() { detail::tl_grad_mode = prev_; }
-  NoGradGuard(const NoGradGuard&) = delete;
-  NoGradGuard& operator=(const NoGradGuard&) = delete;
+  ScopedFlag(bool& flag, bool value) : flag_(flag), prev_(flag) { flag = value; }
+  ~ScopedFlag() { flag_ = prev_; }
+  ScopedFlag(const ScopedFlag&) = delete;
+  ScopedFlag& operator=(const ScopedFlag&) = delete;
 
  private:
+  bool& flag_;
   bool prev_;
+};
+}  // namespace detail
+
+// Turns recording off for its scope (evaluation, optimiser steps).
+class NoGradGuard : detail::ScopedFlag {
+ public:
+  NoGradGuard() : ScopedFlag(detail::tl_grad_mode, false) {}
 };
 
 // Sets recording on or off for its scope.
-class GradModeGuard {
+class GradModeGuard : detail::ScopedFlag {
  public:
-  explicit GradModeGuard(bool on) : prev_(detail::tl_grad_mode) { detail::tl_grad_mode = on; }
-  ~GradModeGuard() { detail::tl_grad_mode = prev_; }
-  GradModeGuard(const GradModeGuard&) = delete;
-  GradModeGuard& operator=(const GradModeGuard&) = delete;
-
- private:
-  bool prev_;
+  explicit GradModeGuard(bool on) : ScopedFlag(detail::tl_grad_mode, on) {}
 };
 
 // Anomaly mode for its scope: after each op's forward and each backward rule,
 // outputs are checked for NaN/Inf and the first bad one is reported with its node.
-class AnomalyGuard {
+class AnomalyGuard : detail::ScopedFlag {
  public:
-  AnomalyGuard() : prev_(detail::tl_anomaly) { detail::tl_anomaly = true; }
-  ~AnomalyGuard() { detail::tl_anomaly = prev_; }
-  AnomalyGuard(const AnomalyGuard&) = delete;
-  AnomalyGuard& operator=(const AnomalyGuard&) = delete;
-
- private:
-  bool prev_;
+  AnomalyGuard() : ScopedFlag(detail::tl_anomaly, true) {}
 };
 
 // ---- Backward ------------------------------------------------------------------

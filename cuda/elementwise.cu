@@ -48,7 +48,7 @@ template <class T> struct ToInt64 {
   kernels::DeviceCheck* check;
   AG_HD int64_t operator()(int64_t i) const {
     const double v = static_cast<double>(static_cast<compute_t<T>>(x[i]));
-    if (!(v >= -9223372036854775808.0 && v < 9223372036854775808.0)) {
+    if (!fits_int64(v)) {
       report_bad_value(check, KOp::cast, i, v, 0);
       return 0;
     }

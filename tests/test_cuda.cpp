@@ -83,7 +83,7 @@ std::vector<Tensor> vjp(const OpInfo& op, const std::vector<Tensor>& xs, const T
 Tensor random_like(const Tensor& y, Generator& gen) { return randn(y.shape(), gen, y.dtype()); }
 
 // Whether the op tables below run `op` on the device in `dtype`: the one place
-// that reads ops.def's cuda column (today one flag for every dtype).
+// that reads ops.def's cuda column (the dtypes of its CUDA kernels).
 bool has_device_kernel(const OpInfo& op, DType dtype) { return op.declares(Device::Kind::cuda, dtype); }
 
 }  // namespace

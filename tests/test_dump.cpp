@@ -294,6 +294,42 @@ TEST_CASE("frames: one per backward step, its node highlighted, the engine's gra
   CHECK(frames[2].find("grad so far") == std::string::npos);
 }
 
+// Every op's frame line comes from the index: its rule (ops.def's rule column)
+// and its local derivative (its own backward rule run with a unit upstream
+// gradient), so ops added later get them too, and so do matmul and sum.
+TEST_CASE("frames: each step shows its row's rule and a local derivative from its own rule") {
+  Trace trace;
+  Tensor a = tensor({1.0, -2.0}, {1, 2}).requires_grad_().set_name("a");
+  Tensor b = tensor({0.5, 3.0}, {1, 2}).requires_grad_().set_name("b");
+  Tensor w = tensor({1.0, 2.0, 3.0, 4.0}, {2, 2}).requires_grad_().set_name("W");
+  Tensor s = softplus(a).set_name("s");
+  Tensor m = maximum(s, b).set_name("m");
+  Tensor y = matmul(m, w).set_name("y");
+  Tensor loss = sum(y).set_name("L");
+  loss.backward();
+  const std::vector<std::string> frames = backward_frames(trace);
+  auto frame_of = [&](Op op) {
+    for (size_t k = 0; k < frames.size(); ++k)
+      if (trace.steps()[static_cast<size_t>(trace.backward_order()[k])].op == op) return frames[k];
+    return std::string();
+  };
+  for (Op op : {Op::softplus, Op::maximum, Op::matmul, Op::sum}) {
+    INFO("op " << op_name(op));
+    const std::string f = frame_of(op);
+    REQUIRE(!f.empty());
+    std::string rule;  // as the HTML-like label escapes it
+    for (char c : op_info(op).rule) rule += c == '>' ? "&gt;" : c == '<' ? "&lt;" : std::string(1, c);
+    CHECK(f.find("rule: " + rule) != std::string::npos);
+    CHECK(f.find("local \u2202") != std::string::npos);
+  }
+  // softplus: dy/dx = sigmoid(x): sigmoid(1) = 0.7311, sigmoid(-2) = 0.1192
+  CHECK(frame_of(Op::softplus).find("local \u2202s/\u2202a") != std::string::npos);
+  CHECK(frame_of(Op::softplus).find("0.7311") != std::string::npos);
+  CHECK(frame_of(Op::softplus).find("0.1192") != std::string::npos);
+  // matmul: d(sum y)/dm = 1 . W^T = row sums of W: 3, 7
+  CHECK(frame_of(Op::matmul).find("local \u2202\u03a3y/\u2202m") != std::string::npos);
+}
+
 TEST_CASE("HTML: one frame per backward step, and its gradient labels equal the engine's gradients") {
   Trace trace;
   auto keep = graph_examples::two_layer_net();

@@ -46,6 +46,40 @@ TEST_CASE("every op in the index has a sampled check, and differentiable ops a r
   }
 }
 
+// The kernels a row declares (its cpu and cuda columns) are exactly the ones
+// registered: a declared kernel that is missing fails its op's own subcase,
+// naming the op, the device and the dtype, and so does a kernel registered for
+// a dtype the row does not declare. Device kinds this build has no kernels for
+// (no CUDA, no emulation) are skipped and say so.
+TEST_CASE("every kernel an ops.def row declares is registered, and no other") {
+  const Device::Kind kinds[] = {Device::Kind::cpu, Device::Kind::cuda_host, Device::Kind::cuda};
+  const DType dtypes[] = {DType::float32, DType::float64, DType::int64, DType::float16, DType::bfloat16};
+  for (Device::Kind kind : kinds) {
+    const Device device{kind, 0};
+    bool built = false;
+    for (const OpInfo& op : all_ops())
+      for (DType t : dtypes) built = built || has_kernel(op.op, device, t);
+    if (!built) {
+      MESSAGE("no kernels on " << device << " in this build: its declared kernels are not checked");
+      continue;
+    }
+    for (const OpInfo& op : all_ops())
+      op_case(fmt::format("{} kernels on {}", op.name, device), [&] {
+        for (DType t : dtypes) {
+          const bool declared = op.declares(kind, t), registered = has_kernel(op.op, device, t);
+          if (declared && !registered)
+            FAIL_CHECK(op.name << ": ops.def declares a " << dtype_name(t) << " kernel on " << device
+                               << ", but none is registered (AG_CPU_KERNEL in autograd/cpu/" << op.family
+                               << ".cpp, or a functor in the row)");
+          if (registered && !declared)
+            FAIL_CHECK(op.name << ": a " << dtype_name(t) << " kernel is registered on " << device
+                               << ", but its ops.def row does not declare that dtype");
+          CHECK(declared == registered);
+        }
+      });
+  }
+}
+
 // Each op (and dtype) is its own subcase: Note [One subcase per op] in helpers.hpp.
 TEST_CASE("first order: every differentiable op, in float64 and float32, on the cpu") {
   for (const OpInfo& op : all_ops()) {

@@ -47,7 +47,9 @@ AG_HD inline float exp_clamped(float x) {
 // The functor column of a row whose kernels its family's files write.
 struct None {};
 
-// The functor of a row, with its parameters from the node's attributes (Attrs or the kernels' KAttrs).
+// The functor of a row, with its parameters from the node's attributes (Attrs
+// or the kernels' KAttrs). from() sets the fields one by one: nvcc's host pass
+// does not take a braced return of these aggregates.
 template <class F, class A> AG_HD F make(const A& attrs) {
   if constexpr (requires { F::from(attrs); }) return F::from(attrs);
   else return F{};
@@ -104,32 +106,57 @@ struct ReluBackward { template <class T> AG_HD T operator()(T y, T g) const { re
 
 struct AddScalar {
   double c;
-  template <class A> static AG_HD AddScalar from(const A& a) { return {a.scalar}; }
+  template <class A> static AG_HD AddScalar from(const A& a) {
+    AddScalar f;
+    f.c = a.scalar;
+    return f;
+  }
   template <class T> AG_HD T operator()(T x) const { return x + T(c); }
 };
 struct MulScalar {
   double c;
-  template <class A> static AG_HD MulScalar from(const A& a) { return {a.scalar}; }
+  template <class A> static AG_HD MulScalar from(const A& a) {
+    MulScalar f;
+    f.c = a.scalar;
+    return f;
+  }
   template <class T> AG_HD T operator()(T x) const { return x * T(c); }
 };
 struct Pow {
   double p;
-  template <class A> static AG_HD Pow from(const A& a) { return {a.scalar}; }
+  template <class A> static AG_HD Pow from(const A& a) {
+    Pow f;
+    f.p = a.scalar;
+    return f;
+  }
   template <class T> AG_HD T operator()(T x) const { return std::pow(x, T(p)); }
 };
 struct LeakyRelu {
   double slope;
-  template <class A> static AG_HD LeakyRelu from(const A& a) { return {a.slope}; }
+  template <class A> static AG_HD LeakyRelu from(const A& a) {
+    LeakyRelu f;
+    f.slope = a.slope;
+    return f;
+  }
   template <class T> AG_HD T operator()(T x) const { return x > T(0) ? x : T(slope) * x; }
 };
 struct Elu {
   double alpha;
-  template <class A> static AG_HD Elu from(const A& a) { return {a.alpha}; }
+  template <class A> static AG_HD Elu from(const A& a) {
+    Elu f;
+    f.alpha = a.alpha;
+    return f;
+  }
   template <class T> AG_HD T operator()(T x) const { return x > T(0) ? x : T(alpha) * (std::exp(x) - T(1)); }
 };
 struct Clip {
   double lo, hi;
-  template <class A> static AG_HD Clip from(const A& a) { return {a.lo, a.hi}; }
+  template <class A> static AG_HD Clip from(const A& a) {
+    Clip f;
+    f.lo = a.lo;
+    f.hi = a.hi;
+    return f;
+  }
   template <class T> AG_HD T operator()(T x) const { return x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x); }
 };
 struct Where {

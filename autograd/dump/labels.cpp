@@ -69,12 +69,14 @@ Tensor local_derivative(const Trace&, const Trace::Step& st, size_t i) {
   return i < st.local.size() ? st.local[i] : Tensor();
 }
 
-// How a frame names the local derivative of the step's output y by input i:
-// dy/dx where they have one shape, d(sum y)/dx otherwise (local_derivative).
+// How a frame names the local derivative of the step's output y by input i
+// (local_derivative): dy/dx for an elementwise op (its Jacobian is diagonal)
+// or a scalar y, d(sum y)/dx otherwise.
 std::string local_name(const View& view, const Trace::Step& st, size_t i) {
   const Trace::Value& y = view.value(st.output);
   const std::string x = view.name(st.inputs[i]);
-  if (y.shape == view.value(st.inputs[i]).shape || shape_numel(y.shape) == 1)
+  const bool elementwise = op_info(st.op).family == "elementwise" && y.shape == view.value(st.inputs[i]).shape;
+  if (elementwise || shape_numel(y.shape) == 1)
     return fmt::format("\u2202{}/\u2202{}", view.name(st.output), x);
   return fmt::format("\u2202\u03a3{}/\u2202{}", view.name(st.output), x);
 }
