@@ -204,7 +204,7 @@ class Trace {
 };
 
 // Names the ops recorded in its scope (nested scopes join with '/'), so graph
-// dumps can group a module's nodes, e.g. a Linear layer's matmul, repeat and add.
+// dumps can group a module's nodes, e.g. a Linear layer's affine node and its parameters.
 class NameScope {
  public:
   explicit NameScope(std::string name);

@@ -554,4 +554,27 @@ std::string to_string(const Tensor& t) {
   return p.out;
 }
 
+// ---- Raw bytes and moving in place -------------------------------------------------
+
+std::span<const std::byte> Tensor::bytes() const {
+  if (!device().is_cpu()) detail::not_on_cpu("bytes", device());
+  return {static_cast<const std::byte*>(impl_->storage->data), static_cast<size_t>(numel()) * dtype_size(dtype())};
+}
+
+std::span<std::byte> Tensor::bytes() {
+  if (!device().is_cpu()) detail::not_on_cpu("bytes", device());
+  return {static_cast<std::byte*>(impl_->storage->data), static_cast<size_t>(numel()) * dtype_size(dtype())};
+}
+
+Tensor& Tensor::move_to_(Device device) {
+  const TensorImpl& t = checked();
+  if (t.storage->device == device) return *this;
+  if (t.node >= 0 && !t.retains_grad)
+    fail("move_to_", "{} is not a leaf, so it cannot move in place (its graph may have saved it on {}); copy it "
+         "with .to({}) instead. {}", describe(t), t.storage->device, device, kReassignedParameter);
+  impl_->grad.reset();
+  impl_->storage = to(device).impl()->storage;
+  return *this;
+}
+
 }  // namespace ag

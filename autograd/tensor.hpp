@@ -6,9 +6,11 @@
 #include "config.hpp"  // Note [C++20 check]
 #ifdef TAPEGRAD_CXX20
 
+#include <cstddef>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -130,6 +132,21 @@ class Tensor {
   // Shape helpers as methods, for chaining.
   Tensor reshape(const Shape& shape) const;
   Tensor t() const;  // transpose of the last two axes
+
+  // ---- Raw bytes and moving in place (file formats, Module::to) ----------------
+  // The elements as raw bytes, row-major: numel() * dtype_size(dtype()) of them.
+  // For file formats such as safetensors, which store exactly this. Needs a cpu
+  // tensor ("[bytes] the tensor is on ..." otherwise). As with data<T>(),
+  // writing through the span is not recorded and does not bump version().
+  std::span<const std::byte> bytes() const;
+  std::span<std::byte> bytes();
+  // Moves the data to `device` in place: the same tensor (every handle to it,
+  // its name and requires_grad) on a new storage there; a no-op when it is
+  // already there. Its gradient is dropped (it lived on the old device), as
+  // zero_grad() does. For parameters (Module::to); a non-leaf without
+  // retain_grad() is an error, and tensors that share the old storage (a
+  // detach()) keep it. Use .to(device) for a copy.
+  Tensor& move_to_(Device device);
 
  private:
   const TensorImpl& checked() const {

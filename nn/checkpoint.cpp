@@ -78,8 +78,10 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   ag::AtomicFile out(path, "safetensors");  // Note [Atomic writes]
   out.write(len, 8);
   out.write(text.data(), text.size());
-  for (const auto& [name, t] : st.tensors)
-    out.write(t.impl()->storage->data, static_cast<size_t>(t.numel()) * ag::dtype_size(t.dtype()));
+  for (const auto& [name, t] : st.tensors) {
+    const std::span<const std::byte> raw = t.bytes();
+    out.write(raw.data(), raw.size());
+  }
   out.commit();
 }
 
@@ -238,7 +240,8 @@ SafeTensors load_safetensors(const std::string& path) {
   for (const Entry& e : entries) {
     ag::Tensor t = ag::empty(e.shape, e.dtype);
     in.seekg(static_cast<std::streamoff>(8 + n + e.begin));
-    in.read(static_cast<char*>(t.impl()->storage->data), static_cast<std::streamsize>(e.end - e.begin));
+    const std::span<std::byte> raw = t.bytes();  // e.end - e.begin bytes, checked above
+    in.read(reinterpret_cast<char*>(raw.data()), static_cast<std::streamsize>(raw.size()));
     if (!in) ag::fail("safetensors", "{}: reading tensor '{}' failed", path, e.name);
     st.tensors.emplace_back(e.name, t);
   }

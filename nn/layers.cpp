@@ -2,8 +2,6 @@
 
 #include <cmath>
 
-#include "autograd/ops/op.hpp"
-
 namespace nn {
 
 Linear::Linear(int64_t in, int64_t out, ag::Generator& gen, bool with_bias, ag::DType dtype) : Module("Linear") {
@@ -13,13 +11,18 @@ Linear::Linear(int64_t in, int64_t out, ag::Generator& gen, bool with_bias, ag::
   if (with_bias) bias = register_parameter("bias", ag::rand({out}, gen, dtype, -k, k));
 }
 
-// Note [Fused affine]: training records one affine node (one GEMM, the bias as
-// its starting value). While a Trace watches (graph dumps, check_nodes), the
-// textbook's nodes are recorded instead (MatMul, then the bias added through
-// Repeat), so that the pictures and the per-node checks show them.
+// Note [Fused affine]
+// A batch of rows through the textbook's Affine layer, x W + b, is recorded as
+// one affine node (one GEMM, the bias as its starting value), and always the
+// same one: in training, under a Trace (graph dumps) and in check_nodes, so the
+// graph you draw and check is the graph you train. Its inside is the
+// textbook's MatMul, Repeat (the bias copied to every row) and Add; the node's
+// rule is theirs put together, dX = dY W^T, dW = X^T dY, db = dY summed over
+// the rows (ops/matmul.cpp), and graph dumps label it "X·W + b (matmul, repeat,
+// add)" (the row's shows column in ops.def). Other shapes (a batch of
+// matrices) record those three nodes themselves.
 Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b) {
-  if (x.dim() == 2 && !ag::trace_active() && ag::has_kernel(ag::Op::affine, x.device(), x.dtype()))
-    return ag::affine(x, w, b);
+  if (x.dim() == 2) return ag::affine(x, w, b);
   return ag::matmul(x, w) + b;
 }
 
@@ -123,8 +126,8 @@ NamedTensors TwoLayerNet::numerical_gradient(const Tensor& x, const Tensor& t, d
     for (int64_t i = 0; i < p.numel(); ++i) {
       // (f(p + h) - f(p - h)) / 2h, one element at a time
       auto set = [&, &p = p](double v) {  // clang 14 cannot capture a structured binding itself
-        if (p.dtype() == ag::DType::float32) p.impl()->data<float>()[i] = static_cast<float>(v);
-        else p.impl()->data<double>()[i] = v;
+        if (p.dtype() == ag::DType::float32) p.data<float>()[i] = static_cast<float>(v);
+        else p.data<double>()[i] = v;
       };
       const double orig = p.value_at(i);
       set(orig + h);

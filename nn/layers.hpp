@@ -13,12 +13,13 @@
 
 namespace nn {
 
-// y = x W + b with W (in, out) and b (out,). The bias add is recorded as the
-// textbook's Repeat node. Initialised like PyTorch's Linear: U(-k, k), k = 1/sqrt(in).
-// x W + b: one fused ag::affine node when training; while a Trace watches, the
-// textbook's nodes (MatMul, Repeat, Add), which graph dumps and checks show.
+// x (n, in) W + b as one fused ag::affine node, the textbook's Affine layer,
+// in training, graph dumps and checks alike (its inside: MatMul, Repeat, Add;
+// Note [Fused affine] in layers.cpp). Other shapes of x record matmul and add.
 Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b);
 
+// y = x W + b with W (in, out) and b (out,), recorded as one affine node
+// (nn::affine). Initialised like PyTorch's Linear: U(-k, k), k = 1/sqrt(in).
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, ag::Generator& gen, bool bias = true, ag::DType dtype = ag::DType::float32);

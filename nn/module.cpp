@@ -35,11 +35,8 @@ int64_t Module::num_parameters() const {
 }
 
 void Module::to(ag::Device device) {
-  for (auto& [n, t] : named_parameters()) {
-    if (t.device() == device) continue;
-    t.zero_grad();
-    t.impl()->storage = t.to(device).impl()->storage;
-  }
+  // in place: the optimiser and the user hold these same tensors; their gradients are dropped
+  for (auto& [n, t] : named_parameters()) t.move_to_(device);
 }
 
 ag::Device Module::device() const {

@@ -273,6 +273,24 @@ TEST_CASE("DOT: a repeated run of several modules folds to one box; a scope wrap
   CHECK(!node_line(dot, "sum").empty());  // outside every scope: drawn as itself
 }
 
+TEST_CASE("DOT and frames: the fused affine node says what it holds inside, and its frame shows its rule") {
+  Trace trace;
+  Generator gen(2);
+  Tensor x = randn({4, 3}, gen).set_name("x");
+  Tensor W = randn({3, 2}, gen).requires_grad_().set_name("W");
+  Tensor b = zeros({2}).requires_grad_().set_name("b");
+  Tensor loss = sum(affine(x, W, b));
+  loss.backward();
+  REQUIRE(trace.steps().size() == 2);  // affine, sum: one node for the layer
+  const std::string line = node_line(to_dot(trace), "affine");
+  REQUIRE(!line.empty());
+  CHECK(line.find("X\u00b7W + b (matmul, repeat, add)") != std::string::npos);
+  const std::vector<std::string> frames = backward_frames(trace);
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[1].find("rule: dX = dY \u00b7 W\u1d40, dW = X\u1d40 \u00b7 dY, db = dY summed over the rows") !=
+        std::string::npos);
+}
+
 TEST_CASE("frames: one per backward step, its node highlighted, the engine's gradients on its edges") {
   Trace trace;
   auto keep = graph_examples::branch();

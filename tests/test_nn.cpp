@@ -228,7 +228,7 @@ TEST_CASE("schedules: step, exponential, cosine and warm-up composed with any of
   CHECK(warm.lr(9) == doctest::Approx(0.5));
 }
 
-TEST_CASE("Linear: one fused affine node when training, the textbook's nodes under a Trace; same values and gradients") {
+TEST_CASE("Linear: one fused affine node when training and under a Trace; the graph dumped is the graph trained") {
   Generator gen(7);
   nn::Linear fc(4, 3, gen);
   Tensor x = randn({5, 4}, gen);
@@ -246,14 +246,17 @@ TEST_CASE("Linear: one fused affine node when training, the textbook's nodes und
     Trace trace;
     size_t nodes;
     std::tie(y2, gw2, gb2, nodes) = run();
-    CHECK(nodes > 1);
-    bool matmul = false, affine = false;
+    CHECK(nodes == 1);  // the same affine node (Note [Fused affine])
+    int affine = 0;
+    bool textbook = false;
     for (const auto& st : trace.steps()) {
-      matmul |= st.op == Op::matmul;
-      affine |= st.op == Op::affine;
+      affine += st.op == Op::affine;
+      textbook |= st.op == Op::matmul || st.op == Op::repeat || st.op == Op::add;
     }
-    CHECK(matmul);
-    CHECK_FALSE(affine);
+    CHECK(affine == 1);
+    CHECK_FALSE(textbook);
+    CHECK(trace.steps().front().op == Op::affine);
+    CHECK(trace.steps().front().scope == "Linear");
   }
   for (size_t i = 0; i < y1.size(); ++i) CHECK(y1[i] == doctest::Approx(y2[i]).epsilon(1e-6));
   for (size_t i = 0; i < gw1.size(); ++i) CHECK(gw1[i] == doctest::Approx(gw2[i]).epsilon(1e-5));
@@ -261,6 +264,18 @@ TEST_CASE("Linear: one fused affine node when training, the textbook's nodes und
   CHECK_THROWS_WITH_AS(affine(x, fc.weight, zeros({4})),
                        doctest::Contains("[affine] expects x (n, in), W (in, out) and b (out,); got x (5, 4), W (4, 3), b (4,)"),
                        ag::Error);
+}
+
+TEST_CASE("Linear: check_nodes checks the fused affine node, the one training records") {
+  Generator gen(3);
+  nn::Linear fc(4, 3, gen, true, DType::float64);
+  Tensor x = randn({5, 4}, gen, DType::float64);
+  NodeCheckReport r = check_nodes([&] { return sum(tanh(fc(x))); });
+  INFO(r.table());
+  CHECK(r.ok);
+  REQUIRE(r.nodes.size() == 3);  // affine, tanh, sum
+  CHECK(r.nodes[0].op == "affine");
+  CHECK(r.nodes[0].input_shapes == std::vector<Shape>{{5, 4}, {4, 3}, {3}});
 }
 
 TEST_CASE("TwoLayerNet: backprop gradient equals the numerical gradient, with sigmoid and with ReLU") {

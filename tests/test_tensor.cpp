@@ -1,5 +1,6 @@
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include <fmt/format.h>
@@ -142,6 +143,29 @@ TEST_CASE("detach shares data but leaves the tape; clone copies") {
     d.mul_(0.0);
   }
   check_values(y, {0, 0});  // same storage as d
+}
+
+TEST_CASE("bytes: the raw row-major elements of a cpu tensor, readable and writable") {
+  Tensor x = tensor({1, 2, 3}, {3}, DType::float64);
+  const Tensor& cx = x;
+  CHECK(cx.bytes().size() == 3 * sizeof(double));
+  CHECK(static_cast<const void*>(cx.bytes().data()) == static_cast<const void*>(x.data<double>()));
+  const double four = 4;
+  std::memcpy(x.bytes().data() + sizeof(double), &four, sizeof four);
+  check_values(x, {1, 4, 3});
+  CHECK(tensor({1, 2}, {2}, DType::int64).bytes().size() == 16);
+}
+
+TEST_CASE("move_to_: the same tensor in place; a no-op on its own device; a non-leaf is an error") {
+  Tensor w = tensor({1, 2}).requires_grad_().set_name("w");
+  sum(w * w).backward();
+  Tensor alias = w;
+  w.move_to_(Device::cpu());  // already there: nothing changes, the gradient stays
+  CHECK(alias.grad().defined());
+  CHECK(alias.impl() == w.impl());
+  Tensor y = w * 2.0;
+  CHECK(error_of([&] { y.move_to_(Device::cuda_host()); }).find("[move_to_] this tensor ((2,) float32, computed by "
+                                                                "mul_scalar) is not a leaf") == 0);
 }
 
 TEST_CASE("parallel_for: every index once, for any thread count and grain; nested loops run serially") {

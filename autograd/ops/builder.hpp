@@ -33,13 +33,23 @@ inline void check_pair(Op op, const Tensor& a, const Tensor& b) {
   check_devices(op, a, b);
 }
 
+// Allocates the output and runs op's kernel, recording nothing: for an
+// intermediate that a node saves for its backward rule (Note [Saved
+// intermediates] in ops/loss.cpp). Ops that users call go through run.
+template <size_t N>
+inline Tensor compute(Op op, const std::array<Tensor, N>& in, const Shape& shape, DType dtype,
+                      const Attrs& attrs = {}) {
+  for (size_t i = 1; i < N; ++i) check_devices(op, in[0], in[i]);
+  Tensor y = empty(shape, dtype, in[0].device());
+  dispatch(op, in, y, attrs);
+  return y;
+}
+
 // Allocates the output, runs the kernel and records the node; returns it with its node (or nullptr).
 template <size_t N>
 inline std::pair<Tensor, Node*> run(Op op, const std::array<Tensor, N>& in, const Shape& shape, DType dtype,
                                     const Attrs& attrs = {}) {
-  for (size_t i = 1; i < N; ++i) check_devices(op, in[0], in[i]);
-  Tensor y = empty(shape, dtype, in[0].device());
-  dispatch(op, in, y, attrs);
+  Tensor y = compute(op, in, shape, dtype, attrs);
   Node* n = op_info(op).differentiable ? record(op, in, y, attrs) : nullptr;
   return {std::move(y), n};
 }

@@ -57,6 +57,19 @@ Tensor scaled(const Tensor& gy, const BackwardCtx& ctx) { return mul_scalar(gy, 
 
 }  // namespace
 
+// Note [Saved intermediates]
+// Softmax-with-Loss keeps softmax(x) for its backward, dx = (softmax(x) - t) / N,
+// as the textbook's SoftmaxWithLoss layer keeps self.y and PyTorch's cross
+// entropy keeps its log_softmax. It is an intermediate of the one fused node,
+// not a node of its own: nothing differentiates through it (the rule uses it
+// as a constant), so recording it would only add a node to every graph that
+// backward never visits. It is computed by the softmax op's own kernel through
+// detail::compute (ops/builder.hpp), the documented way to run a kernel
+// without recording, so every device and dtype has it from the same kernel
+// table, and saved on the node, where lifetime_report counts its bytes. Only a
+// recording forward pays for it (a NoGradGuard evaluation does not), and
+// with create_graph the rule recomputes softmax(x) as a recorded op instead,
+// so second derivatives flow through x.
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Reduction r) {
   detail::check_float(Op::softmax_cross_entropy, logits, "logits");
   check_target(Op::softmax_cross_entropy, logits, target, true);
@@ -67,10 +80,8 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Reducti
     n->save(target);
     Attrs row;
     row.axis = 1;
-    Tensor probs = empty(logits.shape(), logits.dtype(), logits.device());
-    std::array<Tensor, 1> in{logits};
-    dispatch(Op::softmax, in, probs, row);
-    n->save(probs);
+    // saved, not recorded: Note [Saved intermediates]
+    n->save(detail::compute<1>(Op::softmax, {logits}, logits.shape(), logits.dtype(), row));
   }
   return y;
 }
@@ -78,7 +89,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& target, Reducti
 AG_BACKWARD(softmax_cross_entropy) {
   Tensor x = ctx.saved(0), t = ctx.saved(1);
   Tensor s = scaled(gy, ctx);
-  // With create_graph the softmax is recomputed so that the rule is differentiable in x.
+  // With create_graph the softmax is recomputed so that the rule is differentiable in x (Note [Saved intermediates]).
   Tensor p = grad_mode_enabled() ? softmax(x, 1) : ctx.saved(2);
   if (ctx.needs_grad(0)) {
     // a dense target whose rows do not sum to one scales the softmax by the row sum
