@@ -10,6 +10,7 @@
 
 #include "autograd/function.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/ops/op.hpp"
 #include "autograd/tape.hpp"
 #include "cuda/allocator.hpp"
 #include "cuda/cuda.hpp"

@@ -15,10 +15,11 @@
 #include <string>
 #include <vector>
 
-#include "ops/op.hpp"
 #include "tensor.hpp"
 
 namespace ag {
+
+struct OpInfo;  // a row of the op index (ops/op.hpp)
 
 enum class CheckMode {
   full,  // the whole Jacobian: one backward per output element, two evaluations per input element

@@ -23,10 +23,11 @@
 #include <string_view>
 #include <vector>
 
-#include "ops/op.hpp"
 #include "tensor.hpp"
 
 namespace ag {
+
+class BackwardCtx;  // ops/op.hpp
 
 // What forward and backward share: tensors saved in forward, read in backward
 // (checked against in-place modification like any saved tensor).

@@ -6,6 +6,7 @@
 
 #include "autograd/function.hpp"
 #include "autograd/ops.hpp"
+#include "autograd/ops/op.hpp"
 
 namespace ag {
 

@@ -260,6 +260,9 @@ template <class T> std::vector<T> Tensor::to_vector() const {
   return std::vector<T>(p, p + numel());
 }
 
+// The gradients a backward rule returns, one per input (undefined: none).
+using Grads = boost::container::small_vector<Tensor, 4>;
+
 }  // namespace ag
 
 template <>

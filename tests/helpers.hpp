@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include "autograd/ops/op.hpp"  // the op index: tests generated from its rows
 #include "autograd/tapegrad.hpp"
 
 // Element-wise closeness of a tensor to expected values (any floating dtype).

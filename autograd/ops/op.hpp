@@ -41,7 +41,6 @@ class BackwardCtx {
   Graph* graph_;
 };
 
-using Grads = boost::container::small_vector<Tensor, 4>;
 // A backward rule: from the upstream gradient gy, fill gx[i] for each input that needs one.
 using BackwardFn = void (*)(BackwardCtx& ctx, const Tensor& gy, Grads& gx);
 // Builds one gradient-check case of the op from sampled inputs.
