@@ -68,12 +68,12 @@ TEST_CASE("every kernel an ops.def row declares is registered, and no other") {
         for (DType t : dtypes) {
           const bool declared = op.declares(kind, t), registered = has_kernel(op.op, device, t);
           if (declared && !registered)
-            FAIL_CHECK(op.name << ": ops.def declares a " << dtype_name(t) << " kernel on " << device
-                               << ", but none is registered (AG_CPU_KERNEL in autograd/cpu/" << op.family
-                               << ".cpp, or a functor in the row)");
+            FAIL_CHECK(fmt::format("{}: ops.def declares a {} kernel on {}, but none is registered (AG_CPU_KERNEL in "
+                                   "autograd/cpu/{}.cpp or cuda/{}.cu, or a functor in the row)",
+                                   op.name, t, device, op.family, op.family));
           if (registered && !declared)
-            FAIL_CHECK(op.name << ": a " << dtype_name(t) << " kernel is registered on " << device
-                               << ", but its ops.def row does not declare that dtype");
+            FAIL_CHECK(fmt::format("{}: a {} kernel is registered on {}, but its ops.def row does not declare that dtype",
+                                   op.name, t, device));
           CHECK(declared == registered);
         }
       });
