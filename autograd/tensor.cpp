@@ -1,6 +1,7 @@
 #include "autograd/tensor.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -8,10 +9,10 @@
 #include <boost/random/uniform_int_distribution.hpp>
 #include <boost/random/uniform_real_distribution.hpp>
 
+#include "autograd/backend.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/op.hpp"
 #include "autograd/tape.hpp"
-#include "cuda/allocator.hpp"
 
 namespace ag {
 
@@ -32,16 +33,6 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, std::string_view op) {
   int64_t a = axis < 0 ? axis + ndim : axis;
   if (a < 0 || a >= ndim) fail(op, "axis {} is out of range for a tensor with {} axes", axis, ndim);
   return a;
-}
-
-// Applies f(T*) to the tensor's data for its floating dtype (int64 where allowed).
-template <class F>
-static void visit_float(const Tensor& t, std::string_view op, F&& f) {
-  switch (t.dtype()) {
-    case DType::float32: f(t.impl()->data<float>()); break;
-    case DType::float64: f(t.impl()->data<double>()); break;
-    default: fail(op, "needs a float32 or float64 tensor on the cpu, got {} (cast it, or compute on a device)", t.dtype());
-  }
 }
 
 // ---- Tensor methods ------------------------------------------------------------
@@ -156,9 +147,9 @@ double Tensor::value_at(int64_t i) const {
   if (!device().is_cpu()) {
     const size_t size = dtype_size(dtype());
     Tensor one = empty({}, dtype());
-    cuda::copy_bytes(one.impl()->storage->data, Device::cpu(),
-                     static_cast<const char*>(impl_->storage->data) + static_cast<size_t>(i) * size, device(), size,
-                     "value_at");
+    copy_bytes(one.impl()->storage->data, Device::cpu(),
+               static_cast<const char*>(impl_->storage->data) + static_cast<size_t>(i) * size, device(), size,
+               "value_at");
     return one.value_at(0);
   }
   switch (dtype()) {
@@ -186,102 +177,50 @@ static void check_same(const Tensor& self, const Tensor& other, std::string_view
     fail(op, "inputs are on different devices: {} and {}; move one with .to()", self.device(), other.device());
 }
 
-// The device's buffer helpers, with the device made current; `op` names the caller.
-static const cuda::BufferOps& device_ops(const Tensor& t, const char* op) {
-  const cuda::BufferOps& ops = cuda::buffer_ops(t.device(), op);
-  ops.set_device(t.device().index, op);
-  return ops;
+// Note [In-place updates are ops]
+// fill_, add_, mul_ (and the optimisers' optim_step, ops/inplace.cpp) are rows
+// of ops.def, found in the (op, device, dtype) table as every op is: their
+// inputs start with the tensor they update, which is also the kernel's `out`.
+// They are never recorded; each write bumps the storage's version (Note [Versions]).
+static Tensor& update(Op op, Tensor& self, std::span<const Tensor> in, double scalar) {
+  Attrs a;
+  a.scalar = scalar;
+  dispatch(op, in, self, a);
+  ++self.impl()->storage->version;
+  return self;
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace(*this, "add_");
   check_same(*this, other, "add_");
-  if (!device().is_cpu()) {
-    if (!is_floating(dtype())) fail("add_", "needs a floating tensor, got {}", dtype());
-    device_ops(*this, "add_").axpy(impl_->storage->data, other.impl()->storage->data, numel(), dtype(), alpha);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  visit_float(*this, "add_", [&](auto* p) {
-    using T = std::remove_pointer_t<decltype(p)>;
-    const T* q = other.impl()->data<T>();
-    const T a = static_cast<T>(alpha);
-    if (alpha == 1.0)
-      for (int64_t i = 0; i < n; ++i) p[i] += q[i];
-    else
-      for (int64_t i = 0; i < n; ++i) p[i] += a * q[i];
-  });
-  ++impl_->storage->version;
-  return *this;
+  const std::array<Tensor, 2> in{*this, other};
+  return update(Op::add_, *this, in, alpha);
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_");
   check_same(*this, other, "mul_");
-  if (!device().is_cpu()) {
-    if (!is_floating(dtype())) fail("mul_", "needs a floating tensor, got {}", dtype());
-    device_ops(*this, "mul_").scale(impl_->storage->data, other.impl()->storage->data, numel(), dtype(), 1.0);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  visit_float(*this, "mul_", [&](auto* p) {
-    using T = std::remove_pointer_t<decltype(p)>;
-    const T* q = other.impl()->data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] *= q[i];
-  });
-  ++impl_->storage->version;
-  return *this;
+  const std::array<Tensor, 2> in{*this, other};
+  return update(Op::mul_, *this, in, 1.0);
 }
 
 Tensor& Tensor::mul_(double factor) {
   check_inplace(*this, "mul_");
-  if (!device().is_cpu()) {
-    if (!is_floating(dtype())) fail("mul_", "needs a floating tensor, got {}", dtype());
-    device_ops(*this, "mul_").scale(impl_->storage->data, nullptr, numel(), dtype(), factor);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  visit_float(*this, "mul_", [&](auto* p) {
-    using T = std::remove_pointer_t<decltype(p)>;
-    const T f = static_cast<T>(factor);
-    for (int64_t i = 0; i < n; ++i) p[i] *= f;
-  });
-  ++impl_->storage->version;
-  return *this;
+  return update(Op::mul_scalar_, *this, {this, 1}, factor);
 }
 
 Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
-  if (!device().is_cpu()) {
-    device_ops(*this, "fill_").fill(impl_->storage->data, numel(), dtype(), value);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  if (is_half(dtype())) {
-    const Tensor f = full(shape(), value, dtype());
-    std::memcpy(impl_->storage->data, f.impl()->storage->data, static_cast<size_t>(n) * dtype_size(dtype()));
-  } else if (dtype() == DType::int64) {
-    std::fill_n(impl_->data<int64_t>(), n, checked_int64(value, "fill_", "fill value"));
-  } else {
-    visit_float(*this, "fill_", [&](auto* p) {
-      using T = std::remove_pointer_t<decltype(p)>;
-      std::fill_n(p, n, static_cast<T>(value));
-    });
-  }
-  ++impl_->storage->version;
-  return *this;
+  if (dtype() == DType::int64) checked_int64(value, "fill_", "fill value");
+  return update(Op::fill_, *this, {this, 1}, value);
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_");
   check_same(*this, src, "copy_", false);
   if (src.impl()->storage != impl_->storage)
-    cuda::copy_bytes(impl_->storage->data, device(), src.impl()->storage->data, src.device(),
-                     static_cast<size_t>(numel()) * dtype_size(dtype()), "copy_");
+    copy_bytes(impl_->storage->data, device(), src.impl()->storage->data, src.device(),
+               static_cast<size_t>(numel()) * dtype_size(dtype()), "copy_");
   ++impl_->storage->version;
   return *this;
 }
@@ -289,8 +228,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor Tensor::to(Device device) const {
   if (this->device() == device) return *this;
   Tensor y = empty(shape(), dtype(), device);
-  cuda::copy_bytes(y.impl()->storage->data, device, impl_->storage->data, this->device(),
-                   static_cast<size_t>(numel()) * dtype_size(dtype()), "to");
+  copy_bytes(y.impl()->storage->data, device, impl_->storage->data, this->device(),
+             static_cast<size_t>(numel()) * dtype_size(dtype()), "to");
   y.impl()->name = impl_->name;
   return y;
 }
@@ -312,20 +251,10 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   if (dtype == DType::int64) checked_int64(value, "full", "fill value");
-  if (!device.is_cpu()) {
-    Tensor t = empty(shape, dtype, device);
-    device_ops(t, "full").fill(t.impl()->storage->data, t.numel(), dtype, value);
-    return t;
-  }
-  Tensor t = empty(shape, dtype);
-  const int64_t n = t.numel();
-  switch (dtype) {
-    case DType::float32: std::fill_n(t.impl()->data<float>(), n, static_cast<float>(value)); break;
-    case DType::float64: std::fill_n(t.impl()->data<double>(), n, value); break;
-    case DType::int64: std::fill_n(t.impl()->data<int64_t>(), n, static_cast<int64_t>(value)); break;
-    case DType::float16: std::fill_n(t.impl()->data<Half>(), n, Half(static_cast<float>(value))); break;
-    case DType::bfloat16: std::fill_n(t.impl()->data<BFloat16>(), n, BFloat16(static_cast<float>(value))); break;
-  }
+  Tensor t = empty(shape, dtype, device);
+  Attrs a;
+  a.scalar = value;
+  dispatch(Op::fill_, {&t, 1}, t, a);
   return t;
 }
 
