@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include <boost/random/normal_distribution.hpp>
 #include <boost/random/uniform_int_distribution.hpp>
@@ -152,14 +153,7 @@ double Tensor::value_at(int64_t i) const {
                "value_at");
     return one.value_at(0);
   }
-  switch (dtype()) {
-    case DType::float32: return impl_->data<float>()[i];
-    case DType::float64: return impl_->data<double>()[i];
-    case DType::int64: return static_cast<double>(impl_->data<int64_t>()[i]);
-    case DType::float16: return impl_->data<Half>()[i];
-    case DType::bfloat16: return impl_->data<BFloat16>()[i];
-  }
-  return 0.0;
+  return visit_dtype(dtype(), [&](auto z) { return static_cast<double>(impl_->data<decltype(z)>()[i]); });
 }
 
 static void check_inplace(const Tensor& self, std::string_view op) {
@@ -264,6 +258,13 @@ Tensor zeros_like(const Tensor& t) { return full(t.shape(), 0.0, t.dtype(), t.de
 Tensor ones_like(const Tensor& t) { return full(t.shape(), 1.0, t.dtype(), t.device()); }
 Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
 
+// v as an element of type T: checked for int64 (naming `op`), rounded once through float for the 16-bit types.
+template <class T> static T element(double v, std::string_view op) {
+  if constexpr (std::is_same_v<T, int64_t>) return checked_int64(v, op);
+  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(v);
+  else return T(static_cast<float>(v));
+}
+
 Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0.0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
     fail("arange", "needs finite bounds and a non-zero step, got start {}, stop {}, step {}", start, stop, step);
@@ -273,16 +274,11 @@ Tensor arange(double start, double stop, double step, DType dtype) {
          stop, step, count);
   const auto n = static_cast<int64_t>(count);
   Tensor t = empty({n}, dtype);
-  for (int64_t i = 0; i < n; ++i) {
-    double v = start + static_cast<double>(i) * step;
-    switch (dtype) {
-      case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(v); break;
-      case DType::float64: t.impl()->data<double>()[i] = v; break;
-      case DType::int64: t.impl()->data<int64_t>()[i] = checked_int64(v, "arange"); break;
-      case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(v)); break;
-      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(v)); break;
-    }
-  }
+  visit_dtype(dtype, [&](auto z) {
+    using T = decltype(z);
+    T* p = t.impl()->data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = element<T>(start + static_cast<double>(i) * step, "arange");
+  });
   return t;
 }
 
@@ -299,15 +295,11 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
   if (!device.is_cpu()) return from_vector(values, shape, dtype).to(device);
   check_fill(values.size(), shape);
   Tensor t = empty(shape, dtype);
-  for (size_t i = 0; i < values.size(); ++i) {
-    switch (dtype) {
-      case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
-      case DType::float64: t.impl()->data<double>()[i] = values[i]; break;
-      case DType::int64: t.impl()->data<int64_t>()[i] = checked_int64(values[i], "tensor"); break;
-      case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(values[i])); break;
-      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(values[i])); break;
-    }
-  }
+  visit_dtype(dtype, [&](auto z) {
+    using T = decltype(z);
+    T* p = t.impl()->data<T>();
+    for (size_t i = 0; i < values.size(); ++i) p[i] = element<T>(values[i], "tensor");
+  });
   return t;
 }
 
