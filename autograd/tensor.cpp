@@ -1,7 +1,6 @@
 #include "autograd/tensor.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstring>
 #include <type_traits>
@@ -173,40 +172,40 @@ static void check_same(const Tensor& self, const Tensor& other, std::string_view
 
 // Note [In-place updates are ops]
 // fill_, add_, mul_ (and the optimisers' optim_step, ops/inplace.cpp) are rows
-// of ops.def, found in the (op, device, dtype) table as every op is: their
-// inputs start with the tensor they update, which is also the kernel's `out`.
-// They are never recorded; each write bumps the storage's version (Note [Versions]).
+// of ops.def, found in the (op, device, dtype) table as every op is
+// (dispatch_inplace): the tensor they update is their kernel's `out`, read and
+// written, and `in` holds the other operands only (add_'s x; nothing for
+// fill_), so that a call copies no handle: they run on every gradient
+// accumulation and optimiser step. They are never recorded; each write bumps
+// the storage's version (Note [Versions]).
 static Tensor& update(Op op, Tensor& self, std::span<const Tensor> in, double scalar) {
   Attrs a;
   a.scalar = scalar;
-  dispatch(op, in, self, a);
-  ++self.impl()->storage->version;
+  dispatch_inplace(op, self, in, a);
   return self;
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace(*this, "add_");
   check_same(*this, other, "add_");
-  const std::array<Tensor, 2> in{*this, other};
-  return update(Op::add_, *this, in, alpha);
+  return update(Op::add_, *this, {&other, 1}, alpha);
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_");
   check_same(*this, other, "mul_");
-  const std::array<Tensor, 2> in{*this, other};
-  return update(Op::mul_, *this, in, 1.0);
+  return update(Op::mul_, *this, {&other, 1}, 1.0);
 }
 
 Tensor& Tensor::mul_(double factor) {
   check_inplace(*this, "mul_");
-  return update(Op::mul_scalar_, *this, {this, 1}, factor);
+  return update(Op::mul_scalar_, *this, {}, factor);
 }
 
 Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
   if (dtype() == DType::int64) checked_int64(value, "fill_", "fill value");
-  return update(Op::fill_, *this, {this, 1}, value);
+  return update(Op::fill_, *this, {}, value);
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
@@ -248,7 +247,7 @@ Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   Attrs a;
   a.scalar = value;
-  dispatch(Op::fill_, {&t, 1}, t, a);
+  find_kernel(Op::fill_, device, dtype)({}, t, a);  // a new tensor: version 0
   return t;
 }
 

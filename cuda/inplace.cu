@@ -1,5 +1,5 @@
 // CUDA kernels of the inplace family: fill_, add_, mul_, mul_scalar_ and
-// optim_step write `out`, which is also their first input (Note [In-place
+// optim_step update `out` from the other operands `in` (Note [In-place
 // updates are ops] in autograd/tensor.cpp). An optimiser step is one fused
 // thrust::for_each over a zip of the parameter, its gradient and its state
 // buffers, calling the per-element functor the cpu kernel calls too (Note [One
@@ -93,10 +93,10 @@ void optim_update(const OptimParams& params, const View& p, const View& g, const
 void inplace(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name) {
   switch (op) {
     case KOp::fill_: return fill(out, a.scalar);
-    case KOp::add_: return axpy(out, in[1], a.scalar);
-    case KOp::mul_: return scale(out, &in[1], 1.0);
+    case KOp::add_: return axpy(out, in[0], a.scalar);
+    case KOp::mul_: return scale(out, &in[0], 1.0);
     case KOp::mul_scalar_: return scale(out, nullptr, a.scalar);
-    case KOp::optim_step: return optim_update(*a.optim, out, in[1], in + 2, nin - 2);
+    case KOp::optim_step: return optim_update(*a.optim, out, in[0], in + 1, nin - 1);
     default: break;
   }
   throw std::logic_error(std::string(name) + ": not an op of the inplace family");

@@ -12,16 +12,17 @@ namespace nn {
 
 namespace {
 
-// One update of p from g and its state buffers: the optim_step op, one fused
-// pass on every device (Note [One optimiser formula] in autograd/cpu/optim_ops.hpp).
-void fused_update(const ag::OptimParams& params, Tensor& p, const Tensor& g, std::initializer_list<Tensor> state,
+// One update of p from its gradient, then its state buffers: the optim_step
+// op, one fused pass on every device (Note [One optimiser formula] in
+// autograd/cpu/optim_ops.hpp).
+void fused_update(const ag::OptimParams& params, Tensor& p, std::initializer_list<Tensor> grad_and_state,
                   const std::string& who) {
   if (p.dtype() != ag::DType::float32 && p.dtype() != ag::DType::float64)
     ag::fail(who, "updates float32 or float64 parameters, got {}{}", p.dtype(),
              ag::is_half(p.dtype()) ? ": keep the parameters in float32 and cast them to 16 bits in the forward pass "
                                       "(nn/precision.hpp)"
                                     : "");
-  ag::optim_step(p, g, std::span<const Tensor>(state.begin(), state.size()), params);
+  ag::optim_step(p, std::span<const Tensor>(grad_and_state.begin(), grad_and_state.size()), params);
 }
 
 // A parameter that is not a leaf gets no .grad() from backward (the W = W - lr * W.grad() pitfall). The
@@ -134,8 +135,8 @@ void SGD::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
                                 .momentum = momentum_,
                                 .weight_decay = weight_decay_,
                                 .nesterov = nesterov_};
-  if (momentum_ == 0) fused_update(params, p, g, {}, name_);
-  else fused_update(params, p, g, {buffer(i, "momentum")}, name_);
+  if (momentum_ == 0) fused_update(params, p, {g}, name_);
+  else fused_update(params, p, {g, buffer(i, "momentum")}, name_);
 }
 
 AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weight_decay)
@@ -143,7 +144,7 @@ AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weigh
 
 void AdaGrad::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
   const ag::OptimParams params{.kind = ag::OptimKind::adagrad, .lr = lr_, .eps = eps_, .weight_decay = weight_decay_};
-  fused_update(params, p, g, {buffer(i, "sum_sq")}, name_);
+  fused_update(params, p, {g, buffer(i, "sum_sq")}, name_);
 }
 
 RMSProp::RMSProp(std::vector<Tensor> params, double lr, double alpha, double eps, double weight_decay)
@@ -154,7 +155,7 @@ RMSProp::RMSProp(std::vector<Tensor> params, double lr, double alpha, double eps
 void RMSProp::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
   const ag::OptimParams params{
       .kind = ag::OptimKind::rmsprop, .lr = lr_, .alpha = alpha_, .eps = eps_, .weight_decay = weight_decay_};
-  fused_update(params, p, g, {buffer(i, "square_avg")}, name_);
+  fused_update(params, p, {g, buffer(i, "square_avg")}, name_);
 }
 
 Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay,
@@ -180,7 +181,7 @@ void Adam::update(size_t i, Tensor& p, const Tensor& g, int64_t t) {
                                 .bias1 = 1.0 - std::pow(beta1_, static_cast<double>(t)),
                                 .bias2 = 1.0 - std::pow(beta2_, static_cast<double>(t)),
                                 .decoupled = decoupled_};
-  fused_update(params, p, g, {buffer(i, "exp_avg"), buffer(i, "exp_avg_sq")}, name_);
+  fused_update(params, p, {g, buffer(i, "exp_avg"), buffer(i, "exp_avg_sq")}, name_);
 }
 
 // Each gradient's sum of squares is reduced in float64 on its own device and

@@ -1,5 +1,5 @@
 // CPU kernels of the inplace family: fill_, add_, mul_, mul_scalar_ and
-// optim_step write `out`, which is also their first input (Note [In-place
+// optim_step update `out` from the other operands `in` (Note [In-place
 // updates are ops] in autograd/tensor.cpp). Plain loops that GCC vectorises;
 // they run on every gradient accumulation and optimiser step.
 #include <algorithm>
@@ -22,10 +22,10 @@ template <class T> void fill_(std::span<const Tensor>, Tensor& out, const Attrs&
   std::fill_n(out.impl()->data<T>(), out.numel(), v);
 }
 
-// out += alpha x, alpha = attrs.scalar
+// out += alpha x, in = {x}, alpha = attrs.scalar
 template <class T> void add_(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   T* y = out.impl()->data<T>();
-  const T* x = in[1].impl()->data<T>();
+  const T* x = in[0].impl()->data<T>();
   const int64_t n = out.numel();
   const T alpha = static_cast<T>(a.scalar);
   if (a.scalar == 1.0)
@@ -34,10 +34,10 @@ template <class T> void add_(std::span<const Tensor> in, Tensor& out, const Attr
     for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
-// out *= x
+// out *= x, in = {x}
 template <class T> void mul_(std::span<const Tensor> in, Tensor& out, const Attrs&) {
   T* y = out.impl()->data<T>();
-  const T* x = in[1].impl()->data<T>();
+  const T* x = in[0].impl()->data<T>();
   const int64_t n = out.numel();
   for (int64_t i = 0; i < n; ++i) y[i] *= x[i];
 }
@@ -50,13 +50,13 @@ template <class T> void mul_scalar_(std::span<const Tensor>, Tensor& out, const 
   for (int64_t i = 0; i < n; ++i) y[i] *= c;
 }
 
-// in = {p, g, state...}, out = p: attrs.optim's functor on every element, split
+// out = p, in = {g, state...}: attrs.optim's functor on every element, split
 // across the thread pool (Note [One optimiser formula] in optim_ops.hpp).
 template <class T> void optim_step(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   T* w = out.impl()->data<T>();
-  const T* d = in[1].impl()->data<T>();
+  const T* d = in[0].impl()->data<T>();
   std::array<T*, 2> s{};
-  for (size_t k = 2; k < in.size(); ++k) s[k - 2] = in[k].impl()->data<T>();
+  for (size_t k = 1; k < in.size(); ++k) s[k - 1] = in[k].impl()->data<T>();
   optim_ops::visit<T>(a.optim->kind, *a.optim, [&](const auto& step) {
     using S = std::decay_t<decltype(step)>;
     parallel_for(out.numel(), kElementwiseGrain, [&, s](int64_t b, int64_t e) {

@@ -7,25 +7,23 @@
 
 namespace ag {
 
-void optim_step(Tensor& p, const Tensor& g, std::span<const Tensor> state, const OptimParams& params) {
+void optim_step(Tensor& p, std::span<const Tensor> grad_and_state, const OptimParams& params) {
   const char* name = "optim_step";
-  const int nstate = optim_ops::nstate(params.kind);
-  if (!is_floating(p.dtype()) || is_half(p.dtype()))
+  const size_t n = 1 + static_cast<size_t>(optim_ops::nstate(params.kind));
+  if (p.dtype() != DType::float32 && p.dtype() != DType::float64)
     fail(name, "updates float32 or float64 parameters, got {}", p.dtype());
-  if (static_cast<int>(state.size()) != nstate)
-    fail(name, "this update takes {} state buffers, got {}", nstate, state.size());
-  std::array<Tensor, 4> in{p, g};
-  for (size_t k = 0; k < state.size(); ++k) in[k + 2] = state[k];
-  for (size_t k = 1; k < 2 + state.size(); ++k) {
-    if (in[k].shape() != p.shape() || in[k].dtype() != p.dtype())
-      fail(name, "{} has shape {} {}, its parameter {} {}", k == 1 ? "the gradient" : "a state buffer", in[k].shape(),
-           in[k].dtype(), p.shape(), p.dtype());
-    detail::check_devices(Op::optim_step, p, in[k]);
+  if (grad_and_state.size() != n)
+    fail(name, "this update takes the gradient and {} state buffers, got {} tensors", n - 1, grad_and_state.size());
+  for (size_t k = 0; k < n; ++k) {
+    const Tensor& t = grad_and_state[k];
+    if (t.shape() != p.shape() || t.dtype() != p.dtype())
+      fail(name, "{} has shape {} {}, its parameter {} {}", k == 0 ? "the gradient" : "a state buffer", t.shape(),
+           t.dtype(), p.shape(), p.dtype());
+    detail::check_devices(Op::optim_step, p, t);
   }
   Attrs a;
   a.optim = &params;
-  dispatch(Op::optim_step, std::span<const Tensor>(in.data(), 2 + state.size()), p, a);
-  ++p.impl()->storage->version;
+  dispatch_inplace(Op::optim_step, p, grad_and_state, a);
 }
 
 namespace {
@@ -55,14 +53,13 @@ AG_SAMPLE(mul_scalar_) {
 AG_SAMPLE(optim_step) {
   NoGradGuard off;
   Tensor p = copy_of(x[0]);
-  const Tensor g = x[1].detach();
   for (OptimKind kind : {OptimKind::sgd, OptimKind::momentum, OptimKind::adagrad, OptimKind::rmsprop, OptimKind::adam}) {
     const OptimParams params{.kind = kind, .lr = 0.1, .momentum = 0.9, .alpha = 0.9, .beta1 = 0.9, .beta2 = 0.99,
                              .eps = 1e-8, .weight_decay = 0.01, .bias1 = 0.1, .bias2 = 0.01,
                              .nesterov = true, .decoupled = kind == OptimKind::adam};
-    const std::array<Tensor, 2> state{zeros_like(p), zeros_like(p)};
-    const auto n = static_cast<size_t>(optim_ops::nstate(kind));
-    for (int t = 0; t < 2; ++t) optim_step(p, g, std::span<const Tensor>(state.data(), n), params);
+    const std::array<Tensor, 3> grad_and_state{x[1].detach(), zeros_like(p), zeros_like(p)};
+    const auto n = 1 + static_cast<size_t>(optim_ops::nstate(kind));
+    for (int t = 0; t < 2; ++t) optim_step(p, std::span<const Tensor>(grad_and_state.data(), n), params);
   }
   return p;
 }
