@@ -8,12 +8,11 @@
 
 #include <optional>
 
+#include "autograd/backend.hpp"
 #include "autograd/function.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/op.hpp"
 #include "autograd/tape.hpp"
-#include "cuda/allocator.hpp"
-#include "cuda/cuda.hpp"
 
 namespace ag {
 
@@ -584,16 +583,7 @@ bool has_kernel(Op op, Device::Kind device, DType dtype) {
 }
 
 // Whether tensors can live on `device` in this process (the cpu always can).
-bool usable(Device device) {
-  if (device.is_cpu()) return true;
-  if (device.kind == Device::Kind::cuda) return cuda::is_available();
-  try {
-    cuda::buffer_ops(device, "op_coverage");
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
+bool usable(Device device) { return backend_available(device); }
 
 // Runs the op's sampled checks with the inputs on `device`; "PASS" or "FAIL".
 std::string run_checks(const OpInfo& op, DType dtype, bool second_order, Device device = Device::cpu()) {

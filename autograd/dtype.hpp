@@ -38,6 +38,19 @@ constexpr bool is_floating(DType t) { return t != DType::int64; }
 // float16 and bfloat16: stored in 16 bits, computed in float32.
 constexpr bool is_half(DType t) { return t == DType::float16 || t == DType::bfloat16; }
 
+// Calls f(T{}) with T the C++ type of `t`: float, double, int64_t, Half or
+// BFloat16; every branch is instantiated, so f must compile for all five.
+template <class F> constexpr decltype(auto) visit_dtype(DType t, F&& f) {
+  switch (t) {
+    case DType::float32: return f(float{});
+    case DType::float64: return f(double{});
+    case DType::int64: return f(int64_t{});
+    case DType::float16: return f(Half{});
+    case DType::bfloat16: break;
+  }
+  return f(BFloat16{});
+}
+
 template <class T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::float32; }
 template <> constexpr DType dtype_of<double>() { return DType::float64; }

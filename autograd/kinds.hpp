@@ -39,11 +39,24 @@ enum class Op : uint16_t;
 // How a loss reduces its per-element terms.
 enum class Reduction : uint8_t { mean, sum };
 
+// Which update optim_step applies; optim_ops::nstate(kind) state buffers go
+// with each parameter (autograd/cpu/optim_ops.hpp has the formulas).
+enum class OptimKind : uint8_t { sgd, momentum, adagrad, rmsprop, adam };
+
+// The kind and hyper-parameters of one optimiser step (those a kind does not use are ignored).
+struct OptimParams {
+  OptimKind kind = OptimKind::sgd;
+  double lr = 0, momentum = 0, alpha = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
+  double bias1 = 1, bias2 = 1;  // Adam's bias corrections 1 - beta1^t and 1 - beta2^t
+  bool nesterov = false;        // SGD with momentum: the Nesterov look-ahead
+  bool decoupled = false;       // Adam: weight decay as p -= lr wd p (AdamW) rather than added to g
+};
+
 // The scalar attributes of one op call, named by meaning; an op reads only
 // those its ops.def row shows. Kernels on every device see this part
 // (KAttrs in cuda/kernels.hpp extends it); Attrs (ops/op.hpp) adds axes and shapes.
 struct ScalarAttrs {
-  double scalar = 0.0;   // add_scalar's c, mul_scalar's c, pow's exponent p
+  double scalar = 0.0;   // add_scalar's c, mul_scalar's c, pow's exponent p; fill_'s value, add_'s alpha, mul_scalar_'s c
   double slope = 0.0;    // leaky_relu: the slope below 0
   double alpha = 0.0;    // elu: the scale of e^x - 1 below 0
   double lo = 0.0, hi = 0.0;  // clip's bounds
@@ -54,6 +67,7 @@ struct ScalarAttrs {
   DType dtype = DType::float32;      // cast target, one_hot output
   DType src_dtype = DType::float32;  // cast source
   Reduction reduction = Reduction::mean;
+  const OptimParams* optim = nullptr;  // optim_step's update, read on the host during the call
 };
 
 }  // namespace ag

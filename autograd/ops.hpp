@@ -150,6 +150,16 @@ Tensor bce(const Tensor& p, const Tensor& target, Reduction r = Reduction::mean)
 // Binary cross entropy of sigmoid(logits), computed stably from the logits.
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r = Reduction::mean);
 
+// ---- In-place updates (ops/inplace.cpp) -----------------------------------------
+// Not recorded: call them inside a NoGradGuard scope. Tensor::fill_, add_ and
+// mul_ are the others.
+
+// One optimiser update of parameter p in place, from `grad_and_state`: its
+// gradient, then its state buffers (optim_ops::nstate(params.kind) of them,
+// updated too), all with p's shape, dtype (float32 or float64) and device; one
+// fused pass.
+void optim_step(Tensor& p, std::span<const Tensor> grad_and_state, const OptimParams& params);
+
 }  // namespace ag
 
 #endif  // TAPEGRAD_CXX20

@@ -13,8 +13,8 @@
 #include <new>
 #include <vector>
 
+#include "autograd/backend.hpp"
 #include "autograd/error.hpp"
-#include "cuda/allocator.hpp"
 
 namespace ag {
 
@@ -146,7 +146,7 @@ void cpu_free(void* ptr, size_t bytes) {
 Storage::~Storage() {
   if (!data) return;
   if (device.is_cpu()) cpu_free(data, bytes);
-  else cuda::device_free(data, bytes, device);
+  else backend(device, "free").free(data, bytes, device);
 }
 
 void* pool_alloc(size_t bytes) { return cpu_alloc(bytes); }
@@ -214,7 +214,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device device) {
          bytes, device, max_alloc_bytes());
   auto s = std::allocate_shared<Storage>(PoolAllocator<Storage>{});
   const size_t n = bytes == 0 ? 1 : bytes;
-  s->data = device.is_cpu() ? cpu_alloc(n) : cuda::device_alloc(n, device, "alloc");
+  s->data = device.is_cpu() ? cpu_alloc(n) : backend(device, "alloc").alloc(n, device, "alloc");
   s->bytes = n;
   s->device = device;
   return s;

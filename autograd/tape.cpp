@@ -28,16 +28,13 @@ int64_t first_nonfinite(const Tensor& t) {
   if (!t.defined() || !is_floating(t.dtype())) return -1;
   if (!t.device().is_cpu()) return first_nonfinite(t.to(Device::cpu()));
   const int64_t n = t.numel();
-  if (t.dtype() == DType::float32) {
-    const float* p = t.impl()->data<float>();
+  return visit_dtype(t.dtype(), [&](auto z) -> int64_t {
+    using T = decltype(z);
+    const T* p = t.impl()->data<T>();
     for (int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(p[i])) return i;
-  } else {
-    const double* p = t.impl()->data<double>();
-    for (int64_t i = 0; i < n; ++i)
-      if (!std::isfinite(p[i])) return i;
-  }
-  return -1;
+      if (!std::isfinite(static_cast<double>(p[i]))) return i;
+    return -1;
+  });
 }
 
 // NaN prints as "nan" whatever its sign bit, as in tensor printing.

@@ -3,15 +3,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include <boost/random/normal_distribution.hpp>
 #include <boost/random/uniform_int_distribution.hpp>
 #include <boost/random/uniform_real_distribution.hpp>
 
+#include "autograd/backend.hpp"
 #include "autograd/ops.hpp"
 #include "autograd/ops/op.hpp"
 #include "autograd/tape.hpp"
-#include "cuda/allocator.hpp"
 
 namespace ag {
 
@@ -32,16 +33,6 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, std::string_view op) {
   int64_t a = axis < 0 ? axis + ndim : axis;
   if (a < 0 || a >= ndim) fail(op, "axis {} is out of range for a tensor with {} axes", axis, ndim);
   return a;
-}
-
-// Applies f(T*) to the tensor's data for its floating dtype (int64 where allowed).
-template <class F>
-static void visit_float(const Tensor& t, std::string_view op, F&& f) {
-  switch (t.dtype()) {
-    case DType::float32: f(t.impl()->data<float>()); break;
-    case DType::float64: f(t.impl()->data<double>()); break;
-    default: fail(op, "needs a float32 or float64 tensor on the cpu, got {} (cast it, or compute on a device)", t.dtype());
-  }
 }
 
 // ---- Tensor methods ------------------------------------------------------------
@@ -156,19 +147,12 @@ double Tensor::value_at(int64_t i) const {
   if (!device().is_cpu()) {
     const size_t size = dtype_size(dtype());
     Tensor one = empty({}, dtype());
-    cuda::copy_bytes(one.impl()->storage->data, Device::cpu(),
-                     static_cast<const char*>(impl_->storage->data) + static_cast<size_t>(i) * size, device(), size,
-                     "value_at");
+    copy_bytes(one.impl()->storage->data, Device::cpu(),
+               static_cast<const char*>(impl_->storage->data) + static_cast<size_t>(i) * size, device(), size,
+               "value_at");
     return one.value_at(0);
   }
-  switch (dtype()) {
-    case DType::float32: return impl_->data<float>()[i];
-    case DType::float64: return impl_->data<double>()[i];
-    case DType::int64: return static_cast<double>(impl_->data<int64_t>()[i]);
-    case DType::float16: return impl_->data<Half>()[i];
-    case DType::bfloat16: return impl_->data<BFloat16>()[i];
-  }
-  return 0.0;
+  return visit_dtype(dtype(), [&](auto z) { return static_cast<double>(impl_->data<decltype(z)>()[i]); });
 }
 
 static void check_inplace(const Tensor& self, std::string_view op) {
@@ -186,102 +170,50 @@ static void check_same(const Tensor& self, const Tensor& other, std::string_view
     fail(op, "inputs are on different devices: {} and {}; move one with .to()", self.device(), other.device());
 }
 
-// The device's buffer helpers, with the device made current; `op` names the caller.
-static const cuda::BufferOps& device_ops(const Tensor& t, const char* op) {
-  const cuda::BufferOps& ops = cuda::buffer_ops(t.device(), op);
-  ops.set_device(t.device().index, op);
-  return ops;
+// Note [In-place updates are ops]
+// fill_, add_, mul_ (and the optimisers' optim_step, ops/inplace.cpp) are rows
+// of ops.def, found in the (op, device, dtype) table as every op is
+// (dispatch_inplace): the tensor they update is their kernel's `out`, read and
+// written, and `in` holds the other operands only (add_'s x; nothing for
+// fill_), so that a call copies no handle: they run on every gradient
+// accumulation and optimiser step. They are never recorded; each write bumps
+// the storage's version (Note [Versions]).
+static Tensor& update(Op op, Tensor& self, std::span<const Tensor> in, double scalar) {
+  Attrs a;
+  a.scalar = scalar;
+  dispatch_inplace(op, self, in, a);
+  return self;
 }
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace(*this, "add_");
   check_same(*this, other, "add_");
-  if (!device().is_cpu()) {
-    if (!is_floating(dtype())) fail("add_", "needs a floating tensor, got {}", dtype());
-    device_ops(*this, "add_").axpy(impl_->storage->data, other.impl()->storage->data, numel(), dtype(), alpha);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  visit_float(*this, "add_", [&](auto* p) {
-    using T = std::remove_pointer_t<decltype(p)>;
-    const T* q = other.impl()->data<T>();
-    const T a = static_cast<T>(alpha);
-    if (alpha == 1.0)
-      for (int64_t i = 0; i < n; ++i) p[i] += q[i];
-    else
-      for (int64_t i = 0; i < n; ++i) p[i] += a * q[i];
-  });
-  ++impl_->storage->version;
-  return *this;
+  return update(Op::add_, *this, {&other, 1}, alpha);
 }
 
 Tensor& Tensor::mul_(const Tensor& other) {
   check_inplace(*this, "mul_");
   check_same(*this, other, "mul_");
-  if (!device().is_cpu()) {
-    if (!is_floating(dtype())) fail("mul_", "needs a floating tensor, got {}", dtype());
-    device_ops(*this, "mul_").scale(impl_->storage->data, other.impl()->storage->data, numel(), dtype(), 1.0);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  visit_float(*this, "mul_", [&](auto* p) {
-    using T = std::remove_pointer_t<decltype(p)>;
-    const T* q = other.impl()->data<T>();
-    for (int64_t i = 0; i < n; ++i) p[i] *= q[i];
-  });
-  ++impl_->storage->version;
-  return *this;
+  return update(Op::mul_, *this, {&other, 1}, 1.0);
 }
 
 Tensor& Tensor::mul_(double factor) {
   check_inplace(*this, "mul_");
-  if (!device().is_cpu()) {
-    if (!is_floating(dtype())) fail("mul_", "needs a floating tensor, got {}", dtype());
-    device_ops(*this, "mul_").scale(impl_->storage->data, nullptr, numel(), dtype(), factor);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  visit_float(*this, "mul_", [&](auto* p) {
-    using T = std::remove_pointer_t<decltype(p)>;
-    const T f = static_cast<T>(factor);
-    for (int64_t i = 0; i < n; ++i) p[i] *= f;
-  });
-  ++impl_->storage->version;
-  return *this;
+  return update(Op::mul_scalar_, *this, {}, factor);
 }
 
 Tensor& Tensor::fill_(double value) {
   check_inplace(*this, "fill_");
-  if (!device().is_cpu()) {
-    device_ops(*this, "fill_").fill(impl_->storage->data, numel(), dtype(), value);
-    ++impl_->storage->version;
-    return *this;
-  }
-  const int64_t n = numel();
-  if (is_half(dtype())) {
-    const Tensor f = full(shape(), value, dtype());
-    std::memcpy(impl_->storage->data, f.impl()->storage->data, static_cast<size_t>(n) * dtype_size(dtype()));
-  } else if (dtype() == DType::int64) {
-    std::fill_n(impl_->data<int64_t>(), n, checked_int64(value, "fill_", "fill value"));
-  } else {
-    visit_float(*this, "fill_", [&](auto* p) {
-      using T = std::remove_pointer_t<decltype(p)>;
-      std::fill_n(p, n, static_cast<T>(value));
-    });
-  }
-  ++impl_->storage->version;
-  return *this;
+  if (dtype() == DType::int64) checked_int64(value, "fill_", "fill value");
+  return update(Op::fill_, *this, {}, value);
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace(*this, "copy_");
   check_same(*this, src, "copy_", false);
   if (src.impl()->storage != impl_->storage)
-    cuda::copy_bytes(impl_->storage->data, device(), src.impl()->storage->data, src.device(),
-                     static_cast<size_t>(numel()) * dtype_size(dtype()), "copy_");
+    copy_bytes(impl_->storage->data, device(), src.impl()->storage->data, src.device(),
+               static_cast<size_t>(numel()) * dtype_size(dtype()), "copy_");
   ++impl_->storage->version;
   return *this;
 }
@@ -289,8 +221,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor Tensor::to(Device device) const {
   if (this->device() == device) return *this;
   Tensor y = empty(shape(), dtype(), device);
-  cuda::copy_bytes(y.impl()->storage->data, device, impl_->storage->data, this->device(),
-                   static_cast<size_t>(numel()) * dtype_size(dtype()), "to");
+  copy_bytes(y.impl()->storage->data, device, impl_->storage->data, this->device(),
+             static_cast<size_t>(numel()) * dtype_size(dtype()), "to");
   y.impl()->name = impl_->name;
   return y;
 }
@@ -312,20 +244,10 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   if (dtype == DType::int64) checked_int64(value, "full", "fill value");
-  if (!device.is_cpu()) {
-    Tensor t = empty(shape, dtype, device);
-    device_ops(t, "full").fill(t.impl()->storage->data, t.numel(), dtype, value);
-    return t;
-  }
-  Tensor t = empty(shape, dtype);
-  const int64_t n = t.numel();
-  switch (dtype) {
-    case DType::float32: std::fill_n(t.impl()->data<float>(), n, static_cast<float>(value)); break;
-    case DType::float64: std::fill_n(t.impl()->data<double>(), n, value); break;
-    case DType::int64: std::fill_n(t.impl()->data<int64_t>(), n, static_cast<int64_t>(value)); break;
-    case DType::float16: std::fill_n(t.impl()->data<Half>(), n, Half(static_cast<float>(value))); break;
-    case DType::bfloat16: std::fill_n(t.impl()->data<BFloat16>(), n, BFloat16(static_cast<float>(value))); break;
-  }
+  Tensor t = empty(shape, dtype, device);
+  Attrs a;
+  a.scalar = value;
+  find_kernel(Op::fill_, device, dtype)({}, t, a);  // a new tensor: version 0
   return t;
 }
 
@@ -334,6 +256,13 @@ Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape,
 Tensor zeros_like(const Tensor& t) { return full(t.shape(), 0.0, t.dtype(), t.device()); }
 Tensor ones_like(const Tensor& t) { return full(t.shape(), 1.0, t.dtype(), t.device()); }
 Tensor scalar(double value, DType dtype) { return full({}, value, dtype); }
+
+// v as an element of type T: checked for int64 (naming `op`), rounded once through float for the 16-bit types.
+template <class T> static T element(double v, std::string_view op) {
+  if constexpr (std::is_same_v<T, int64_t>) return checked_int64(v, op);
+  else if constexpr (std::is_floating_point_v<T>) return static_cast<T>(v);
+  else return T(static_cast<float>(v));
+}
 
 Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0.0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step))
@@ -344,16 +273,11 @@ Tensor arange(double start, double stop, double step, DType dtype) {
          stop, step, count);
   const auto n = static_cast<int64_t>(count);
   Tensor t = empty({n}, dtype);
-  for (int64_t i = 0; i < n; ++i) {
-    double v = start + static_cast<double>(i) * step;
-    switch (dtype) {
-      case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(v); break;
-      case DType::float64: t.impl()->data<double>()[i] = v; break;
-      case DType::int64: t.impl()->data<int64_t>()[i] = checked_int64(v, "arange"); break;
-      case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(v)); break;
-      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(v)); break;
-    }
-  }
+  visit_dtype(dtype, [&](auto z) {
+    using T = decltype(z);
+    T* p = t.impl()->data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = element<T>(start + static_cast<double>(i) * step, "arange");
+  });
   return t;
 }
 
@@ -370,15 +294,11 @@ Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType 
   if (!device.is_cpu()) return from_vector(values, shape, dtype).to(device);
   check_fill(values.size(), shape);
   Tensor t = empty(shape, dtype);
-  for (size_t i = 0; i < values.size(); ++i) {
-    switch (dtype) {
-      case DType::float32: t.impl()->data<float>()[i] = static_cast<float>(values[i]); break;
-      case DType::float64: t.impl()->data<double>()[i] = values[i]; break;
-      case DType::int64: t.impl()->data<int64_t>()[i] = checked_int64(values[i], "tensor"); break;
-      case DType::float16: t.impl()->data<Half>()[i] = Half(static_cast<float>(values[i])); break;
-      case DType::bfloat16: t.impl()->data<BFloat16>()[i] = BFloat16(static_cast<float>(values[i])); break;
-    }
-  }
+  visit_dtype(dtype, [&](auto z) {
+    using T = decltype(z);
+    T* p = t.impl()->data<T>();
+    for (size_t i = 0; i < values.size(); ++i) p[i] = element<T>(values[i], "tensor");
+  });
   return t;
 }
 

@@ -138,11 +138,6 @@ CachingAllocator& allocator(Device device, const char* op) {
   return *table[slot];
 }
 
-std::array<BufferOps, kNumDeviceKinds>& buffer_table() {
-  static std::array<BufferOps, kNumDeviceKinds> table{};
-  return table;
-}
-
 }  // namespace
 
 MemoryStats memory_stats(Device device) { return allocator(device, "memory_stats").stats(); }
@@ -235,17 +230,6 @@ void raise_device_check(Device device) {
            "result holds 0 there ({})", h.position, h.value, where);
     default: fail(op_name(op), "index {} at position {} is out of range [0, {}) ({})", v, h.position, h.bound, where);
   }
-}
-
-void register_buffer_ops(Device::Kind kind, BufferOps ops) { buffer_table()[static_cast<size_t>(kind)] = ops; }
-
-const BufferOps& buffer_ops(Device device, const char* op) {
-  const BufferOps& ops = buffer_table()[static_cast<size_t>(device.kind)];
-  if (!ops.fill)
-    fail(op, "tensors on {} have no kernels in this build (CUDA kernels are built when nvcc is found; the "
-             "cuda_host emulation when the CCCL headers are)",
-         device);
-  return ops;
 }
 
 }  // namespace ag::cuda

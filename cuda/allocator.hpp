@@ -1,6 +1,7 @@
-// Device memory: a caching allocator per device, copies between devices, and
-// the few whole-buffer operations Tensor needs on a device (fill, in-place
-// updates). Storage and Tensor call these for every non-cpu tensor.
+// Device memory: a caching allocator per device and copies between devices.
+// cuda/register.cpp registers them as the cuda and cuda_host backends
+// (Note [Backends] in autograd/backend.hpp), through which Storage and Tensor
+// reach them.
 #pragma once
 
 #include "../autograd/config.hpp"  // Note [C++20 check]
@@ -47,21 +48,6 @@ kernels::DeviceCheck* device_check(Device device, const char* op);
 // Throws the error recorded on `device`, if any, naming the op that found it,
 // and clears the record. Reads it from the device (which waits for the stream).
 void raise_device_check(Device device);
-
-// The per-kind helpers Tensor uses on device buffers, registered by cuda/register.cpp.
-struct BufferOps {
-  // Sets n elements of dtype to value.
-  void (*fill)(void* data, int64_t n, DType dtype, double value) = nullptr;
-  // y += alpha * x over n elements.
-  void (*axpy)(void* y, const void* x, int64_t n, DType dtype, double alpha) = nullptr;
-  // y *= x elementwise (x non-null) or y *= factor.
-  void (*scale)(void* y, const void* x, int64_t n, DType dtype, double factor) = nullptr;
-  // Makes the device current on this thread before a launch.
-  void (*set_device)(int index, const char* op) = nullptr;
-};
-void register_buffer_ops(Device::Kind kind, BufferOps ops);
-// The helpers of `device`'s kind; a clear error naming `op` when the kind has no kernels in this build.
-const BufferOps& buffer_ops(Device device, const char* op);
 
 }  // namespace ag::cuda
 

@@ -105,44 +105,4 @@ void elementwise(KOp op, const View* in, int, const View& out, const KAttrs& a, 
   for_float(t, [&](auto x) { run<decltype(x)>(op, in, out, a, name); });
 }
 
-namespace {
-template <class T> struct Fill {
-  T value;
-  AG_HD T operator()(T) const { return value; }
-};
-struct Axpy {
-  double alpha;
-  template <class T> AG_HD T operator()(T y, T x) const { return y + static_cast<T>(alpha) * x; }
-};
-}  // namespace
-
-void fill(const View& out, double value) {
-  if (out.dtype == kernels::KType::int64) {
-    thrust::fill(AG_POLICY, out.ptr<int64_t>(), out.ptr<int64_t>() + out.numel, static_cast<int64_t>(value));
-    return;
-  }
-  for_float(out.dtype, [&](auto z) {
-    using T = decltype(z);
-    thrust::fill(AG_POLICY, out.ptr<T>(), out.ptr<T>() + out.numel, static_cast<T>(static_cast<compute_t<T>>(value)));
-  });
-}
-
-void axpy(const View& out, const View& x, double alpha) {
-  for_float(out.dtype, [&](auto z) {
-    using T = decltype(z);
-    T* y = out.ptr<T>();
-    if (alpha == 1.0) thrust::transform(AG_POLICY, y, y + out.numel, x.ptr<T>(), y, through<T>(scalar_ops::Add{}));
-    else thrust::transform(AG_POLICY, y, y + out.numel, x.ptr<T>(), y, through<T>(Axpy{alpha}));
-  });
-}
-
-void scale(const View& out, const View& x, double factor) {
-  for_float(out.dtype, [&](auto z) {
-    using T = decltype(z);
-    T* y = out.ptr<T>();
-    if (x.data) thrust::transform(AG_POLICY, y, y + out.numel, x.ptr<T>(), y, through<T>(scalar_ops::Mul{}));
-    else thrust::transform(AG_POLICY, y, y + out.numel, y, through<T>(scalar_ops::MulScalar{factor}));
-  });
-}
-
 }  // namespace ag::AG_KNS

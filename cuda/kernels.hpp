@@ -94,25 +94,7 @@ void matmul(KOp op, const View* in, int nin, const View& out, const KAttrs& a, c
 void loss(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 // User-defined ops run their own code; this entry only says so (defined in register.cpp).
 void custom(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
-// Sets every element of `out` to `value` (tensor creation and fill_).
-void fill(const View& out, double value);
-// out = out + alpha * x, elementwise (in-place updates and gradient accumulation).
-void axpy(const View& out, const View& x, double alpha);
-// out = out * x elementwise, or out * factor when x.data is null.
-void scale(const View& out, const View& x, double factor);
-
-}  // namespace ag::AG_KNS
-
-// ---- Optimisers (cuda/optim.cu) ---------------------------------------------
-
-#include "autograd/cpu/optim_ops.hpp"
-
-namespace ag::AG_KNS {
-
-// One fused update of parameter p, in place, from its gradient g and its nstate
-// state buffers (optim_ops::nstate(kind) of them, in the functor's order), all
-// of p's numel and dtype (Note [One optimiser formula] in autograd/cpu/optim_ops.hpp).
-void optim_update(optim_ops::Kind kind, const View& p, const View& g, const View* state, int nstate,
-                  const optim_ops::Params& params);
+// fill_, add_, mul_, mul_scalar_ and optim_step: update `out` in place from the other operands `in`.
+void inplace(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 
 }  // namespace ag::AG_KNS

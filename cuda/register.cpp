@@ -1,14 +1,16 @@
 // Registers the CUDA kernels of every op, for the dtypes its ops.def row declares in its cuda column, for
 // one device kind: Device::Kind::cuda, or cuda_host when compiled with
-// AG_CUDA_HOST (Note [Kernels written once, compiled twice] in kernels.hpp).
+// AG_CUDA_HOST (Note [Kernels written once, compiled twice] in kernels.hpp),
+// and the kind's backend: memory and copies (Note [Backends] in autograd/backend.hpp).
 // Converts tensors and attributes to the kernels' plain views.
 #include <algorithm>
 #include <exception>
 
+#include "autograd/backend.hpp"
 #include "autograd/ops/op.hpp"
 #include "cuda/allocator.hpp"
+#include "cuda/cuda.hpp"
 #include "cuda/kernels.hpp"
-#include "cuda/optim_dispatch.hpp"
 #include "cuda/runtime.hpp"
 
 namespace ag::AG_KNS {
@@ -18,9 +20,13 @@ namespace {
 #if defined(AG_CUDA_HOST)
 constexpr Device::Kind kKind = Device::Kind::cuda_host;
 void set_device(int, const char*) {}
+void synchronize(Device, const char*) {}
+bool available() { return true; }
 #else
 constexpr Device::Kind kKind = Device::Kind::cuda;
 void set_device(int index, const char* op) { cuda::rt::set_device(index, op); }
+void synchronize(Device device, const char* op) { cuda::rt::synchronize(device.index, op); }
+bool available() { return cuda::is_available(); }
 #endif
 
 View view(const Tensor& t, const char* op) {
@@ -71,31 +77,17 @@ void register_op() {
   detail::register_kernels<op_kernels(op).cuda>(op, kKind, [](auto) -> Kernel { return &launch<op, family>; });
 }
 
-View flat(void* data, int64_t n, DType dtype) {
-  View v;
-  v.data = data;
-  v.numel = n;
-  v.ndim = 1;
-  v.shape[0] = n;
-  v.dtype = dtype;
-  return v;
-}
-
 const bool registered = [] {
 #define AG_OP(name, arity, family, ...) register_op<Op::name, &AG_KNS::family>();
 #include "autograd/ops/ops.def"
 #undef AG_OP
-  cuda::BufferOps ops;
-  ops.fill = [](void* data, int64_t n, DType dtype, double value) { fill(flat(data, n, dtype), value); };
-  ops.axpy = [](void* y, const void* x, int64_t n, DType dtype, double alpha) {
-    axpy(flat(y, n, dtype), flat(const_cast<void*>(x), n, dtype), alpha);
-  };
-  ops.scale = [](void* y, const void* x, int64_t n, DType dtype, double factor) {
-    scale(flat(y, n, dtype), flat(const_cast<void*>(x), n, dtype), factor);
-  };
-  ops.set_device = set_device;
-  cuda::register_buffer_ops(kKind, ops);
-  cuda::register_optim_kernel(kKind, &optim_update);
+  // memory and copies: the caching allocator (cuda/allocator.cpp)
+  register_backend(kKind, Backend{.alloc = cuda::device_alloc,
+                                  .free = cuda::device_free,
+                                  .copy = cuda::copy_bytes,
+                                  .synchronize = synchronize,
+                                  .set_device = [](Device d, const char* op) { set_device(d.index, op); },
+                                  .available = available});
   return true;
 }();
 

@@ -3,6 +3,8 @@
 // emulation does not need these.)
 #include <atomic>
 
+#include "autograd/backend.hpp"
+#include "cuda/allocator.hpp"
 #include "cuda/cuda.hpp"
 #include "cuda/runtime.hpp"
 
@@ -32,5 +34,20 @@ int current_device() { return 0; }
 void* current_stream() { return nullptr; }
 void* blas_handle(const char* op) { throw_error(op, "cublasCreate", kNotBuilt); }
 }  // namespace rt
+
+namespace {
+// The cuda kind's backend is the allocator's, whose requests reach the stubs
+// above: asking for GPU memory says why there is none.
+const bool registered = [] {
+  register_backend(Device::Kind::cuda,
+                   Backend{.alloc = device_alloc,
+                           .free = device_free,
+                           .copy = copy_bytes,
+                           .synchronize = [](Device d, const char* op) { rt::synchronize(d.index, op); },
+                           .set_device = [](Device d, const char* op) { rt::set_device(d.index, op); },
+                           .available = is_available});
+  return true;
+}();
+}  // namespace
 
 }  // namespace ag::cuda

@@ -4,9 +4,9 @@
 
 #include <string>
 
+#include "autograd/backend.hpp"
 #include "autograd/tapegrad.hpp"
 #include "cli.hpp"
-#include "cuda/allocator.hpp"
 #include "cuda/cuda.hpp"
 
 namespace demo {
@@ -28,7 +28,7 @@ inline ag::Device parse_device(const std::string& name, const char* demo) {
     return ag::Device::cuda(0);
   }
   if (name == "cuda_host") {
-    ag::cuda::buffer_ops(ag::Device::cuda_host(0), demo);  // an error when this build lacks the emulation
+    ag::backend(ag::Device::cuda_host(0), demo);  // an error when this build lacks the emulation
     return ag::Device::cuda_host(0);
   }
   ag::fail(demo, "unknown device '{}' (cpu, cuda or cuda_host)", name);

@@ -1,55 +1,28 @@
 #include "nn/optim.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <numbers>
 
 #include <fmt/ranges.h>
 
-#include "autograd/cpu/optim_ops.hpp"
-#include "autograd/parallel.hpp"
-#include "cuda/optim_dispatch.hpp"
+#include "autograd/ops.hpp"
 
 namespace nn {
 
 namespace {
 
-namespace ops = ag::optim_ops;
-
-// One update of p from g and its state buffers with the functor of `kind`: a
-// parallel loop on the cpu, one fused kernel on a device (Note [One optimiser
-// formula] in autograd/cpu/optim_ops.hpp).
-void fused_update(ops::Kind kind, const ops::Params& params, const Tensor& p, const Tensor& g,
-                  std::initializer_list<Tensor> state, const std::string& who) {
+// One update of p from its gradient, then its state buffers: the optim_step
+// op, one fused pass on every device (Note [One optimiser formula] in
+// autograd/cpu/optim_ops.hpp).
+void fused_update(const ag::OptimParams& params, Tensor& p, std::initializer_list<Tensor> grad_and_state,
+                  const std::string& who) {
   if (p.dtype() != ag::DType::float32 && p.dtype() != ag::DType::float64)
     ag::fail(who, "updates float32 or float64 parameters, got {}{}", p.dtype(),
              ag::is_half(p.dtype()) ? ": keep the parameters in float32 and cast them to 16 bits in the forward pass "
                                       "(nn/precision.hpp)"
                                     : "");
-  if (!p.device().is_cpu()) {
-    ag::cuda::optim_update(kind, p, g, std::span<const Tensor>(state.begin(), state.size()), params, who.c_str());
-    return;
-  }
-  auto loop = [&](auto zero) {
-    using T = decltype(zero);
-    T* w = p.impl()->data<T>();
-    const T* d = g.impl()->data<T>();
-    std::array<T*, 2> s{};
-    for (size_t k = 0; k < state.size(); ++k) s[k] = state.begin()[k].impl()->data<T>();
-    ops::visit<T>(kind, params, [&](const auto& step) {
-      using S = std::decay_t<decltype(step)>;
-      ag::parallel_for(p.numel(), ag::kElementwiseGrain, [&, s](int64_t b, int64_t e) {
-        for (int64_t k = b; k < e; ++k) {
-          if constexpr (S::nstate == 0) step(w[k], d[k]);
-          else if constexpr (S::nstate == 1) step(w[k], d[k], s[0][k]);
-          else step(w[k], d[k], s[0][k], s[1][k]);
-        }
-      });
-    });
-  };
-  if (p.dtype() == ag::DType::float32) loop(float{});
-  else loop(double{});
+  ag::optim_step(p, std::span<const Tensor>(grad_and_state.begin(), grad_and_state.size()), params);
 }
 
 // A parameter that is not a leaf gets no .grad() from backward (the W = W - lr * W.grad() pitfall). The
@@ -92,8 +65,7 @@ void Optimizer::step() {
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].grad();
     if (!g.defined()) continue;
-    update(i, params_[i], g, steps_);
-    ++params_[i].impl()->storage->version;
+    update(i, params_[i], g, steps_);  // in-place ops: each bumps the parameter's version
   }
 }
 
@@ -158,17 +130,21 @@ SGD::SGD(std::vector<Tensor> params, double lr, double momentum, bool nesterov, 
 }
 
 void SGD::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
-  const ops::Params params{.lr = lr_, .momentum = momentum_, .weight_decay = weight_decay_, .nesterov = nesterov_};
-  if (momentum_ == 0) fused_update(ops::Kind::sgd, params, p, g, {}, name_);
-  else fused_update(ops::Kind::momentum, params, p, g, {buffer(i, "momentum")}, name_);
+  const ag::OptimParams params{.kind = momentum_ == 0 ? ag::OptimKind::sgd : ag::OptimKind::momentum,
+                                .lr = lr_,
+                                .momentum = momentum_,
+                                .weight_decay = weight_decay_,
+                                .nesterov = nesterov_};
+  if (momentum_ == 0) fused_update(params, p, {g}, name_);
+  else fused_update(params, p, {g, buffer(i, "momentum")}, name_);
 }
 
 AdaGrad::AdaGrad(std::vector<Tensor> params, double lr, double eps, double weight_decay)
     : Optimizer("AdaGrad", std::move(params), lr), eps_(eps), weight_decay_(weight_decay) {}
 
 void AdaGrad::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
-  const ops::Params params{.lr = lr_, .eps = eps_, .weight_decay = weight_decay_};
-  fused_update(ops::Kind::adagrad, params, p, g, {buffer(i, "sum_sq")}, name_);
+  const ag::OptimParams params{.kind = ag::OptimKind::adagrad, .lr = lr_, .eps = eps_, .weight_decay = weight_decay_};
+  fused_update(params, p, {g, buffer(i, "sum_sq")}, name_);
 }
 
 RMSProp::RMSProp(std::vector<Tensor> params, double lr, double alpha, double eps, double weight_decay)
@@ -177,8 +153,9 @@ RMSProp::RMSProp(std::vector<Tensor> params, double lr, double alpha, double eps
 }
 
 void RMSProp::update(size_t i, Tensor& p, const Tensor& g, int64_t) {
-  const ops::Params params{.lr = lr_, .alpha = alpha_, .eps = eps_, .weight_decay = weight_decay_};
-  fused_update(ops::Kind::rmsprop, params, p, g, {buffer(i, "square_avg")}, name_);
+  const ag::OptimParams params{
+      .kind = ag::OptimKind::rmsprop, .lr = lr_, .alpha = alpha_, .eps = eps_, .weight_decay = weight_decay_};
+  fused_update(params, p, {g, buffer(i, "square_avg")}, name_);
 }
 
 Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay,
@@ -195,15 +172,16 @@ Adam::Adam(std::vector<Tensor> params, double lr, double beta1, double beta2, do
 
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m^ / (sqrt(v^) + eps), m^ = m / (1 - b1^t), v^ = v / (1 - b2^t)
 void Adam::update(size_t i, Tensor& p, const Tensor& g, int64_t t) {
-  const ops::Params params{.lr = lr_,
-                           .beta1 = beta1_,
-                           .beta2 = beta2_,
-                           .eps = eps_,
-                           .weight_decay = weight_decay_,
-                           .bias1 = 1.0 - std::pow(beta1_, static_cast<double>(t)),
-                           .bias2 = 1.0 - std::pow(beta2_, static_cast<double>(t)),
-                           .decoupled = decoupled_};
-  fused_update(ops::Kind::adam, params, p, g, {buffer(i, "exp_avg"), buffer(i, "exp_avg_sq")}, name_);
+  const ag::OptimParams params{.kind = ag::OptimKind::adam,
+                                .lr = lr_,
+                                .beta1 = beta1_,
+                                .beta2 = beta2_,
+                                .eps = eps_,
+                                .weight_decay = weight_decay_,
+                                .bias1 = 1.0 - std::pow(beta1_, static_cast<double>(t)),
+                                .bias2 = 1.0 - std::pow(beta2_, static_cast<double>(t)),
+                                .decoupled = decoupled_};
+  fused_update(params, p, {g, buffer(i, "exp_avg"), buffer(i, "exp_avg_sq")}, name_);
 }
 
 // Each gradient's sum of squares is reduced in float64 on its own device and

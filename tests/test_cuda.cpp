@@ -19,6 +19,7 @@
 
 #include <fmt/core.h>
 
+#include "autograd/backend.hpp"
 #include "autograd/tapegrad.hpp"
 #include "cuda/allocator.hpp"
 #include "cuda/cuda.hpp"
@@ -458,7 +459,7 @@ TEST_CASE("Module::to moves parameters in place; SGD with momentum steps on the 
   CHECK(mismatch(step_twice(Device::cpu()), step_twice(g_device), parity_tolerance(DType::float64)) == "");
 }
 
-// ---- Optimisers: the fused device update (cuda/optim.cu) against the cpu loop ----------
+// ---- Optimisers: the fused device update (optim_step, cuda/inplace.cu) against the cpu kernel ----
 
 // An optimiser over the given parameters, by the name the tests print.
 using MakeOptimizer = std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor>)>;
@@ -642,7 +643,7 @@ int main(int argc, char** argv) {
   if (want && std::string(want) == "cuda_host") {
     g_device = Device::cuda_host();
     try {
-      cuda::buffer_ops(g_device, "test_cuda");
+      backend(g_device, "test_cuda");
     } catch (const Error& e) {
       fmt::print("SKIPPED: {}\n", e.what());
       return 77;

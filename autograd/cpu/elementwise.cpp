@@ -104,13 +104,7 @@ template <class T> void cast(std::span<const Tensor> in, Tensor& out, const Attr
       for (int64_t i = 0; i < n; ++i) y[i] = static_cast<U>(x[i]);
     }
   };
-  switch (a.dtype) {
-    case DType::float32: convert(out.impl()->data<float>()); break;
-    case DType::float64: convert(out.impl()->data<double>()); break;
-    case DType::int64: convert(out.impl()->data<int64_t>()); break;
-    case DType::float16: convert(out.impl()->data<Half>()); break;
-    case DType::bfloat16: convert(out.impl()->data<BFloat16>()); break;
-  }
+  visit_dtype(a.dtype, [&](auto u) { convert(out.impl()->data<decltype(u)>()); });
 }
 
 AG_CPU_KERNEL(clone, clone);

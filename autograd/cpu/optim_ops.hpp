@@ -1,6 +1,6 @@
 // The per-element update of every optimiser, written once as functors: the
-// CPU loops of nn/optim.cpp and the fused device kernels of cuda/optim.cu run
-// the same formula (Note [One optimiser formula]).
+// cpu and device kernels of the optim_step row (cpu/inplace.cpp,
+// cuda/inplace.cu) run the same formula (Note [One optimiser formula]).
 //
 // Note [One optimiser formula]
 // Each functor updates one element of a parameter in place from its gradient
@@ -9,27 +9,22 @@
 // device calls it from one thrust::for_each over a zip of the parameter, its
 // gradient and its state buffers, so a step is one kernel per parameter with
 // no temporaries. Written once, the CPU and device updates cannot drift apart;
-// tests/test_cuda.cpp still compares them, since the CPU loop is the
-// reference for the device's memory layout and dispatch.
+// tests/test_cuda.cpp still compares them (the optim_step row and every
+// optimiser), since the CPU loop is the reference for the device's memory
+// layout and dispatch.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
 
 #include "autograd/cpu/scalar_ops.hpp"  // AG_HD
+#include "autograd/kinds.hpp"
 
 namespace ag::optim_ops {
 
-// Which update; nstate(kind) state buffers go with each parameter.
-enum class Kind : uint8_t { sgd, momentum, adagrad, rmsprop, adam };
-
-// Hyper-parameters of one step (those a kind does not use are ignored).
-struct Params {
-  double lr = 0, momentum = 0, alpha = 0, beta1 = 0, beta2 = 0, eps = 0, weight_decay = 0;
-  double bias1 = 1, bias2 = 1;  // Adam's bias corrections 1 - beta1^t and 1 - beta2^t
-  bool nesterov = false;        // SGD with momentum: the Nesterov look-ahead
-  bool decoupled = false;       // Adam: weight decay as p -= lr wd p (AdamW) rather than added to g
-};
+// Which update, and its hyper-parameters (autograd/kinds.hpp).
+using Kind = OptimKind;
+using Params = OptimParams;
 
 // The number of state buffers of each kind (their order is the functors' arguments after g).
 constexpr int nstate(Kind kind) {

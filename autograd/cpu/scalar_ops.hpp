@@ -47,9 +47,7 @@ AG_HD inline float exp_clamped(float x) {
 // The functor column of a row whose kernels its family's files write.
 struct None {};
 
-// The functor of a row, with its parameters from the node's attributes (Attrs
-// or the kernels' KAttrs). from() sets the fields one by one: nvcc's host pass
-// does not take a braced return of these aggregates.
+// The functor of a row, with its parameters from the node's attributes (Attrs or the kernels' KAttrs).
 template <class F, class A> AG_HD F make(const A& attrs) {
   if constexpr (requires { F::from(attrs); }) return F::from(attrs);
   else return F{};
@@ -104,59 +102,36 @@ struct SigmoidBackward { template <class T> AG_HD T operator()(T y, T g) const {
 struct TanhBackward { template <class T> AG_HD T operator()(T y, T g) const { return g * (T(1) - y * y); } };
 struct ReluBackward { template <class T> AG_HD T operator()(T y, T g) const { return y > T(0) ? g : T(0); } };
 
+// from() names its type in the braces: nvcc's host pass rejects a bare
+// `return {...}` in a static member template of the class being returned.
 struct AddScalar {
   double c;
-  template <class A> static AG_HD AddScalar from(const A& a) {
-    AddScalar f;
-    f.c = a.scalar;
-    return f;
-  }
+  template <class A> static AG_HD AddScalar from(const A& a) { return AddScalar{a.scalar}; }
   template <class T> AG_HD T operator()(T x) const { return x + T(c); }
 };
 struct MulScalar {
   double c;
-  template <class A> static AG_HD MulScalar from(const A& a) {
-    MulScalar f;
-    f.c = a.scalar;
-    return f;
-  }
+  template <class A> static AG_HD MulScalar from(const A& a) { return MulScalar{a.scalar}; }
   template <class T> AG_HD T operator()(T x) const { return x * T(c); }
 };
 struct Pow {
   double p;
-  template <class A> static AG_HD Pow from(const A& a) {
-    Pow f;
-    f.p = a.scalar;
-    return f;
-  }
+  template <class A> static AG_HD Pow from(const A& a) { return Pow{a.scalar}; }
   template <class T> AG_HD T operator()(T x) const { return std::pow(x, T(p)); }
 };
 struct LeakyRelu {
   double slope;
-  template <class A> static AG_HD LeakyRelu from(const A& a) {
-    LeakyRelu f;
-    f.slope = a.slope;
-    return f;
-  }
+  template <class A> static AG_HD LeakyRelu from(const A& a) { return LeakyRelu{a.slope}; }
   template <class T> AG_HD T operator()(T x) const { return x > T(0) ? x : T(slope) * x; }
 };
 struct Elu {
   double alpha;
-  template <class A> static AG_HD Elu from(const A& a) {
-    Elu f;
-    f.alpha = a.alpha;
-    return f;
-  }
+  template <class A> static AG_HD Elu from(const A& a) { return Elu{a.alpha}; }
   template <class T> AG_HD T operator()(T x) const { return x > T(0) ? x : T(alpha) * (std::exp(x) - T(1)); }
 };
 struct Clip {
   double lo, hi;
-  template <class A> static AG_HD Clip from(const A& a) {
-    Clip f;
-    f.lo = a.lo;
-    f.hi = a.hi;
-    return f;
-  }
+  template <class A> static AG_HD Clip from(const A& a) { return Clip{a.lo, a.hi}; }
   template <class T> AG_HD T operator()(T x) const { return x < T(lo) ? T(lo) : (x > T(hi) ? T(hi) : x); }
 };
 struct Where {

@@ -133,14 +133,12 @@ template <class T> void concat(std::span<const Tensor> in, Tensor& out, const At
 template <class> void one_hot(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   const int64_t* l = in[0].impl()->data<int64_t>();
   const int64_t n = in[0].numel(), c = out.shape().back();
-  auto fill = [&](auto* y) {
-    using U = std::remove_pointer_t<decltype(y)>;
+  visit_dtype(a.dtype, [&](auto z) {
+    using U = decltype(z);
+    U* y = out.impl()->data<U>();
     std::fill_n(y, out.numel(), U(0));
     for (int64_t i = 0; i < n; ++i) y[i * c + l[i]] = U(1);
-  };
-  if (a.dtype == DType::float32) fill(out.impl()->data<float>());
-  else if (a.dtype == DType::float64) fill(out.impl()->data<double>());
-  else fill(out.impl()->data<int64_t>());
+  });
 }
 
 AG_CPU_KERNEL(reshape, reshape);

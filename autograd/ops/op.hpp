@@ -89,6 +89,10 @@ bool has_kernel(Op op, Device device, DType dtype);
 
 // Runs op's kernel for the inputs' device and `dtype` (the first input's by default).
 void dispatch(Op op, std::span<const Tensor> in, Tensor& out, const Attrs& attrs);
+// Runs in-place op `op` on `self`, its kernel's `out` (read and written), with
+// the other operands `in`, for self's device and dtype; then bumps self's
+// version (Note [In-place updates are ops] in autograd/tensor.cpp).
+void dispatch_inplace(Op op, Tensor& self, std::span<const Tensor> in, const Attrs& attrs);
 
 namespace detail {
 struct RuleRegistrar {

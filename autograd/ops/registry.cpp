@@ -47,6 +47,11 @@ void dispatch(Op op, std::span<const Tensor> in, Tensor& out, const Attrs& attrs
   find_kernel(op, in[0].device(), in[0].dtype())(in, out, attrs);
 }
 
+void dispatch_inplace(Op op, Tensor& self, std::span<const Tensor> in, const Attrs& attrs) {
+  find_kernel(op, self.device(), self.dtype())(in, self, attrs);
+  ++self.impl()->storage->version;
+}
+
 namespace detail {
 RuleRegistrar::RuleRegistrar(Op op, BackwardFn fn) { g_ops[static_cast<size_t>(op)].backward = fn; }
 SampleRegistrar::SampleRegistrar(Op op, SampleFn fn) { g_ops[static_cast<size_t>(op)].sample = fn; }
