@@ -13,6 +13,7 @@
 #include "function.hpp"
 #include "functional.hpp"
 #include "ops.hpp"
+#include "ops/op.hpp"  // the op index: op_name, op_info, all_ops
 #include "parallel.hpp"
 #include "tape.hpp"
 #include "tensor.hpp"

@@ -5,6 +5,7 @@
 namespace ag {
 
 namespace detail {
+namespace {
 
 // op(A) op(B) where op transposes the last two axes when flagged; A and B
 // have equal batch axes. The transposes are gemm flags, never copies.
@@ -32,6 +33,7 @@ Tensor matmul_ex(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return y;
 }
 
+}  // namespace
 }  // namespace detail
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
