@@ -60,7 +60,6 @@ struct OpInfo {
   unsigned cpu_dtypes;   // a dtypes:: set
   unsigned cuda_dtypes;  // a dtypes:: set; 0 for an op with no CUDA kernel
   bool checks_values;
-  std::string_view functor;
   std::string_view domains;
   std::string_view shapes;
   double eps;
@@ -100,9 +99,6 @@ struct RuleRegistrar {
 };
 struct SampleRegistrar {
   SampleRegistrar(Op op, SampleFn fn);
-};
-struct KernelRegistrar {
-  KernelRegistrar(Op op, Device::Kind device, DType dtype, Kernel k) { register_kernel(op, device, dtype, k); }
 };
 }  // namespace detail
 
