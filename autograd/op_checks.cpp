@@ -155,9 +155,9 @@ std::vector<OpCoverage> op_coverage() {
     r.name = op.name;
     r.family = op.family;
     r.differentiable = op.differentiable;
-    // A user-defined op's forward is the user's code: it runs wherever that code does.
+    // A user-defined op's forward is the user's code, and a composite's its parts: they run wherever those do.
     const Op id = static_cast<Op>(&op - all_ops().data());
-    r.cpu.forward = id == Op::custom || has_kernel(id, Device::Kind::cpu, DType::float32) ||
+    r.cpu.forward = id == Op::custom || op.composite || has_kernel(id, Device::Kind::cpu, DType::float32) ||
                     has_kernel(id, Device::Kind::cpu, DType::int64);
     r.cpu.backward = op.differentiable;
     r.cpu.double_backward = op.differentiable;

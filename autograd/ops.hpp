@@ -90,6 +90,10 @@ Tensor sum(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
 Tensor mean(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
 Tensor max(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
 Tensor min(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
+// Variance over axes: sum((x - mean)²) / (n - correction), as torch.var (correction 1: the unbiased estimate).
+Tensor var(const Tensor& x, const Axes& axes = {}, int64_t correction = 1, bool keepdims = false);
+// Standard deviation: sqrt(var(x, axes, correction, keepdims)).
+Tensor std(const Tensor& x, const Axes& axes = {}, int64_t correction = 1, bool keepdims = false);
 // Index of the largest value along one axis (int64, not differentiable).
 Tensor argmax(const Tensor& x, int64_t axis = -1, bool keepdims = false);
 // e^x / sum(e^x) along an axis, computed stably.

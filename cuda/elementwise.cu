@@ -80,7 +80,7 @@ template <class T> void run(KOp op, const View* in, const View& out, const KAttr
   switch (op) {
 #define AG_OP(name, arity, family, grad, cpu, cuda, checks, functor, ...)                \
   case KOp::name:                                                                          \
-    if constexpr (!std::is_same_v<scalar_ops::functor, scalar_ops::None>) return map<T, scalar_ops::functor, arity>(in, out, a); \
+    if constexpr (scalar_ops::is_functor<scalar_ops::functor>) return map<T, scalar_ops::functor, arity>(in, out, a); \
     break;
 #include "autograd/ops/ops.def"
 #undef AG_OP

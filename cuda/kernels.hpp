@@ -94,6 +94,8 @@ void matmul(KOp op, const View* in, int nin, const View& out, const KAttrs& a, c
 void loss(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 // User-defined ops run their own code; this entry only says so (defined in register.cpp).
 void custom(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+// Composite ops run their parts' kernels; this entry only says so (defined in register.cpp).
+void composite(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 // fill_, add_, mul_, mul_scalar_ and optim_step: update `out` in place from the other operands `in`.
 void inplace(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 

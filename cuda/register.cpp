@@ -74,6 +74,7 @@ void launch(std::span<const Tensor> in, Tensor& out, const Attrs& attrs) {
 // One op's kernels, for the dtypes its ops.def row declares in the cuda column.
 template <Op op, Family family>
 void register_op() {
+  if constexpr (op_kernels(op).composite) return;  // its parts' kernels do its work
   detail::register_kernels<op_kernels(op).cuda>(op, kKind, [](auto) -> Kernel { return &launch<op, family>; });
 }
 
@@ -92,6 +93,10 @@ const bool registered = [] {
 }();
 
 }  // namespace
+
+void composite(KOp, const View*, int, const View&, const KAttrs&, const char* name) {
+  fail(name, "a composite op has no kernel: its builder runs its parts");
+}
 
 void custom(KOp, const View*, int, const View&, const KAttrs&, const char* name) {
   fail(name, "a user-defined op has no device kernel: its forward runs the user's code");

@@ -58,7 +58,7 @@ void map(std::span<const Tensor> in, Tensor& out, const Attrs& attrs) {
 // Registers the kernels of every row with a functor, for the dtypes its cpu column declares.
 template <Op op, class F>
 bool register_map() {
-  if constexpr (!std::is_same_v<F, scalar_ops::None>) {
+  if constexpr (scalar_ops::is_functor<F>) {
     constexpr int arity = op_kernels(op).arity;
     static_assert(arity >= 1 && arity <= 3, "a map-style op takes 1 to 3 inputs");
     detail::register_kernels<op_kernels(op).cpu>(

@@ -46,6 +46,11 @@ AG_HD inline float exp_clamped(float x) {
 
 // The functor column of a row whose kernels its family's files write.
 struct None {};
+// The functor column of a composite row: an op built from other ops, with no
+// kernels of its own (Note [Composite ops] in autograd/ops/op.hpp).
+struct Composite {};
+// Whether F is a real functor (kernels are generated from it).
+template <class F> inline constexpr bool is_functor = !std::is_same_v<F, None> && !std::is_same_v<F, Composite>;
 
 // The functor of a row, with its parameters from the node's attributes (Attrs or the kernels' KAttrs).
 template <class F, class A> AG_HD F make(const A& attrs) {

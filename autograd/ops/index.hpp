@@ -28,12 +28,18 @@ struct OpKernels {
   unsigned cpu;   // dtypes with a cpu kernel (a dtypes:: set)
   unsigned cuda;  // dtypes with a CUDA kernel (both Device::Kind::cuda and its emulation cuda_host)
   bool checks;    // its device kernels range-check values (Note [Checks on the device] in cuda/kernels.hpp)
+  bool composite; // built from other ops, with no kernels of its own (Note [Composite ops] in op.hpp)
 };
 
 namespace op_rows {
 using namespace dtypes;  // the rows spell dtype sets as f, i, h
+constexpr bool equal(const char* a, const char* b) {
+  while (*a && *a == *b) ++a, ++b;
+  return *a == *b;
+}
 inline constexpr OpKernels kKernels[] = {
-#define AG_OP(name, arity, family, grad, cpu, cuda, checks, ...) OpKernels{arity, (cpu), (cuda), checks != 0},
+#define AG_OP(name, arity, family, grad, cpu, cuda, checks, functor, ...) \
+  OpKernels{arity, (cpu), (cuda), checks != 0, equal(#functor, "Composite")},
 #include "ops.def"
 #undef AG_OP
 };

@@ -41,6 +41,16 @@ class BackwardCtx {
   Graph* graph_;
 };
 
+// Note [Composite ops]
+// A row whose functor column says Composite is an op built from other ops
+// (conv2d from im2col and matmul, var from mean, stack from reshape and
+// concat): its builder records its parts, so it has no kernels, no node and
+// no backward rule of its own, and its gradient (of any order) is its parts'.
+// Its cpu and cuda columns say where its parts run; the index still gives it
+// a sample, so the gradient-check, device and coverage suites check it like
+// every other op, and a dump shows its parts (with im2col, for example, as a
+// node a learner can see).
+
 // A backward rule: from the upstream gradient gy, fill gx[i] for each input that needs one.
 using BackwardFn = void (*)(BackwardCtx& ctx, const Tensor& gy, Grads& gx);
 // Builds one gradient-check case of the op from sampled inputs.
@@ -60,6 +70,7 @@ struct OpInfo {
   unsigned cpu_dtypes;   // a dtypes:: set
   unsigned cuda_dtypes;  // a dtypes:: set; 0 for an op with no CUDA kernel
   bool checks_values;
+  bool composite;  // built from other ops: no kernels, no node, no rule of its own (Note [Composite ops])
   std::string_view domains;
   std::string_view shapes;
   double eps;
@@ -69,10 +80,12 @@ struct OpInfo {
   SampleFn sample = nullptr;
 
   bool has_cuda() const { return cuda_dtypes != 0; }
-  // Whether the row declares a kernel for (device kind, dtype).
+  // Whether the op runs on (device kind, dtype): through its own kernel, or a composite's parts' kernels.
   bool declares(Device::Kind device, DType dtype) const {
     return dtypes::contains(device == Device::Kind::cpu ? cpu_dtypes : cuda_dtypes, dtype);
   }
+  // Whether the row declares a kernel of its own for (device kind, dtype).
+  bool declares_kernel(Device::Kind device, DType dtype) const { return !composite && declares(device, dtype); }
 };
 
 const OpInfo& op_info(Op op);

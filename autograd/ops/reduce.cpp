@@ -93,6 +93,28 @@ AG_BACKWARD(min) { backward_extremum(ctx, gy, gx); }
 AG_SAMPLE(max) { return x[0].dim() == 3 ? max(x[0], {0, 2}) : max(x[0], {1}); }
 AG_SAMPLE(min) { return x[0].dim() == 3 ? min(x[0], {1}, true) : min(x[0], {0}); }
 
+// ---- Composites (Note [Composite ops] in ops/op.hpp) ------------------------------
+
+// sum((x - mean)²) / (n - correction), recorded as its parts
+Tensor var(const Tensor& x, const Axes& axes, int64_t correction, bool keepdims) {
+  detail::check_float(Op::var, x);
+  const Axes a = normalize_axes(x, axes, "var");
+  const int64_t n = reduced_count(x.shape(), a);
+  if (correction < 0) fail("var", "needs a correction >= 0, got {}", correction);
+  if (n - correction <= 0)
+    fail("var", "reduces {} values of shape {} over axes {}, which is not more than the correction {}", n, x.shape(),
+         a, correction);
+  Tensor d = x - mean(x, a, true);
+  return mul_scalar(sum(d * d, a, keepdims), 1.0 / static_cast<double>(n - correction));
+}
+AG_SAMPLE(var) { return x[0].dim() == 3 ? var(x[0], {0, 2}) : var(x[0], {}, 0); }
+
+Tensor std(const Tensor& x, const Axes& axes, int64_t correction, bool keepdims) {
+  detail::check_float(Op::std, x);
+  return sqrt(var(x, axes, correction, keepdims));
+}
+AG_SAMPLE(std) { return x[0].dim() == 3 ? std(x[0], {1}, 1, true) : std(x[0]); }
+
 Tensor argmax(const Tensor& x, int64_t axis, bool keepdims) {
   detail::check_float(Op::argmax, x);
   Attrs attrs;

@@ -11,7 +11,7 @@ namespace {
 OpInfo g_ops[] = {
 #define AG_OP(name, arity, family, grad, cpu_set, cuda_set, checks, functor, domains, shapes, eps, shows, rule)   \
   OpInfo{Op::name, #name, arity, #family, grad != 0, op_kernels(Op::name).cpu, op_kernels(Op::name).cuda, \
-         checks != 0, domains, shapes, eps, shows, rule, nullptr, nullptr},
+         checks != 0, op_kernels(Op::name).composite, domains, shapes, eps, shows, rule, nullptr, nullptr},
 #include "autograd/ops/ops.def"
 #undef AG_OP
 };
