@@ -4,15 +4,18 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "nn/layers.hpp"
 #include "plot.hpp"
 
 namespace {
 
-constexpr const char* kAbout = R"(activations: the activation functions sigmoid, tanh, ReLU, LeakyReLU and ELU
-and their derivatives, the derivatives computed by backward() (not by hand).
+constexpr const char* kAbout = R"(activations: the activation functions sigmoid, tanh, ReLU, LeakyReLU, ELU,
+PReLU, softplus and softmax, each with its derivative, the derivatives computed
+by backward() (not by hand). Softmax maps a vector to a vector: its panel shows
+the first output of softmax([x, 1, -1]) as x moves, and d y0 / dx.
 
-It prints a few derivatives and draws the functions and their derivatives
-(activations.png) in the --out folder.
+It prints a few derivatives and draws each function and its derivative in its
+own panel (activations.png) in the --out folder.
 )";
 
 }  // namespace
@@ -30,6 +33,16 @@ int main(int argc, char** argv) try {
       {"relu", [](const ag::Tensor& x) { return ag::relu(x); }},
       {"leaky_relu", [](const ag::Tensor& x) { return ag::leaky_relu(x, 0.1); }},
       {"elu", [](const ag::Tensor& x) { return ag::elu(x, 1.0); }},
+      // PReLU's slope is learned; here at its initial value 0.25
+      {"prelu", [](const ag::Tensor& x) { return nn::prelu(x, ag::full({1}, 0.25, x.dtype())); }},
+      {"softplus", [](const ag::Tensor& x) { return ag::softplus(x); }},
+      // softmax([x, 1, -1])[0] for each x: a row per x, the first column
+      {"softmax", [](const ag::Tensor& x) {
+         ag::Tensor col = ag::reshape(x, {-1, 1});
+         ag::Tensor rows = ag::concat({col, ag::full({x.numel(), 1}, 1.0, x.dtype()),
+                                       ag::full({x.numel(), 1}, -1.0, x.dtype())}, 1);
+         return ag::reshape(ag::slice(ag::softmax(rows, 1), 1, 0, 1), {-1});
+       }},
   };
   // x from -4 to 4, avoiding 0 exactly (the kink of ReLU and its relatives)
   ag::Tensor xs = ag::arange(-4.0, 4.0001, 0.02, ag::DType::float64) + 1e-9;
@@ -50,19 +63,19 @@ int main(int argc, char** argv) try {
     data += "\n";
   }
   ag::write_file(dir + "/activations.dat", data);
-  std::string plots;
+  // one panel per function: its value (solid) and its derivative from backward() (dashed)
+  std::string panels;
   for (size_t k = 0; k < fs.size(); ++k)
-    plots += fmt::format("{}'{}/activations.dat' using 1:{} with lines lw 2 title '{}'", k ? ", " : "", dir, 2 + 2 * k,
-                         fs[k].first);
-  std::string dplots;
-  for (size_t k = 0; k < fs.size(); ++k)
-    dplots += fmt::format("{}'{}/activations.dat' using 1:{} with lines lw 2 title '{}'''", k ? ", " : "", dir, 3 + 2 * k,
-                          fs[k].first);
+    panels += fmt::format("set title '{0}'\nplot '{1}/activations.dat' using 1:{2} with lines lw 2 lc rgb '#1f77b4' "
+                          "title '{0}(x)', '' using 1:{3} with lines lw 2 dt 2 lc rgb '#d62728' title 'derivative'\n",
+                          fs[k].first, dir, 2 + 2 * k, 3 + 2 * k);
   demo::plot(dir + "/activations.gp",
-             fmt::format("set terminal pngcairo size 1000,420 noenhanced\nset output '{}/activations.png'\nset multiplot layout 1,2\n"
-                         "set grid\nset key top left\nset title 'activation functions'\nset yrange [-1.5:4]\nplot {}\n"
-                         "set title 'their derivatives, from backward()'\nset yrange [-0.2:1.3]\nplot {}\nunset multiplot\n",
-                         dir, plots, dplots),
+             fmt::format("set terminal pngcairo size 1400,640 noenhanced font ',10'\nset output '{}/activations.png'\n"
+                         "set multiplot layout 2,4 title 'Activation functions (solid) and their derivatives from "
+                         "backward() (dashed)' font ',12'\n"
+                         "set grid\nset key top left font ',9'\nset xlabel 'x'\nset ylabel 'y'\nset xrange [-4:4]\n"
+                         "set yrange [-1.5:4.2]\nset xzeroaxis\n{}unset multiplot\n",
+                         dir, panels),
              dir + "/activations.png");
   fmt::print("sigmoid'(0) = {:.4f}, tanh'(0) = {:.4f}, relu'(2) = {:.0f}, leaky_relu'(-2) = {:.2f}, elu'(-2) = {:.4f}\n",
              ds[0].value_at(200), ds[1].value_at(200), ds[2].value_at(300), ds[3].value_at(100), ds[4].value_at(100));
