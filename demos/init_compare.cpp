@@ -1,5 +1,6 @@
 // Weight initialisation and the distribution of activations (kAbout, which
 // --help prints).
+#include <algorithm>
 #include <filesystem>
 #include <vector>
 
@@ -23,10 +24,10 @@ It prints the mode of each layer's histogram and draws the histograms
 
 constexpr int kLayers = 5, kUnits = 100, kBins = 30;
 
-// Histogram counts of each layer's activations over [0, 1].
-std::vector<std::vector<int>> histograms(const std::string& act, const std::string& init, ag::Generator& gen,
-                                         const ag::Tensor& x) {
-  std::vector<std::vector<int>> h(kLayers, std::vector<int>(kBins, 0));
+// Each layer's activations (ReLU's zeros left out, as the book draws them).
+std::vector<std::vector<double>> activations(const std::string& act, const std::string& init, ag::Generator& gen,
+                                             const ag::Tensor& x) {
+  std::vector<std::vector<double>> out(kLayers);
   ag::NoGradGuard off;
   ag::Tensor a = x;
   for (int l = 0; l < kLayers; ++l) {
@@ -37,14 +38,10 @@ std::vector<std::vector<int>> histograms(const std::string& act, const std::stri
     else nn::init::he_normal_(w, gen);
     ag::Tensor z = ag::matmul(a, w);
     a = act == "sigmoid" ? ag::sigmoid(z) : ag::relu(z);
-    for (int64_t i = 0; i < a.numel(); ++i) {
-      const double v = a.value_at(i);
-      if (act == "relu" && v <= 0) continue;  // the book leaves ReLU's zeros out of the picture
-      const int b = std::min(kBins - 1, static_cast<int>(v * kBins));
-      if (v >= 0 && v <= 1) ++h[static_cast<size_t>(l)][static_cast<size_t>(b)];
-    }
+    for (double v : a.to_vector<float>())
+      if (act == "sigmoid" || v > 0) out[static_cast<size_t>(l)].push_back(v);
   }
-  return h;
+  return out;
 }
 
 }  // namespace
@@ -60,32 +57,55 @@ int main(int argc, char** argv) try {
   const std::vector<std::pair<std::string, std::string>> configs = {
       {"sigmoid", "std 1"}, {"sigmoid", "std 0.01"}, {"sigmoid", "Xavier"},
       {"relu", "std 0.01"}, {"relu", "Xavier"},     {"relu", "He"}};
-  std::string script = fmt::format("set terminal pngcairo size 1200,1300 noenhanced\nset output '{}/init_compare.png'\n"
-                                   "set multiplot layout {},{} title 'activations per layer (5 layers of 100 units)'\n"
-                                   "set style fill solid 0.8\nset xrange [0:1]\nset yrange [0:*]\nset xtics 0.5\nset boxwidth {}\n",
-                                   dir, configs.size(), kLayers, 1.0 / kBins * 0.9);
+  std::string script = fmt::format(
+      "set terminal pngcairo size 1500,1350 noenhanced font ',9'\nset output '{}/init_compare.png'\n"
+      "set multiplot layout {},{} title 'Activations of each layer (5 layers of 100 units, 1000 inputs), by activation "
+      "and initial weights: the share of the activations in each bin (ReLU: of the non-zero ones)' font ',12'\n"
+      "set style fill solid 0.8\nset yrange [0:*]\nset boxwidth 0.9 relative\nset format y '%.2f'\n",
+      dir, configs.size(), kLayers);
   for (size_t c = 0; c < configs.size(); ++c) {
     const auto& [act, init] = configs[c];
-    auto h = histograms(act, init, gen, x);
+    const auto acts = activations(act, init, gen, x);
+    // one x range for the row: sigmoid's [0, 1]; ReLU's from 0 to its largest activation
+    double hi = 1.0;
+    if (act == "relu") {
+      hi = 0;
+      for (const auto& layer : acts)
+        for (double v : layer) hi = std::max(hi, v);
+      hi = hi > 0 ? hi : 1.0;
+    }
+    std::vector<std::vector<double>> h(kLayers, std::vector<double>(kBins, 0.0));
+    double ymax = 0;
+    for (int l = 0; l < kLayers; ++l) {
+      const auto& layer = acts[static_cast<size_t>(l)];
+      for (double v : layer) h[static_cast<size_t>(l)][static_cast<size_t>(std::min(kBins - 1, static_cast<int>(v / hi * kBins)))] += 1;
+      for (double& b : h[static_cast<size_t>(l)]) {
+        b /= std::max<double>(1, static_cast<double>(layer.size()));
+        ymax = std::max(ymax, b);
+      }
+    }
     std::string data;
     for (int b = 0; b < kBins; ++b) {
-      data += fmt::format("{:.4f}", (b + 0.5) / kBins);
-      for (int l = 0; l < kLayers; ++l) data += fmt::format(" {}", h[static_cast<size_t>(l)][static_cast<size_t>(b)]);
+      data += fmt::format("{:.6g}", (b + 0.5) / kBins * hi);
+      for (int l = 0; l < kLayers; ++l) data += fmt::format(" {:.6g}", h[static_cast<size_t>(l)][static_cast<size_t>(b)]);
       data += "\n";
     }
     const std::string file = fmt::format("{}/{}_{}.dat", dir, act, c);
     ag::write_file(file, data);
     fmt::print("{:<8} {:<9}", act, init);
     for (int l = 0; l < kLayers; ++l) {
-      int peak = 0;
-      for (int b = 0; b < kBins; ++b)
-        if (h[static_cast<size_t>(l)][static_cast<size_t>(b)] > h[static_cast<size_t>(l)][static_cast<size_t>(peak)]) peak = b;
-      fmt::print("  layer {}: mode {:.2f}", l + 1, (peak + 0.5) / kBins);
+      const auto& row = h[static_cast<size_t>(l)];
+      const int peak = static_cast<int>(std::max_element(row.begin(), row.end()) - row.begin());
+      fmt::print("  layer {}: mode {:.2f}", l + 1, (peak + 0.5) / kBins * hi);
     }
     fmt::print("\n");
+    // the same axes across the row, so layers compare at a glance
+    script += fmt::format("set xrange [0:{0:.4g}]\nset xtics {1:.3g} format '%.3g'\nset yrange [0:{2:.4g}]\n", hi,
+                          hi / 2, std::min(1.0, ymax * 1.1));
     for (int l = 0; l < kLayers; ++l)
-      script += fmt::format("set title '{} / {} / layer {}'\nplot '{}' using 1:{} with boxes lc rgb '#4c72b0' notitle\n", act,
-                            init, l + 1, file, l + 2);
+      script += fmt::format("set title '{}, {}: layer {}'\nset ylabel '{}'\nplot '{}' using 1:{} with boxes lc rgb "
+                            "'#4c72b0' notitle\n",
+                            act, init, l + 1, l == 0 ? "share" : "", file, l + 2);
   }
   script += "unset multiplot\n";
   demo::plot(dir + "/init_compare.gp", script, dir + "/init_compare.png");
