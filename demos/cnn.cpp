@@ -154,6 +154,8 @@ int main(int argc, char** argv) try {
   nn::Adam optimizer(model->parameters(), 1e-3);
   nn::TrainerOptions topts;
   topts.device = opt.device;
+  topts.validation_name = "test";
+  topts.title = fmt::format("{} convolutional net on {}", opt.config, std::filesystem::path(opt.data).filename().string());
   topts.epochs = opt.epochs > 0 ? opt.epochs : opt.config == "simple" ? 5 : 8;
   if (opt.config == "deep") {
     topts.schedule = std::make_shared<nn::CosineAnnealing>(1e-3, loader.size() * topts.epochs);

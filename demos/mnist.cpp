@@ -25,8 +25,9 @@ constexpr const char* kAbout = R"(mnist: handwritten digits with the textbook's 
   strong: 784-256-128-10, ReLU, He initialisation, Adam 1e-3 with cosine
           annealing after a one-epoch warm-up, batch 100, 10 epochs.
 
-It prints the train and test accuracy per epoch, and writes the loss and
-accuracy curves into the --out folder. The data folder holds the four MNIST
+It prints the train and test accuracy at the end of each epoch (both measured
+then, on the whole sets, as the book does), and writes the loss and accuracy
+curves into the --out folder. The data folder holds the four MNIST
 files (gzipped or not); the README says where to get them. --device trains on
 GPU 0 (cuda) or on the host emulation of the CUDA backend (cuda_host): the
 model and each batch move there, and the optimiser updates the parameters there.
@@ -84,6 +85,10 @@ int main(int argc, char** argv) try {
   std::unique_ptr<nn::Optimizer> optimizer;
   nn::TrainerOptions topts;
   topts.device = opt.device;
+  // the held-out set is MNIST's test set; both sets are measured at the end of each epoch, as the book does
+  topts.validation_name = "test";
+  topts.evaluate_train = true;
+  topts.title = fmt::format("MNIST, {} configuration", opt.config);
   if (opt.config != "strong") {
     model = std::make_shared<nn::TwoLayerNet>(784, 50, 10, gen, 0.01, ag::DType::float32,
                                               opt.config == "book" ? "relu" : "sigmoid");

@@ -21,6 +21,14 @@ std::string duration(double s) {
   return t >= 3600 ? fmt::format("{}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60) : fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
+// An epoch's time: milliseconds below a second (spiral's epochs take a few), then seconds, then m:ss.
+std::string epoch_time(double s) {
+  if (!(s >= 0 && s < 1e15)) return "?";
+  if (s < 1) return fmt::format("{:.0f}ms", s * 1000);
+  if (s < 60) return fmt::format("{:.1f}s", s);
+  return duration(s);
+}
+
 }  // namespace
 
 Trainer::Trainer(Module& model, Optimizer& optimizer, TrainerOptions opts)
@@ -68,6 +76,7 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
     int64_t i = 0;
     for (const Batch& b : train) {
       if (opts_.schedule && opts_.schedule_per_iteration) opt_.set_lr(opts_.schedule->lr(iteration));
+      if (i == 0) st.lr = opt_.lr();  // the rate of the epoch's first step
       opt_.zero_grad();
       const Tensor t = b.t.to(opts_.device);
       Tensor y = model_(b.x.to(opts_.device));
@@ -92,8 +101,10 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
         std::fflush(opts_.out);
       }
     }
+    st.lr_end = opt_.lr();
     st.loss = seen > 0 ? loss_sum / seen : NAN;
     st.accuracy = opts_.classification && seen > 0 ? hits / seen : NAN;
+    if (opts_.evaluate_train) std::tie(st.loss, st.accuracy) = evaluate(train.dataset());
     if (validation) std::tie(st.val_loss, st.val_accuracy) = evaluate(*validation);
     st.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     history_.push_back(st);
@@ -101,9 +112,12 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
     if (opts_.progress && (epoch % std::max(1, opts_.print_every) == 0 || epoch == first || last)) {
       std::string line = fmt::format("epoch {:3d}  loss {:.4f}", epoch, st.loss);
       if (opts_.classification) line += fmt::format("  acc {:.4f}", st.accuracy);
-      if (validation) line += fmt::format("  val_loss {:.4f}", st.val_loss);
-      if (validation && opts_.classification) line += fmt::format("  val_acc {:.4f}", st.val_accuracy);
-      line += fmt::format("  lr {:.3g}  {:.1f}s", st.lr, st.seconds);
+      const std::string& v = opts_.validation_name;
+      if (validation) line += fmt::format("  {}_loss {:.4f}", v, st.val_loss);
+      if (validation && opts_.classification) line += fmt::format("  {}_acc {:.4f}", v, st.val_accuracy);
+      // a schedule that moved during the epoch (a warm-up, per-iteration decay) shows where it went
+      line += st.lr_end != st.lr ? fmt::format("  lr {:.3g} -> {:.3g}", st.lr, st.lr_end) : fmt::format("  lr {:.3g}", st.lr);
+      line += "  " + epoch_time(st.seconds);
       fmt::print(opts_.out, "{}{}\n", tty ? "\r\033[K" : "", line);
     } else if (tty) {
       fmt::print(opts_.out, "\r\033[K");
@@ -114,7 +128,7 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
         since_best = 0;
       } else if (++since_best >= opts_.early_stopping_patience) {
         if (opts_.progress)
-          fmt::print(opts_.out, "early stopping: no better validation loss for {} epochs\n", since_best);
+          fmt::print(opts_.out, "early stopping: no better {} loss for {} epochs\n", opts_.validation_name, since_best);
         break;
       }
     }
@@ -123,10 +137,10 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
 }
 
 void Trainer::write_history_csv(const std::string& path) const {
-  std::string s = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds\n";
+  std::string s = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,lr_end\n";
   for (const EpochStats& e : history_)
-    s += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f}\n", e.epoch, e.loss, e.accuracy, e.val_loss,
-                     e.val_accuracy, e.lr, e.seconds);
+    s += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f},{:.6g}\n", e.epoch, e.loss, e.accuracy, e.val_loss,
+                     e.val_accuracy, e.lr, e.seconds, e.lr_end);
   ag::write_file(path, s);
 }
 
@@ -137,15 +151,19 @@ bool Trainer::plot_history(const std::string& path, std::string* why) const {
   const bool val = !history_.empty() && std::isfinite(history_.front().val_loss);
   const std::string style = history_.size() > 40 ? "lines lw 2" : "linespoints pt 7 ps 0.6";
   auto script_for = [&](const std::string& output) {
+    const std::string legend = opts_.validation_name == "val" ? "validation" : opts_.validation_name;
+    const std::string train = opts_.evaluate_train ? "train (at the end of each epoch)" : "train (mean over the epoch)";
     return fmt::format(
-        "set terminal {0} size 960,400\nset output '{1}'\nset datafile separator ','\n"
-        "set multiplot layout 1,2\nset xlabel 'epoch'\nset grid\nset xtics out nomirror\nset key top right\n"
-        "set title 'loss'\nplot '{2}' every ::1 using 1:2 with {3} title 'train'{4}\n"
-        "set key bottom right\nset title 'accuracy'\n"
-        "plot '{2}' every ::1 using 1:3 with {3} title 'train'{5}\nunset multiplot\n",
+        "set terminal {0} size 1000,430 noenhanced\nset output '{1}'\nset datafile separator ','\n"
+        "set multiplot layout 1,2 title '{6}'\nset xlabel 'epoch'\nset grid\nset xtics out nomirror\n"
+        "set key top right\nset title 'loss'\nset ylabel 'loss'\n"
+        "plot '{2}' every ::1 using 1:2 with {3} title '{7}'{4}\n"
+        "set key bottom right\nset title 'accuracy'\nset ylabel 'accuracy'\n"
+        "plot '{2}' every ::1 using 1:3 with {3} title '{7}'{5}\nunset multiplot\n",
         svg ? "svg" : "pngcairo", output, data, style,
-        val ? fmt::format(", '' every ::1 using 1:4 with {} title 'validation'", style) : "",
-        val ? fmt::format(", '' every ::1 using 1:5 with {} title 'validation'", style) : "");
+        val ? fmt::format(", '' every ::1 using 1:4 with {} title '{}'", style, legend) : "",
+        val ? fmt::format(", '' every ::1 using 1:5 with {} title '{}'", style, legend) : "",
+        opts_.title.empty() ? std::string("training history") : opts_.title, train);
   };
   ag::write_file(script, script_for(path));  // for the user to re-run or edit
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {

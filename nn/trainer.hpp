@@ -33,13 +33,24 @@ struct TrainerOptions {
   int print_every = 1;                  // print the summary line of every k-th epoch (and of the last)
   std::FILE* out = stdout;
   ag::Device device = ag::Device::cpu();  // the model is moved there, and each batch as it is drawn
+  // What the data set passed to fit() as `validation` is called in the printed
+  // lines (val_loss, val_acc) and the plot's legend ("val" is drawn as
+  // "validation"); "test" when it is the test set, as for MNIST.
+  std::string validation_name = "val";
+  // Measure the training loss and accuracy at the end of each epoch, over the
+  // whole training set in evaluation mode (as the textbook does), instead of as
+  // the running mean over the epoch's batches (free, but it mixes the model's
+  // states during the epoch and counts dropout's noise).
+  bool evaluate_train = false;
+  std::string title;  // the plot's title (plot_history); empty: "training history"
 };
 
 struct EpochStats {
   int epoch = 0;
-  double loss = 0, accuracy = 0;          // over the epoch's training batches
+  double loss = 0, accuracy = 0;          // over the epoch's training batches (evaluate_train: at its end)
   double val_loss = NAN, val_accuracy = NAN;
-  double lr = 0, seconds = 0;
+  double lr = 0, lr_end = 0;              // the learning rate of the epoch's first and last steps
+  double seconds = 0;
 };
 
 class Trainer {

@@ -39,6 +39,48 @@ TEST_CASE("Trainer: the spiral is learned, the history and the printed lines agr
   CHECK(text.find("val_acc") != std::string::npos);
 }
 
+TEST_CASE("Trainer: evaluate_train measures the training set at the end of each epoch, under the validation set's name") {
+  nn::Dataset data = nn::spiral(40, 3, 1);
+  Generator gen(2);
+  nn::MLP model({2, 16, 3}, gen, "relu", nn::Init::he);
+  nn::Adam opt(model.parameters(), 0.02);
+  nn::DataLoader loader(data, {.batch_size = 30, .seed = 3});
+  std::FILE* out = std::tmpfile();
+  nn::Trainer trainer(model, opt, {.epochs = 5, .out = out, .validation_name = "test", .evaluate_train = true});
+  const auto& h = trainer.fit(loader, &data);
+  // the training set is the validation set here: measured the same way at the same moment, they agree exactly
+  CHECK(h.back().loss == doctest::Approx(h.back().val_loss));
+  CHECK(h.back().accuracy == doctest::Approx(h.back().val_accuracy));
+  std::rewind(out);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  CHECK(text.find("test_acc") != std::string::npos);
+  CHECK(text.find("val_acc") == std::string::npos);
+  CHECK(text.find("ms") != std::string::npos);  // a sub-second epoch shows its time in milliseconds, not 0.0s
+}
+
+TEST_CASE("Trainer: a per-iteration schedule shows where the rate went during the epoch") {
+  nn::Dataset data = nn::spiral(10, 3, 1);
+  Generator gen(2);
+  nn::MLP model({2, 4, 3}, gen);
+  nn::SGD opt(model.parameters(), 1.0);
+  nn::DataLoader loader(data, {.batch_size = 10});
+  std::FILE* out = std::tmpfile();
+  nn::Trainer trainer(model, opt, {.epochs = 1,
+                                   .schedule = std::make_shared<nn::Warmup>(3, std::make_shared<nn::Constant>(0.1), 0.1),
+                                   .schedule_per_iteration = true,
+                                   .out = out});
+  const auto& h = trainer.fit(loader);
+  CHECK(h[0].lr == doctest::Approx(0.01));
+  CHECK(h[0].lr_end > h[0].lr);
+  std::rewind(out);
+  std::string text(4096, '\0');
+  text.resize(std::fread(text.data(), 1, text.size(), out));
+  std::fclose(out);
+  CHECK(text.find(" -> ") != std::string::npos);
+}
+
 TEST_CASE("Trainer: a schedule sets the learning rate each epoch") {
   nn::Dataset data = nn::spiral(10, 3, 1);
   Generator gen(2);
@@ -77,7 +119,7 @@ TEST_CASE("Trainer: the history as CSV, and as a chart when gnuplot is there") {
   std::ifstream in(dir / "h.csv");
   std::string header, line;
   std::getline(in, header);
-  CHECK(header == "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds");
+  CHECK(header == "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,lr_end");
   int rows = 0;
   while (std::getline(in, line)) ++rows;
   CHECK(rows == 3);
