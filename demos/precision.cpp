@@ -166,7 +166,7 @@ int main(int argc, char** argv) try {
   demo::plot(dir + "/precision.gp",
              fmt::format("set terminal pngcairo size 900,480 noenhanced\nset output '{}/precision.png'\nset logscale x 2\nset logscale y 10\n"
                          "set format x '2^%L'\nset format y '1e%L'\nset xrange [2**-30:2**20]\nset yrange [1e-17:3]\n"
-                         "set grid\nset key right center\n"
+                         "set grid\nset key at 2**19,1e-9 right top box opaque  # the empty band between float32 and float64\n"
                          "set xlabel 'x'\nset ylabel 'gap to the next value / x'\n"
                          "set title 'precision (height) and range (width) of each format; float16 ends at 65504'\nplot {}\n",
                          dir, plots),
