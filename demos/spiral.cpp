@@ -63,6 +63,11 @@ std::shared_ptr<nn::Sequential> two_layer_net(ag::Generator& gen) {
   nn::init::xavier_normal_(fc2->weight, gen);
   nn::init::zeros_(fc1->bias);
   nn::init::zeros_(fc2->bias);
+  // the book's names, so a graph dump says dL/dW1 rather than dL/dweight twice
+  fc1->weight.set_name("W1");
+  fc1->bias.set_name("b1");
+  fc2->weight.set_name("W2");
+  fc2->bias.set_name("b2");
   auto net = std::make_shared<nn::Sequential>();
   net->add(fc1).add(nn::Sigmoid()).add(fc2);
   return net;
@@ -100,7 +105,8 @@ void decision_boundary(nn::Module& net, const nn::Dataset& data, const std::stri
   demo::plot(dir + "/decision_boundary.gp", script, dir + "/decision_boundary.png");
 }
 
-// The graph of one training step, forward and backward, as the textbook draws it.
+// The graph of the first training step (before any learning, so the gradients
+// are large enough to see), forward and backward, as the textbook draws it.
 void dump_one_step(nn::Module& net, const nn::Dataset& data, const std::string& dir) {
   nn::Dataset batch = nn::subset(data, std::vector<int64_t>{60, 160, 260});  // one point of each arm
   batch.x.set_name("x");
@@ -111,7 +117,7 @@ void dump_one_step(nn::Module& net, const nn::Dataset& data, const std::string& 
   net.zero_grad();
   loss.backward();
   ag::DumpOptions opts;
-  opts.title = "spiral: one training step on 3 points (forward values, then gradients)";
+  opts.title = "spiral: the first training step on 3 points (forward values, then gradients)";
   opts.rankdir = "TB";
   ag::write_file(dir + "/one_step.dot", ag::to_dot(trace, opts));
   ag::write_file(dir + "/one_step.html", ag::backward_html(trace, opts));
@@ -135,6 +141,9 @@ int main(int argc, char** argv) try {
 
   fmt::print("spiral: {} points, 3 classes; 2-10-3 net, sigmoid, softmax cross entropy, SGD lr {} batch {}\n",
              data.size(), opt.lr, opt.batch);
+  fs::create_directories(opt.out);
+  fmt::print("wrote:\n");
+  dump_one_step(*net, data, opt.out);  // before training: the step the learner follows is the first one
   nn::SGD sgd(net->parameters(), opt.lr);
   nn::DataLoader loader(data, {.batch_size = opt.batch, .seed = opt.seed});
   nn::Trainer trainer(*net, sgd, {.epochs = opt.epochs, .print_every = std::max(1, opt.epochs / 20), .device = opt.device});
@@ -143,7 +152,6 @@ int main(int argc, char** argv) try {
   fmt::print("training accuracy on {}: {:.1f}%\n", opt.device, 100.0 * acc);
   net->to(ag::Device::cpu());
 
-  fs::create_directories(opt.out);
   fmt::print("wrote:\n");
   trainer.write_history_csv(opt.out + "/history.csv");
   fmt::print("  {}/history.csv\n", opt.out);
@@ -152,7 +160,6 @@ int main(int argc, char** argv) try {
   else if (demo::have_gnuplot()) fmt::print("  {}\n", why);
   else fmt::print("  {}/loss_curve.png.gp\n", opt.out);
   decision_boundary(*net, data, opt.out);
-  dump_one_step(*net, data, opt.out);
 
   if (opt.check && acc < 0.95) {
     fmt::print(stderr, "spiral: accuracy {:.1f}% is below 95%\n", 100.0 * acc);

@@ -24,6 +24,7 @@ std::string duration(double s) {
 // An epoch's time: milliseconds below a second (spiral's epochs take a few), then seconds, then m:ss.
 std::string epoch_time(double s) {
   if (!(s >= 0 && s < 1e15)) return "?";
+  if (s < 0.01) return fmt::format("{:.2f}ms", s * 1000);
   if (s < 1) return fmt::format("{:.0f}ms", s * 1000);
   if (s < 60) return fmt::format("{:.1f}s", s);
   return duration(s);
