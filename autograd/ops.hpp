@@ -161,15 +161,15 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
 std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t axis = 0);
 // x cut into at most n pieces of ceil(d / n) along an axis (torch.chunk).
 std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t axis = 0);
-// x repeated reps[i] times along each axis; reps shorter than x's rank is padded with 1s in front, longer adds leading axes (torch.tile).
+// x repeated reps[i] times along axis i; short reps get 1s in front, long ones add leading axes (torch.tile).
 Tensor tile(const Tensor& x, const Shape& reps);
 // x with the order of the given axes reversed (torch.flip).
 Tensor flip(const Tensor& x, const Axes& axes);
-// Constant padding, torch.nn.functional.pad: pads = {left, right} of the last axis, then of the one before, ...; negative pads crop.
+// Constant padding (torch.nn.functional.pad): {left, right} of the last axis, then the one before...; negative crops.
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value = 0.0);
 // out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis`, with an int64 index of x's rank (torch.gather).
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
-// x with src[..., j, ...] added at x[..., index[..., j, ...], ...] along `axis`; index and src of one shape (torch.scatter_add).
+// x plus src[p] added at p's axis coordinate index[p] (torch.scatter_add); index and src share one shape.
 Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src);
 // ---- end h1 ----
 

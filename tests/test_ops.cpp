@@ -297,6 +297,11 @@ TEST_CASE("logsumexp: stable for large values, keepdims, and its gradient is sof
   CHECK(all.shape() == Shape{1, 1});
   check_values(all, {1.3862943611});  // log 4
   CHECK(logsumexp(tensor({1, 2}, {2})).shape() == Shape{});
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor special = logsumexp(tensor({-inf, -inf, inf, 1, 0, 0}, {3, 2}, DType::float64), {1});
+  CHECK(special.value_at(0) == -inf);  // torch: an all -inf row gives -inf, a row with +inf gives +inf
+  CHECK(special.value_at(1) == inf);
+  CHECK(special.value_at(2) == doctest::Approx(0.6931471806));
   CHECK(error_of([] { logsumexp(ones({2, 3}), {2}); }).find("[logsumexp]") == 0);
 }
 

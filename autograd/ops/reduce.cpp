@@ -126,7 +126,7 @@ AG_SAMPLE(argmax) { return argmax(x[0], 1); }
 
 // ---- h1: logsumexp (a composite) and argmin ----
 
-// m + log(sum(e^(x - m))) with m = max(x) over the axes, recorded as its parts.
+// m + log(sum(e^(x - m))) with m = max(x) over the axes (0 where that is not finite), recorded as its parts.
 // m is computed without recording: its gradient would cancel (dm · (1 - Σ softmax) = 0),
 // so the recorded parts still give dx = dy · softmax(x), to any order.
 Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
@@ -139,6 +139,9 @@ Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
   {
     NoGradGuard no_grad;
     m = max(x, a, true);
+    // an infinite (or NaN) max is replaced by 0, as torch does: all -inf gives -inf, a +inf gives +inf
+    const Tensor finite = eq(m - m, zeros_like(m));  // inf - inf and NaN - NaN are NaN
+    m = where(finite, m, zeros_like(m));
   }
   Tensor lse = log(sum(exp(x - m), a, keepdims));
   return lse + (keepdims ? m : reshape(m, reduced_shape(x.shape(), a, false)));
