@@ -51,6 +51,20 @@ Tensor softplus(const Tensor& x);
 Tensor clip(const Tensor& x, double lo, double hi);
 // The larger of a and b elementwise (broadcasting); NaN if either is NaN
 Tensor maximum(const Tensor& a, const Tensor& b);
+// ---- h1: more elementwise ops ----
+// The smaller of a and b elementwise (broadcasting); NaN if either is NaN; a tie splits the gradient in halves
+Tensor minimum(const Tensor& a, const Tensor& b);
+// sin(x), elementwise
+Tensor sin(const Tensor& x);
+// cos(x), elementwise
+Tensor cos(const Tensor& x);
+// The error function erf(x) = 2/√π ∫₀ˣ e^(−t²) dt, elementwise
+Tensor erf(const Tensor& x);
+// The exact GELU, x · Φ(x) with Φ the standard normal CDF (torch's default, approximate='none')
+Tensor gelu(const Tensor& x);
+// SiLU (swish): x · sigmoid(x)
+Tensor silu(const Tensor& x);
+// ---- end h1 ----
 // mask * a + (1 - mask) * b for a 0/1 mask (differentiable in a and b)
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
 // Explicit dtype conversion, recorded (its backward casts back).
@@ -96,6 +110,12 @@ Tensor var(const Tensor& x, const Axes& axes = {}, int64_t correction = 1, bool 
 Tensor std(const Tensor& x, const Axes& axes = {}, int64_t correction = 1, bool keepdims = false);
 // Index of the largest value along one axis (int64, not differentiable).
 Tensor argmax(const Tensor& x, int64_t axis = -1, bool keepdims = false);
+// ---- h1: more reductions ----
+// log(sum(e^x)) over axes (empty: all), computed stably around the (unrecorded) max; its gradient is softmax(x).
+Tensor logsumexp(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
+// Index of the smallest value along one axis, the first of ties (int64, not differentiable).
+Tensor argmin(const Tensor& x, int64_t axis = -1, bool keepdims = false);
+// ---- end h1 ----
 // e^x / sum(e^x) along an axis, computed stably.
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 // x - logsumexp(x) along an axis.
@@ -130,6 +150,28 @@ Tensor concat(std::span<const Tensor> xs, int64_t axis = 0);
 Tensor concat(std::initializer_list<Tensor> xs, int64_t axis = 0);
 // int64 labels (n,) -> (n, classes) 0/1 rows. Not differentiable.
 Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype = DType::float32);
+
+// ---- h1: more shape ops (torch names and semantics) ----
+// Equal-shape tensors joined along a new axis (torch.stack).
+Tensor stack(std::span<const Tensor> xs, int64_t axis = 0);
+Tensor stack(std::initializer_list<Tensor> xs, int64_t axis = 0);
+// x cut along an axis into pieces of the given sizes, which must sum to the axis' size (torch.split).
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis = 0);
+// x cut along an axis into pieces of `size` (the last one may be smaller) (torch.split with an int).
+std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t axis = 0);
+// x cut into at most n pieces of ceil(d / n) along an axis (torch.chunk).
+std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t axis = 0);
+// x repeated reps[i] times along axis i; short reps get 1s in front, long ones add leading axes (torch.tile).
+Tensor tile(const Tensor& x, const Shape& reps);
+// x with the order of the given axes reversed (torch.flip).
+Tensor flip(const Tensor& x, const Axes& axes);
+// Constant padding (torch.nn.functional.pad): {left, right} of the last axis, then the one before...; negative crops.
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value = 0.0);
+// out[..., j, ...] = x[..., index[..., j, ...], ...] along `axis`, with an int64 index of x's rank (torch.gather).
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
+// x plus src[p] added at p's axis coordinate index[p] (torch.scatter_add); index and src share one shape.
+Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src);
+// ---- end h1 ----
 
 // ---- Matrix products (ops/matmul.cpp) ------------------------------------------------
 

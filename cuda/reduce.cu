@@ -106,6 +106,19 @@ template <class T> struct ArgmaxRow {
   }
 };
 
+// h1: row o * inner + i of an (outer, r, inner) block: the first index of its smallest value.
+template <class T> struct ArgminRow {
+  const T* x;
+  int64_t r, inner;
+  AG_HD int64_t operator()(int64_t row) const {
+    const T* p = x + (row / inner) * r * inner + row % inner;
+    int64_t best = 0;
+    for (int64_t k = 1; k < r; ++k)
+      if (p[k * inner] < p[best * inner]) best = k;
+    return best;
+  }
+};
+
 // y = e^(x - max) / sum e^(x - max) along the row (log: x - max - log sum).
 // The row's max and sum are kept in A = compute_t<T>; the normalised values
 // are recomputed from x rather than read back, so a 16-bit T rounds once.
@@ -147,6 +160,12 @@ template <class T> void run(KOp op, const View& x, const View& out, const KAttrs
       const Blocks b = blocks(x, a.axis);
       thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),
                         ArgmaxRow<T>{x.ptr<T>(), b.n, b.inner});
+      return;
+    }
+    case KOp::argmin: {  // h1
+      const Blocks b = blocks(x, a.axis);
+      thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),
+                        ArgminRow<T>{x.ptr<T>(), b.n, b.inner});
       return;
     }
     case KOp::softmax:

@@ -89,6 +89,66 @@ template <class T> struct IndexAddValue {
   }
 };
 
+// ---- h1: gather, scatter_add ----
+// out[p] = x[p with its axis coordinate replaced by index[p]] over the index's
+// positions p; an index outside [0, d) reads nothing (0) and is reported
+// (Note [Checks on the device] in kernels.hpp)
+template <class T> struct GatherValue {
+  const T* x;
+  const int64_t* index;
+  int nd, axis;
+  int64_t d;  // x's size along the axis
+  int64_t ishape[kernels::kMaxDims], xstride[kernels::kMaxDims];
+  kernels::DeviceCheck* check;
+  AG_HD T operator()(int64_t k) const {
+    const int64_t at = index[k];
+    if (at < 0 || at >= d) {
+      report_bad_value(check, KOp::gather, k, static_cast<double>(at), d);
+      return T(0.0f);
+    }
+    int64_t off = 0, r = k;
+    for (int dd = nd - 1; dd >= 0; --dd) {
+      const int64_t c = r % ishape[dd];
+      r /= ishape[dd];
+      off += (dd == axis ? at : c) * xstride[dd];
+    }
+    return x[off];
+  }
+};
+
+// out[q] = x[q] + the sum of src[p] over the index positions p on q's line
+// along the axis with index[p] == q's axis coordinate (a gather, so no
+// atomics); the work items at axis coordinate 0 report an index outside [0, d)
+template <class T> struct ScatterAddValue {
+  const T* x;
+  const int64_t* index;
+  const T* src;
+  int nd, axis;
+  int64_t xshape[kernels::kMaxDims], ishape[kernels::kMaxDims], istride[kernels::kMaxDims];
+  kernels::DeviceCheck* check;
+  AG_HD T operator()(int64_t q) const {
+    int64_t r = q, base = 0, p = 0;
+    bool inside = true;  // q's other coordinates lie within the index's shape
+    for (int dd = nd - 1; dd >= 0; --dd) {
+      const int64_t c = r % xshape[dd];
+      r /= xshape[dd];
+      if (dd == axis) p = c;
+      else if (c >= ishape[dd]) inside = false;
+      else base += c * istride[dd];
+    }
+    if (!inside) return x[q];
+    compute_t<T> s = static_cast<compute_t<T>>(x[q]);
+    for (int64_t j = 0; j < ishape[axis]; ++j) {
+      const int64_t at = base + j * istride[axis], v = index[at];
+      if (v == p) s += static_cast<compute_t<T>>(src[at]);
+      else if (p == 0 && (v < 0 || v >= xshape[axis]))
+        report_bad_value(check, KOp::scatter_add, at, static_cast<double>(v), xshape[axis]);
+    }
+    return static_cast<T>(s);
+  }
+};
+// ---- end h1 ----
+
 // element k of one concat input (o, j, i) lands at out[o, offset + j, i]
 struct ConcatIndex {
   int64_t n, d, inner, offset;
@@ -158,6 +218,41 @@ template <class T> void run(KOp op, const View* in, int nin, const View& out, co
       const Blocks b = blocks(out, a.axis);
       thrust::transform(AG_POLICY, Index(0), Index(out.numel), y,
                         IndexAddValue<T>{x.ptr<T>(), in[1].ptr<int64_t>(), in[1].numel, b.n, b.inner, a.check});
+      return;
+    }
+    case KOp::gather: {  // h1
+      GatherValue<T> f{};
+      f.x = x.ptr<T>();
+      f.index = in[1].ptr<int64_t>();
+      f.nd = x.ndim;
+      f.axis = static_cast<int>(a.axis);
+      f.d = x.shape[a.axis];
+      f.check = a.check;
+      int64_t st = 1;
+      for (int d = x.ndim - 1; d >= 0; --d) {
+        f.xstride[d] = st;
+        st *= x.shape[d];
+        f.ishape[d] = in[1].shape[d];
+      }
+      thrust::transform(AG_POLICY, Index(0), Index(out.numel), y, f);
+      return;
+    }
+    case KOp::scatter_add: {  // h1
+      ScatterAddValue<T> f{};
+      f.x = x.ptr<T>();
+      f.index = in[1].ptr<int64_t>();
+      f.src = in[2].ptr<T>();
+      f.nd = x.ndim;
+      f.axis = static_cast<int>(a.axis);
+      f.check = a.check;
+      int64_t st = 1;
+      for (int d = x.ndim - 1; d >= 0; --d) {
+        f.xshape[d] = x.shape[d];
+        f.ishape[d] = in[1].shape[d];
+        f.istride[d] = st;
+        st *= in[1].shape[d];
+      }
+      thrust::transform(AG_POLICY, Index(0), Index(out.numel), y, f);
       return;
     }
     case KOp::concat: {

@@ -634,6 +634,21 @@ TEST_CASE("the Trainer with Adam trains on the device as on the cpu") {
   CHECK(dev.second == doctest::Approx(cpu.second).epsilon(1e-5));
 }
 
+// ---- h1 ----
+TEST_CASE("gather and scatter_add on the device: int64 gather, and bad indices read nothing, reported at the next copy") {
+  const Tensor l = arange(0, 6, 1, DType::int64).reshape({2, 3});
+  const Tensor idx = from_vector(std::vector<int64_t>{2, 0, 1, 1}, {2, 2});
+  CHECK(gather(l.to(g_device), 1, idx.to(g_device)).to_vector<int64_t>() == gather(l, 1, idx).to_vector<int64_t>());
+  const Tensor x = ones({2, 3}, DType::float32, g_device);
+  const Tensor bad = from_vector(std::vector<int64_t>{0, 3, 1, 0}, {2, 2}).to(g_device);
+  CHECK(error_of([&] { gather(x, 1, bad).to(Device::cpu()); }).starts_with("[gather] index 3 at position 1 is out of range [0, 3)"));
+  const Tensor neg = from_vector(std::vector<int64_t>{0, 1, -1}, {1, 3}).to(g_device);
+  CHECK(error_of([&] { scatter_add(x, 0, neg, ones({1, 3}, DType::float32, g_device)).to(Device::cpu()); })
+            .starts_with("[scatter_add] index -1 at position 2 is out of range [0, 2)"));
+  CHECK(sum(x).item<float>() == 6.0f);  // reported once: the record is clear again
+}
+// ---- end h1 ----
+
 }  // TEST_SUITE
 
 int main(int argc, char** argv) {

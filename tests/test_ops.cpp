@@ -250,4 +250,189 @@ TEST_CASE("sum and mean of float32 accumulate in double: one rounding, at the en
   }
 }
 
+// ---- h1: sin, cos, erf, gelu, silu, minimum, logsumexp, argmin, stack, split, chunk, tile, flip, pad,
+// gather, scatter_add (values as torch gives them) ----
+
+TEST_CASE("sin, cos, erf, gelu (exact, erf form) and silu: values and derivatives") {
+  Tensor x = tensor({-1, 0, 0.5, 2}, {4}, DType::float64);
+  check_values(sin(x), {-0.8414709848, 0, 0.4794255386, 0.9092974268});
+  check_values(cos(x), {0.5403023059, 1, 0.8775825619, -0.4161468365});
+  check_values(erf(x), {-0.8427007929, 0, 0.5204998778, 0.9953222650});
+  check_values(gelu(x), {-0.1586552539, 0, 0.3457312306, 1.9544997361});
+  check_values(silu(x), {-0.2689414214, 0, 0.3112296656, 1.7615941560});
+  check_values(gelu(cast(x, DType::float32)), {-0.1586552539, 0, 0.3457312306, 1.9544997361}, 1e-5);
+  // gelu'(1) = Φ(1) + φ(1); silu'(1) = s (1 + 1 - s), s = sigmoid(1); erf'(0) = 2/√π; sin'(0) = 1; cos'(0.5) = -sin(0.5)
+  Tensor one = tensor({1}, {1}, DType::float64).requires_grad_();
+  gelu(one).backward(ones_like(one));
+  check_values(one.grad(), {1.0833154706});
+  Tensor one2 = tensor({1}, {1}, DType::float64).requires_grad_();
+  silu(one2).backward(ones_like(one2));
+  check_values(one2.grad(), {0.9276705118});
+  Tensor z = tensor({0, 0.5}, {2}, DType::float64).requires_grad_();
+  (erf(z) + sin(z) + cos(z)).backward(ones_like(z));
+  check_values(z.grad(), {1.1283791671 + 1.0 - 0.0, 0.8787825789 + 0.8775825619 - 0.4794255386});
+}
+
+TEST_CASE("minimum: elementwise, broadcasting; a tie splits the gradient in halves") {
+  Tensor a = tensor({1, 5, 3}, {3}, DType::float64).requires_grad_();
+  Tensor b = tensor({2, 4, 3}, {3}, DType::float64).requires_grad_();
+  Tensor y = minimum(a, b);
+  check_values(y, {1, 4, 3});
+  y.backward(ones_like(y));
+  check_values(a.grad(), {1, 0, 0.5});
+  check_values(b.grad(), {0, 1, 0.5});
+  Tensor m = minimum(tensor({0, 10}, {2, 1}), tensor({1, 5, 20}, {3}));
+  CHECK(m.shape() == Shape{2, 3});
+  check_values(m, {0, 0, 0, 1, 5, 10});
+}
+
+TEST_CASE("logsumexp: stable for large values, keepdims, and its gradient is softmax") {
+  Tensor x = tensor({1, 2, 3, 1000, 1000, 1000}, {2, 3}, DType::float64).requires_grad_();
+  Tensor y = logsumexp(x, {1});
+  CHECK(y.shape() == Shape{2});
+  check_values(y, {3.4076059644, 1001.0986122887});
+  y.backward(tensor({1, 2}, {2}, DType::float64));
+  check_values(x.grad(), {0.0900305732, 0.2447284711, 0.6652409558, 2.0 / 3, 2.0 / 3, 2.0 / 3});
+  Tensor all = logsumexp(tensor({0, 0, 0, 0}, {2, 2}, DType::float64), {}, true);
+  CHECK(all.shape() == Shape{1, 1});
+  check_values(all, {1.3862943611});  // log 4
+  CHECK(logsumexp(tensor({1, 2}, {2})).shape() == Shape{});
+  const double inf = std::numeric_limits<double>::infinity();
+  Tensor special = logsumexp(tensor({-inf, -inf, inf, 1, 0, 0}, {3, 2}, DType::float64), {1});
+  CHECK(special.value_at(0) == -inf);  // torch: an all -inf row gives -inf, a row with +inf gives +inf
+  CHECK(special.value_at(1) == inf);
+  CHECK(special.value_at(2) == doctest::Approx(0.6931471806));
+  CHECK(error_of([] { logsumexp(ones({2, 3}), {2}); }).find("[logsumexp]") == 0);
+}
+
+TEST_CASE("argmin: the first smallest value along an axis") {
+  Tensor x = tensor({3, 1, 2, 0, 5, 0}, {2, 3}, DType::float64);
+  Tensor r = argmin(x, 1);
+  CHECK(r.dtype() == DType::int64);
+  CHECK(r.to_vector<int64_t>() == std::vector<int64_t>{1, 0});
+  CHECK(argmin(x, 0).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 1});
+  CHECK(argmin(x, 0, true).shape() == Shape{1, 3});
+  CHECK(error_of([&] { argmin(x, 2); }).find("[argmin]") == 0);
+}
+
+TEST_CASE("stack joins equal shapes along a new axis") {
+  Tensor a = tensor({1, 2}, {2}, DType::float64).requires_grad_();
+  Tensor b = tensor({3, 4}, {2}, DType::float64).requires_grad_();
+  Tensor s0 = stack({a, b});
+  CHECK(s0.shape() == Shape{2, 2});
+  check_values(s0, {1, 2, 3, 4});
+  Tensor s1 = stack({a, b}, -1);
+  CHECK(s1.shape() == Shape{2, 2});
+  check_values(s1, {1, 3, 2, 4});
+  s1.backward(tensor({1, 2, 3, 4}, {2, 2}, DType::float64));
+  check_values(a.grad(), {1, 3});
+  check_values(b.grad(), {2, 4});
+  CHECK(error_of([] { stack({ones({2}), ones({3})}); }) ==
+        "[stack] tensor 1 has shape (3,), but tensor 0 has shape (2,); stack needs equal shapes");
+  CHECK(error_of([] { stack({ones({2}), ones({2})}, 2); }).find("[stack]") == 0);
+  CHECK(error_of([] { stack(std::span<const Tensor>{}); }).find("[stack] needs at least one tensor") == 0);
+}
+
+TEST_CASE("split by sizes or by a piece size, and chunk") {
+  Tensor x = arange(0, 10, 1, DType::float64).reshape({5, 2});
+  auto p = split(x, std::vector<int64_t>{2, 3});
+  REQUIRE(p.size() == 2);
+  CHECK(p[0].shape() == Shape{2, 2});
+  CHECK(p[1].shape() == Shape{3, 2});
+  check_values(p[1], {4, 5, 6, 7, 8, 9});
+  auto q = split(x, 2);
+  REQUIRE(q.size() == 3);
+  CHECK(q[2].shape() == Shape{1, 2});
+  check_values(q[2], {8, 9});
+  auto c = chunk(arange(0, 6, 1, DType::float64), 4);  // torch: pieces of ceil(6/4) = 2
+  REQUIRE(c.size() == 3);
+  check_values(c[1], {2, 3});
+  auto cols = split(x, 1, 1);
+  REQUIRE(cols.size() == 2);
+  check_values(cols[1], {1, 3, 5, 7, 9});
+  CHECK(error_of([&] { split(x, std::vector<int64_t>{2, 2}); }) ==
+        "[split] sizes (2, 2) sum to 4, but axis 0 of shape (5, 2) has size 5");
+  CHECK(error_of([&] { split(x, 0); }).find("[split] needs a piece size > 0") == 0);
+  CHECK(error_of([&] { chunk(x, 0); }).find("[chunk] needs a number of chunks > 0") == 0);
+  CHECK(error_of([&] { split(x, 2, 3); }).find("[split]") == 0);
+}
+
+TEST_CASE("tile repeats the whole tensor along each axis (torch.tile)") {
+  Tensor v = tensor({1, 2}, {2}, DType::float64).requires_grad_();
+  Tensor t = tile(v, {2, 2});
+  CHECK(t.shape() == Shape{2, 4});
+  check_values(t, {1, 2, 1, 2, 1, 2, 1, 2});
+  t.backward(ones_like(t));
+  check_values(v.grad(), {4, 4});
+  Tensor m = tile(tensor({1, 2, 3, 4}, {2, 2}, DType::float64), {2});  // reps padded in front: {1, 2}
+  CHECK(m.shape() == Shape{2, 4});
+  check_values(m, {1, 2, 1, 2, 3, 4, 3, 4});
+  CHECK(tile(v, {3, 1, 0}).shape() == Shape{3, 1, 0});
+  CHECK(error_of([&] { tile(v, {-1}); }).find("[tile] needs repetitions >= 0") == 0);
+}
+
+TEST_CASE("flip reverses the chosen axes") {
+  Tensor x = arange(0, 6, 1, DType::float64).reshape({2, 3});
+  check_values(flip(x, {1}), {2, 1, 0, 5, 4, 3});
+  check_values(flip(x, {0, -1}), {5, 4, 3, 2, 1, 0});
+  check_values(flip(x, {0}), {3, 4, 5, 0, 1, 2});
+  CHECK(error_of([&] { flip(x, {1, -1}); }) == "[flip] axis 1 listed twice in (1, -1) for shape (2, 3)");
+  CHECK(error_of([&] { flip(x, {2}); }).find("[flip]") == 0);
+}
+
+TEST_CASE("pad: constant padding, last axis first (torch.nn.functional.pad); negative pads crop") {
+  Tensor x = tensor({1, 2, 3, 4}, {2, 2}, DType::float64).requires_grad_();
+  Tensor y = pad(x, {1, 0});
+  CHECK(y.shape() == Shape{2, 3});
+  check_values(y, {0, 1, 2, 0, 3, 4});
+  Tensor z = pad(x, {0, 1, 1, 0}, 9.0);
+  CHECK(z.shape() == Shape{3, 3});
+  check_values(z, {9, 9, 9, 1, 2, 9, 3, 4, 9});
+  check_values(pad(x, {-1, 0}), {2, 4});
+  z.backward(tensor({1, 2, 3, 4, 5, 6, 7, 8, 9}, {3, 3}, DType::float64));
+  check_values(x.grad(), {4, 5, 7, 8});
+  CHECK(error_of([&] { pad(x, {1, 1, 1, 1, 1, 1}); }) == "[pad] got 6 pads (1, 1, 1, 1, 1, 1) for shape (2, 2): at most 2 per axis (4)");
+  CHECK(error_of([&] { pad(x, {1}); }).find("[pad] needs pairs (left, right) of pads") == 0);
+  CHECK(error_of([&] { pad(x, {-2, -1}); }).find("[pad] pads -2 and -1 of axis 1 leave a negative size") == 0);
+}
+
+TEST_CASE("gather and scatter_add along an axis (torch semantics), with their gradients") {
+  Tensor t = tensor({1, 2, 3, 4}, {2, 2}, DType::float64).requires_grad_();
+  Tensor idx = tensor({0, 0, 1, 0}, {2, 2}, DType::int64);
+  Tensor g = gather(t, 1, idx);
+  check_values(g, {1, 1, 4, 3});
+  g.backward(ones_like(g));
+  check_values(t.grad(), {2, 0, 1, 1});
+  check_values(gather(t, 0, tensor({1, 0}, {1, 2}, DType::int64)), {3, 2});
+  CHECK(gather(arange(0, 4, 1, DType::int64).reshape({2, 2}), 0, tensor({1, 1}, {1, 2}, DType::int64))
+            .to_vector<int64_t>() == std::vector<int64_t>{2, 3});
+
+  Tensor x = zeros({3, 5}, DType::float64).requires_grad_();
+  Tensor src = tensor({1, 2, 3, 4, 5}, {1, 5}, DType::float64).requires_grad_();
+  Tensor index = tensor({0, 1, 2, 0, 0}, {1, 5}, DType::int64);
+  Tensor y = scatter_add(x, 0, index, src);
+  check_values(y, {1, 0, 0, 4, 5, 0, 2, 0, 0, 0, 0, 0, 3, 0, 0});
+  Tensor w = arange(0, 15, 1, DType::float64).reshape({3, 5});
+  y.backward(w);
+  check_values(x.grad(), std::vector<double>(w.to_vector<double>()));
+  check_values(src.grad(), {0, 6, 12, 3, 4});  // w gathered at the indices
+  // repeated indices add up
+  check_values(scatter_add(zeros({3}, DType::float64), 0, tensor({2, 2, 0}, {3}, DType::int64),
+                           tensor({1, 2, 3}, {3}, DType::float64)),
+               {3, 0, 3});
+
+  CHECK(error_of([&] { gather(t, 1, tensor({0, 2}, {1, 2}, DType::int64)); }) ==
+        "[gather] index 2 at position 1 is out of range [0, 2) of axis 1 of x's shape (2, 2)");
+  CHECK(error_of([&] { gather(t, 0, tensor({0, 1}, {2}, DType::int64)); }) ==
+        "[gather] needs an index of x's rank: x has shape (2, 2), index (2,)");
+  CHECK(error_of([&] { gather(t, 0, tensor({0, 1, 0}, {1, 3}, DType::int64)); }).find("[gather] index of shape (1, 3) is larger than x") == 0);
+  CHECK(error_of([&] { gather(t, 0, tensor({0, 1}, {1, 2})); }).find("[gather] needs int64 indices") == 0);
+  CHECK(error_of([&] { scatter_add(zeros({3}, DType::float64), 0, tensor({-1}, {1}, DType::int64), tensor({1}, {1}, DType::float64)); })
+            .find("[scatter_add] index -1 at position 0 is out of range [0, 3)") == 0);
+  CHECK(error_of([&] { scatter_add(zeros({3, 5}, DType::float64), 0, index, ones({2, 5}, DType::float64)); }) ==
+        "[scatter_add] needs src of the index's shape: index (1, 5), src (2, 5) (x (3, 5))");
+}
+
+// ---- end h1 ----
+
 }  // TEST_SUITE

@@ -154,6 +154,23 @@ template <class T> void argmax(std::span<const Tensor> in, Tensor& out, const At
     }
 }
 
+// ---- h1: argmin ----
+// Along attrs.axis: the index of the first smallest value.
+template <class T> void argmin(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* x = in[0].impl()->data<T>();
+  int64_t* y = out.impl()->data<int64_t>();
+  const Blocks b = blocks(in[0].shape(), a.axis);
+  for (int64_t o = 0; o < b.outer; ++o)
+    for (int64_t i = 0; i < b.inner; ++i) {
+      const T* p = x + o * b.r * b.inner + i;
+      int64_t best = 0;
+      for (int64_t k = 1; k < b.r; ++k)
+        if (p[k * b.inner] < p[best * b.inner]) best = k;
+      y[o * b.inner + i] = best;
+    }
+}
+// ---- end h1 ----
+
 // Along attrs.axis: y = e^(x - max) / sum e^(x - max) (log: x - max - log sum).
 template <class T, bool Log> void softmax_impl(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   const T* x = in[0].impl()->data<T>();
@@ -194,5 +211,6 @@ AG_CPU_KERNEL(min, min);
 AG_CPU_KERNEL(argmax, argmax);
 AG_CPU_KERNEL(softmax, softmax);
 AG_CPU_KERNEL(log_softmax, log_softmax);
+AG_CPU_KERNEL(argmin, argmin);  // h1
 
 }  // namespace ag::cpu

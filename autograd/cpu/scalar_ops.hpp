@@ -100,6 +100,24 @@ struct Softplus {
   }
 };
 
+// ---- h1: sin, cos, minimum, erf, gelu, silu ----
+// NaN in either operand gives NaN, as in NumPy and PyTorch.
+struct Minimum {
+  template <class T> AG_HD T operator()(T a, T b) const { return (a < b || a != a) ? a : b; }
+};
+struct Sin { template <class T> AG_HD T operator()(T x) const { return std::sin(x); } };
+struct Cos { template <class T> AG_HD T operator()(T x) const { return std::cos(x); } };
+struct Erf { template <class T> AG_HD T operator()(T x) const { return std::erf(x); } };
+// The exact GELU, torch's default: x · Φ(x) = x · (1 + erf(x / √2)) / 2.
+struct Gelu {
+  template <class T> AG_HD T operator()(T x) const {
+    return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440)));
+  }
+};
+// SiLU (swish): x · sigmoid(x), through the stable Sigmoid.
+struct Silu { template <class T> AG_HD T operator()(T x) const { return x * Sigmoid{}(x); } };
+// ---- end h1 ----
+
 // Sigmoid's backward from its output y and the upstream gradient g.
 struct SigmoidBackward { template <class T> AG_HD T operator()(T y, T g) const { return g * y * (T(1) - y); } };
 

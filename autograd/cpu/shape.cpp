@@ -129,6 +129,49 @@ template <class T> void concat(std::span<const Tensor> in, Tensor& out, const At
   }
 }
 
+// ---- h1: gather, scatter_add ----
+namespace {
+// The offset in a tensor of shape `to` (row-major) of the index tensor's position
+// `coord`, with the axis coordinate replaced by `at`.
+int64_t offset_along(const Shape& to, const Shape& coord, int64_t axis, int64_t at) {
+  int64_t off = 0;
+  for (size_t d = 0; d < to.size(); ++d)
+    off = off * to[d] + (static_cast<int64_t>(d) == axis ? at : coord[d]);
+  return off;
+}
+// The next position of `coord` in a tensor of shape s, row-major.
+void advance(Shape& coord, const Shape& s) {
+  for (size_t d = s.size(); d-- > 0;) {
+    if (++coord[d] < s[d]) return;
+    coord[d] = 0;
+  }
+}
+}  // namespace
+
+// out[p] = x[p with its axis coordinate replaced by index[p]], over the index's positions p
+template <class T> void gather(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* x = in[0].impl()->data<T>();
+  const int64_t* idx = in[1].impl()->data<int64_t>();
+  T* y = out.impl()->data<T>();
+  const Shape& is = in[1].shape();
+  Shape coord(is.size(), 0);
+  for (int64_t k = 0; k < out.numel(); ++k, advance(coord, is))
+    y[k] = x[offset_along(in[0].shape(), coord, a.axis, idx[k])];
+}
+
+// out = x, then out[p with its axis coordinate replaced by index[p]] += src[p] over the index's positions p
+template <class T> void scatter_add(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* src = in[2].impl()->data<T>();
+  const int64_t* idx = in[1].impl()->data<int64_t>();
+  T* y = out.impl()->data<T>();
+  std::copy_n(in[0].impl()->data<T>(), out.numel(), y);
+  const Shape& is = in[1].shape();
+  Shape coord(is.size(), 0);
+  for (int64_t k = 0; k < in[1].numel(); ++k, advance(coord, is))
+    y[offset_along(out.shape(), coord, a.axis, idx[k])] += src[k];
+}
+// ---- end h1 ----
+
 // int64 labels -> rows of 0/1 in attrs.dtype
 template <class> void one_hot(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   const int64_t* l = in[0].impl()->data<int64_t>();
@@ -150,5 +193,7 @@ AG_CPU_KERNEL(index_select, index_select);
 AG_CPU_KERNEL(index_add, index_add);
 AG_CPU_KERNEL(concat, concat);
 AG_CPU_KERNEL(one_hot, one_hot);
+AG_CPU_KERNEL(gather, gather);            // h1
+AG_CPU_KERNEL(scatter_add, scatter_add);  // h1
 
 }  // namespace ag::cpu

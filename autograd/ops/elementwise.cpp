@@ -218,6 +218,63 @@ AG_BACKWARD(maximum) {
 }
 AG_SAMPLE(maximum) { return maximum(x[0], x[1]); }
 
+// ---- h1: minimum, sin, cos, erf, gelu, silu ----
+
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary(Op::minimum, a, b, /*save=*/true); }
+// d min(a, b)/da = [a < b], d/db = [a > b]; where a == b each gets half
+AG_BACKWARD(minimum) {
+  Tensor a = ctx.saved(0), b = ctx.saved(1);
+  Tensor to_a = heaviside(b - a) + eq(a, b) * 0.5;
+  if (ctx.needs_grad(0)) gx[0] = gy * to_a;
+  if (ctx.needs_grad(1)) gx[1] = gy * (1.0 - to_a);
+}
+AG_SAMPLE(minimum) { return minimum(x[0], x[1]); }
+
+Tensor sin(const Tensor& x) { return unary(Op::sin, x, {}, /*save_in=*/true); }
+// d sin(x)/dx = cos(x)
+AG_BACKWARD(sin) { gx[0] = gy * cos(ctx.saved(0)); }
+AG_SAMPLE(sin) { return sin(x[0] * 2.0); }
+
+Tensor cos(const Tensor& x) { return unary(Op::cos, x, {}, /*save_in=*/true); }
+// d cos(x)/dx = -sin(x)
+AG_BACKWARD(cos) { gx[0] = neg(gy * sin(ctx.saved(0))); }
+AG_SAMPLE(cos) { return cos(x[0] * 2.0); }
+
+namespace {
+constexpr double kTwoOverSqrtPi = 1.12837916709551257390;    // 2 / √π
+constexpr double kInvSqrt2 = 0.70710678118654752440;         // 1 / √2
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;       // 1 / √(2π)
+}  // namespace
+
+Tensor erf(const Tensor& x) { return unary(Op::erf, x, {}, /*save_in=*/true); }
+// d erf(x)/dx = 2/√π · e^(-x²)
+AG_BACKWARD(erf) {
+  Tensor x = ctx.saved(0);
+  gx[0] = gy * mul_scalar(exp(neg(x * x)), kTwoOverSqrtPi);
+}
+AG_SAMPLE(erf) { return erf(x[0]); }
+
+Tensor gelu(const Tensor& x) { return unary(Op::gelu, x, {}, /*save_in=*/true); }
+// d (x Φ(x))/dx = Φ(x) + x φ(x), Φ(x) = (1 + erf(x/√2)) / 2, φ(x) = e^(-x²/2) / √(2π)
+AG_BACKWARD(gelu) {
+  Tensor x = ctx.saved(0);
+  Tensor cdf = mul_scalar(add_scalar(erf(mul_scalar(x, kInvSqrt2)), 1.0), 0.5);
+  Tensor pdf = mul_scalar(exp(mul_scalar(x * x, -0.5)), kInvSqrt2Pi);
+  gx[0] = gy * (cdf + x * pdf);
+}
+AG_SAMPLE(gelu) { return gelu(x[0] * 1.5); }
+
+Tensor silu(const Tensor& x) { return unary(Op::silu, x, {}, /*save_in=*/true); }
+// d (x s(x))/dx = s + x s (1 - s) = s (1 + x (1 - s)), s = sigmoid(x)
+AG_BACKWARD(silu) {
+  Tensor x = ctx.saved(0);
+  Tensor s = sigmoid(x);
+  gx[0] = gy * s * (1.0 + x * (1.0 - s));
+}
+AG_SAMPLE(silu) { return silu(x[0] * 2.0); }
+
+// ---- end h1 ----
+
 Tensor Tensor::clone() const {
   if (is_floating(dtype())) return unary(Op::clone, *this);
   Tensor y = empty(shape(), dtype(), device());  // labels and indices: a plain copy

@@ -124,6 +124,41 @@ Tensor argmax(const Tensor& x, int64_t axis, bool keepdims) {
 }
 AG_SAMPLE(argmax) { return argmax(x[0], 1); }
 
+// ---- h1: logsumexp (a composite) and argmin ----
+
+// m + log(sum(e^(x - m))) with m = max(x) over the axes (0 where that is not finite), recorded as its parts.
+// m is computed without recording: its gradient would cancel (dm · (1 - Σ softmax) = 0),
+// so the recorded parts still give dx = dy · softmax(x), to any order.
+Tensor logsumexp(const Tensor& x, const Axes& axes, bool keepdims) {
+  detail::check_float(Op::logsumexp, x);
+  const Axes a = normalize_axes(x, axes, "logsumexp");
+  for (int64_t ax : a)
+    if (x.shape()[static_cast<size_t>(ax)] == 0)
+      fail("logsumexp", "cannot reduce an empty axis {} of shape {}", ax, x.shape());
+  Tensor m;
+  {
+    NoGradGuard no_grad;
+    m = max(x, a, true);
+    // an infinite (or NaN) max is replaced by 0, as torch does: all -inf gives -inf, a +inf gives +inf
+    const Tensor finite = eq(m - m, zeros_like(m));  // inf - inf and NaN - NaN are NaN
+    m = where(finite, m, zeros_like(m));
+  }
+  Tensor lse = log(sum(exp(x - m), a, keepdims));
+  return lse + (keepdims ? m : reshape(m, reduced_shape(x.shape(), a, false)));
+}
+AG_SAMPLE(logsumexp) { return x[0].dim() == 3 ? logsumexp(x[0] * 3.0, {0, 2}) : logsumexp(x[0] * 3.0, {}, true); }
+
+Tensor argmin(const Tensor& x, int64_t axis, bool keepdims) {
+  detail::check_float(Op::argmin, x);
+  Attrs attrs;
+  attrs.axis = normalize_axis(axis, x.dim(), "argmin");
+  if (x.shape()[static_cast<size_t>(attrs.axis)] == 0) fail("argmin", "axis {} of shape {} is empty", axis, x.shape());
+  return run<1>(Op::argmin, {x}, reduced_shape(x.shape(), {attrs.axis}, keepdims), DType::int64, attrs).first;
+}
+AG_SAMPLE(argmin) { return argmin(x[0], 1); }
+
+// ---- end h1 ----
+
 Tensor softmax(const Tensor& x, int64_t axis) {
   detail::check_float(Op::softmax, x);
   Attrs attrs;

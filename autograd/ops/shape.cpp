@@ -1,5 +1,6 @@
 // Shape ops: broadcasting (through Repeat, whose backward is Sum), reshape
 // and views, permutations, slices, gathers and concatenation.
+#include <algorithm>
 #include <numeric>
 
 #include "autograd/ops/builder.hpp"
@@ -334,5 +335,229 @@ Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype) {
   return run<1>(Op::one_hot, {labels}, s, dtype, attrs).first;
 }
 AG_SAMPLE(one_hot) { return one_hot(x[0], 3, DType::float64); }
+
+// ---- h1: stack, split, chunk, tile, flip, pad (composites), gather, scatter_add ----
+
+// each tensor gets a new size-1 axis, then they are concatenated along it
+Tensor stack(std::span<const Tensor> xs, int64_t axis) {
+  if (xs.empty()) fail("stack", "needs at least one tensor");
+  const Tensor& first = xs[0];
+  const int64_t a = normalize_axis(axis, first.dim() + 1, "stack");
+  std::vector<Tensor> parts;
+  parts.reserve(xs.size());
+  for (size_t k = 0; k < xs.size(); ++k) {
+    if (xs[k].shape() != first.shape())
+      fail("stack", "tensor {} has shape {}, but tensor 0 has shape {}; stack needs equal shapes", k, xs[k].shape(),
+           first.shape());
+    detail::check_pair(Op::stack, first, xs[k]);
+    parts.push_back(unsqueeze(xs[k], a));
+  }
+  return concat(parts, a);
+}
+Tensor stack(std::initializer_list<Tensor> xs, int64_t axis) {
+  return stack(std::span<const Tensor>(xs.begin(), xs.size()), axis);
+}
+AG_SAMPLE(stack) { return stack(x, 1) * 2.0 + stack({x[2], x[0], x[1]}, -1); }
+
+// one slice per piece
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t axis) {
+  const Shape shown(sizes.begin(), sizes.end());
+  if (x.dim() == 0) fail("split", "cannot split a scalar (shape {})", x.shape());
+  const int64_t a = normalize_axis(axis, x.dim(), "split");
+  const int64_t d = x.shape()[static_cast<size_t>(a)];
+  if (sizes.empty()) fail("split", "needs at least one size, got none for axis {} of shape {}", a, x.shape());
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    if (n < 0) fail("split", "sizes must be >= 0, got {} for shape {}", shown, x.shape());
+    total = checked_add(total, n, "split");
+  }
+  if (total != d)
+    fail("split", "sizes {} sum to {}, but axis {} of shape {} has size {}", shown, total, a, x.shape(), d);
+  std::vector<Tensor> pieces;
+  pieces.reserve(sizes.size());
+  int64_t offset = 0;
+  for (int64_t n : sizes) {
+    pieces.push_back(slice(x, a, offset, offset + n));
+    offset += n;
+  }
+  return pieces;
+}
+
+std::vector<Tensor> split(const Tensor& x, int64_t size, int64_t axis) {
+  if (x.dim() == 0) fail("split", "cannot split a scalar (shape {})", x.shape());
+  const int64_t a = normalize_axis(axis, x.dim(), "split");
+  const int64_t d = x.shape()[static_cast<size_t>(a)];
+  if (size <= 0) fail("split", "needs a piece size > 0, got {} for axis {} of shape {}", size, a, x.shape());
+  std::vector<int64_t> sizes;
+  for (int64_t left = d; left > 0; left -= std::min(left, size)) sizes.push_back(std::min(left, size));
+  if (sizes.empty()) sizes.push_back(0);  // an empty axis: one empty piece
+  return split(x, sizes, a);
+}
+AG_SAMPLE(split) {
+  if (x[0].shape()[0] == 5) {
+    auto p = split(x[0], std::vector<int64_t>{2, 0, 3}, 0);
+    return concat({p[2], p[1], p[0] * 2.0}, 0);
+  }
+  auto p = split(x[0], 4, 1);  // pieces of 4 and 2
+  return concat({p[1] * 2.0, p[0]}, 1);
+}
+
+std::vector<Tensor> chunk(const Tensor& x, int64_t n, int64_t axis) {
+  if (x.dim() == 0) fail("chunk", "cannot chunk a scalar (shape {})", x.shape());
+  const int64_t a = normalize_axis(axis, x.dim(), "chunk");
+  if (n <= 0) fail("chunk", "needs a number of chunks > 0, got {} for axis {} of shape {}", n, a, x.shape());
+  const int64_t d = x.shape()[static_cast<size_t>(a)];
+  return d == 0 ? split(x, std::vector<int64_t>{0}, a) : split(x, (d + n - 1) / n, a);
+}
+AG_SAMPLE(chunk) {
+  if (x[0].shape()[0] == 5) {
+    auto p = chunk(x[0], 3, 0);  // 2, 2, 1
+    return concat({p[2], p[0] * 3.0, p[1]}, 0);
+  }
+  auto p = chunk(x[0], 4, -1);  // 3 pieces of 2
+  return concat({p[2], p[1] * -1.0, p[0]}, 1);
+}
+
+// for each axis with r copies: (.., d, ..) -> (.., 1, d, ..) -> repeat to r -> (.., r·d, ..)
+Tensor tile(const Tensor& x, const Shape& reps) {
+  for (int64_t r : reps)
+    if (r < 0) fail("tile", "needs repetitions >= 0, got {} for shape {}", reps, x.shape());
+  const size_t nd = std::max(static_cast<size_t>(x.dim()), reps.size());
+  Shape r(nd - reps.size(), 1);
+  r.insert(r.end(), reps.begin(), reps.end());
+  Shape s(nd - static_cast<size_t>(x.dim()), 1);
+  s.insert(s.end(), x.shape().begin(), x.shape().end());
+  Tensor y = reshape(x, s);
+  for (size_t i = 0; i < nd; ++i) {
+    if (r[i] == 1) continue;
+    Shape with_copies = y.shape();
+    with_copies.insert(with_copies.begin() + static_cast<ptrdiff_t>(i), 1);
+    y = repeat(reshape(y, with_copies), static_cast<int64_t>(i), r[i]);
+    s = y.shape();
+    s[i] *= s[i + 1];
+    s.erase(s.begin() + static_cast<ptrdiff_t>(i) + 1);
+    y = reshape(y, s);
+  }
+  return y;
+}
+AG_SAMPLE(tile) {
+  if (x[0].dim() == 1) return tile(x[0], {2, 1, 2});  // reps longer than the rank: leading axes
+  Tensor t = tile(x[0], {2, 3});
+  return t * t + tile(tile(x[0], {3}), {2, 1});  // reps shorter than the rank: 1s in front
+}
+
+// one index_select per flipped axis, with the indices d-1, ..., 0
+Tensor flip(const Tensor& x, const Axes& axes) {
+  std::vector<bool> seen(static_cast<size_t>(x.dim()));
+  Tensor y = x;
+  for (int64_t axis : axes) {
+    const int64_t a = normalize_axis(axis, x.dim(), "flip");
+    if (seen[static_cast<size_t>(a)]) fail("flip", "axis {} listed twice in {} for shape {}", a, axes, x.shape());
+    seen[static_cast<size_t>(a)] = true;
+    const int64_t d = x.shape()[static_cast<size_t>(a)];
+    if (d <= 1) continue;
+    std::vector<int64_t> reversed(static_cast<size_t>(d));
+    for (int64_t i = 0; i < d; ++i) reversed[static_cast<size_t>(i)] = d - 1 - i;
+    y = index_select(y, from_vector(reversed, {d}).to(x.device()), a);
+  }
+  return y;
+}
+AG_SAMPLE(flip) { return x[0].dim() == 2 ? flip(x[0], {1}) * x[0] : flip(x[0], {0, -1}) * 2.0; }
+
+// per axis (last first): crop negative pads with slice, then concat constant blocks on either side
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value) {
+  const Shape shown(pads.begin(), pads.end());
+  if (pads.size() % 2 != 0)
+    fail("pad", "needs pairs (left, right) of pads, got {} values {} for shape {}", pads.size(), shown, x.shape());
+  if (static_cast<int64_t>(pads.size()) > 2 * x.dim())
+    fail("pad", "got {} pads {} for shape {}: at most 2 per axis ({})", pads.size(), shown, x.shape(), 2 * x.dim());
+  Tensor y = x;
+  for (size_t k = 0; k < pads.size() / 2; ++k) {
+    const int64_t a = x.dim() - 1 - static_cast<int64_t>(k);
+    const int64_t lo = pads[2 * k], hi = pads[2 * k + 1];
+    const int64_t d = y.shape()[static_cast<size_t>(a)];
+    if (d + lo + hi < 0)
+      fail("pad", "pads {} and {} of axis {} leave a negative size for shape {}", lo, hi, a, x.shape());
+    if (lo < 0 || hi < 0) y = slice(y, a, std::max<int64_t>(-lo, 0), d - std::max<int64_t>(-hi, 0));
+    std::vector<Tensor> parts;
+    Shape block = y.shape();
+    if (lo > 0) {
+      block[static_cast<size_t>(a)] = lo;
+      parts.push_back(full(block, value, y.dtype(), y.device()));
+    }
+    parts.push_back(y);
+    if (hi > 0) {
+      block[static_cast<size_t>(a)] = hi;
+      parts.push_back(full(block, value, y.dtype(), y.device()));
+    }
+    if (parts.size() > 1) y = concat(parts, a);
+  }
+  return y;
+}
+AG_SAMPLE(pad) { return x[0].dim() == 2 ? pad(x[0], {1, 2, 0, 1}, 0.5) : pad(x[0], {-1, 1, 2, -1}); }
+
+namespace {
+// Checks the index of gather / scatter_add: int64, x's rank and device, no larger than x
+// but along the axis, and (on the cpu) its values in range. Returns the normalised axis.
+int64_t check_gather_index(Op op, const Tensor& x, int64_t axis, const Tensor& index) {
+  const std::string_view name = op_name(op);
+  detail::check_int(op, index, "indices");
+  detail::check_devices(op, x, index);
+  if (x.dim() == 0) fail(name, "needs at least one axis, got x of shape {}", x.shape());
+  const int64_t a = normalize_axis(axis, x.dim(), name);
+  if (index.dim() != x.dim())
+    fail(name, "needs an index of x's rank: x has shape {}, index {}", x.shape(), index.shape());
+  for (int64_t d = 0; d < x.dim(); ++d)
+    if (d != a && index.shape()[static_cast<size_t>(d)] > x.shape()[static_cast<size_t>(d)])
+      fail(name, "index of shape {} is larger than x of shape {} at axis {} (only axis {} may be larger)",
+           index.shape(), x.shape(), d, a);
+  if (!index.device().is_cpu()) return a;  // the kernel checks (Note [Checks on the device])
+  const int64_t bound = x.shape()[static_cast<size_t>(a)];
+  const int64_t* p = index.impl()->data<int64_t>();
+  for (int64_t i = 0; i < index.numel(); ++i)
+    if (p[i] < 0 || p[i] >= bound)
+      fail(name, "index {} at position {} is out of range [0, {}) of axis {} of x's shape {}", p[i], i, bound, a,
+           x.shape());
+  return a;
+}
+}  // namespace
+
+Tensor gather(const Tensor& x, int64_t axis, const Tensor& index) {
+  Attrs attrs;
+  attrs.axis = check_gather_index(Op::gather, x, axis, index);
+  attrs.shape = x.shape();  // for the backward's scatter_add
+  auto [y, n] = run<2>(Op::gather, {x, index}, index.shape(), x.dtype(), attrs);
+  if (n) n->save(index);
+  return y;
+}
+// the gradient of a gather is a scatter-add into zeros: dx = scatter_add(0, axis, index, dy)
+AG_BACKWARD(gather) {
+  const Attrs& a = ctx.attrs();
+  gx[0] = scatter_add(zeros(a.shape, gy.dtype(), gy.device()), a.axis, ctx.saved(0), gy);
+}
+AG_SAMPLE(gather) { return x[1].shape()[0] == 5 ? gather(x[0], 0, x[1]) : gather(transpose(x[0]), 1, x[1]); }
+
+Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src) {
+  detail::check_pair(Op::scatter_add, x, src);
+  detail::check_float(Op::scatter_add, x);
+  Attrs attrs;
+  attrs.axis = check_gather_index(Op::scatter_add, x, axis, index);
+  if (src.shape() != index.shape())
+    fail("scatter_add", "needs src of the index's shape: index {}, src {} (x {})", index.shape(), src.shape(),
+         x.shape());
+  auto [y, n] = run<3>(Op::scatter_add, {x, index, src}, x.shape(), x.dtype(), attrs);
+  if (n) n->save(index);
+  return y;
+}
+// y = x + src scattered: dx = dy, dsrc = dy gathered at the indices; the index gets none
+AG_BACKWARD(scatter_add) {
+  if (ctx.needs_grad(0)) gx[0] = gy;
+  if (ctx.needs_grad(2)) gx[2] = gather(gy, ctx.attrs().axis, ctx.saved(0));
+}
+AG_SAMPLE(scatter_add) {
+  return x[1].shape()[0] == 5 ? scatter_add(x[0], 0, x[1], x[2]) : scatter_add(transpose(x[0]), 1, x[1], x[2]);
+}
+
+// ---- end h1 ----
 
 }  // namespace ag
