@@ -17,7 +17,9 @@ std::vector<double> values(const Tensor& t) {
   return t.dtype() == DType::float64 ? t.to_vector<double>() : cast(t, DType::float64).to_vector<double>();
 }
 
-int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
 
 // A direct convolution: y[n, f, oy, ox] = b[f] + Σ_{c in f's group, i, j} x[n, c, y, x] w[f, c', i, j].
 std::vector<double> conv_loops(const Tensor& xt, const Tensor& wt, const Tensor& bt, Size2 s, Size2 p, Size2 d,
@@ -164,7 +166,8 @@ TEST_CASE("conv2d's gradients match a direct computation of their sums") {
             for (int64_t oy = 0; oy < 5; ++oy)
               for (int64_t ox = 0; ox < 5; ++ox) {
                 const int64_t yy = oy - 1 + i, xx = ox - 1 + j;
-                if (yy >= 0 && yy < 5 && xx >= 0 && xx < 5) s += xs[static_cast<size_t>(((n * 2 + c) * 5 + yy) * 5 + xx)];
+                if (yy >= 0 && yy < 5 && xx >= 0 && xx < 5)
+                  s += xs[static_cast<size_t>(((n * 2 + c) * 5 + yy) * 5 + xx)];
               }
           expect.push_back(s);
         }
@@ -218,7 +221,8 @@ TEST_CASE("bad geometry and shapes throw, naming the op and the shapes") {
     CHECK(!msg.empty());
     for (const char* p : parts) CHECK(msg.find(p) != std::string::npos);
   };
-  has(error_of([&] { conv2d(x, randn({2, 4, 7, 7}, gen)); }), {"conv2d", "larger than the padded input", "(1, 4, 5, 5)"});
+  has(error_of([&] { conv2d(x, randn({2, 4, 7, 7}, gen)); }),
+      {"conv2d", "larger than the padded input", "(1, 4, 5, 5)"});
   CHECK(conv2d(x, randn({2, 4, 7, 7}, gen), {}, 1, 1).shape() == Shape{1, 2, 1, 1});
   has(error_of([&] { conv2d(x, randn({3, 4, 3, 3}, gen), {}, 1, 0, 1, 3); }), {"conv2d", "not divisible by groups 3"});
   has(error_of([&] { conv2d(x, randn({3, 2, 3, 3}, gen), {}, 1, 0, 1, 2); }), {"conv2d", "3 filters"});

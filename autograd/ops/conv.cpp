@@ -34,13 +34,17 @@ Axes pack(const Geometry& g) {
 Geometry unpack(const Axes& a) { return {{a[0], a[1]}, {a[2], a[3]}, {a[4], a[5]}, {a[6], a[7]}}; }
 
 // Output positions along one axis: (in + 2p − d(k − 1) − 1) / s + 1.
-int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) { return (in + 2 * p - d * (k - 1) - 1) / s + 1; }
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
 
 // Checks the geometry against an (N, C, H, W) shape for op `op`; returns {OH, OW}.
 Size2 checked_out(std::string_view op, const Shape& x, const Geometry& g) {
   if (x.size() != 4) fail(op, "needs an (N, C, H, W) input, got shape {}", x);
-  if (g.kernel.h < 1 || g.kernel.w < 1) fail(op, "kernel {}x{} must be at least 1x1 (input {})", g.kernel.h, g.kernel.w, x);
-  if (g.stride.h < 1 || g.stride.w < 1) fail(op, "stride {}x{} must be at least 1 (input {})", g.stride.h, g.stride.w, x);
+  if (g.kernel.h < 1 || g.kernel.w < 1)
+    fail(op, "kernel {}x{} must be at least 1x1 (input {})", g.kernel.h, g.kernel.w, x);
+  if (g.stride.h < 1 || g.stride.w < 1)
+    fail(op, "stride {}x{} must be at least 1 (input {})", g.stride.h, g.stride.w, x);
   if (g.dilation.h < 1 || g.dilation.w < 1)
     fail(op, "dilation {}x{} must be at least 1 (input {})", g.dilation.h, g.dilation.w, x);
   if (g.padding.h < 0 || g.padding.w < 0)
@@ -48,7 +52,9 @@ Size2 checked_out(std::string_view op, const Shape& x, const Geometry& g) {
   const int64_t eh = g.dilation.h * (g.kernel.h - 1) + 1, ew = g.dilation.w * (g.kernel.w - 1) + 1;
   const int64_t ph = x[2] + 2 * g.padding.h, pw = x[3] + 2 * g.padding.w;
   if (eh > ph || ew > pw)
-    fail(op, "kernel {}x{} (dilation {}x{}: spans {}x{}) is larger than the padded input {}x{} of shape {} (padding {}x{})",
+    fail(op,
+         "kernel {}x{} (dilation {}x{}: spans {}x{}) is larger than the padded input {}x{} of shape {} "
+         "(padding {}x{})",
          g.kernel.h, g.kernel.w, g.dilation.h, g.dilation.w, eh, ew, ph, pw, x, g.padding.h, g.padding.w);
   return {out_size(x[2], g.kernel.h, g.stride.h, g.padding.h, g.dilation.h),
           out_size(x[3], g.kernel.w, g.stride.w, g.padding.w, g.dilation.w)};
@@ -125,7 +131,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, Size2 stride, S
   detail::check_float(Op::conv2d, x);
   detail::check_float(Op::conv2d, w, "weight");
   if (x.dim() != 4) fail("conv2d", "needs an (N, C, H, W) input, got shape {}", x.shape());
-  if (w.dim() != 4) fail("conv2d", "needs a weight (FN, C/groups, KH, KW), got shape {} (input {})", w.shape(), x.shape());
+  if (w.dim() != 4)
+    fail("conv2d", "needs a weight (FN, C/groups, KH, KW), got shape {} (input {})", w.shape(), x.shape());
   detail::check_pair(Op::conv2d, x, w);
   if (groups < 1) fail("conv2d", "groups must be at least 1, got {}", groups);
   const int64_t n = x.shape()[0], c = x.shape()[1], fn = w.shape()[0];
@@ -211,7 +218,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size) {
   if (o.h < 1 || o.w < 1) fail("adaptive_avg_pool2d", "output size {}x{} must be at least 1x1", o.h, o.w);
   if (o.h == 1 && o.w == 1) return mean(x, {2, 3}, true);
   if (s[2] % o.h != 0 || s[3] % o.w != 0)
-    fail("adaptive_avg_pool2d", "output size {}x{} must divide the input's {}x{} (shape {}); other sizes are not supported",
+    fail("adaptive_avg_pool2d",
+         "output size {}x{} must divide the input's {}x{} (shape {}); other sizes are not supported",
          o.h, o.w, s[2], s[3], s);
   Tensor blocks = reshape(x, {s[0], s[1], o.h, s[2] / o.h, o.w, s[3] / o.w});
   return mean(blocks, {3, 5});
