@@ -6,6 +6,7 @@
 #include "config.hpp"  // Note [C++20 check]
 #ifdef TAPEGRAD_CXX20
 
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -181,6 +182,53 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // x (n, in) W (in, out) + b (out,) as one node and one GEMM (the bias is the
 // GEMM's starting value): the textbook's Affine layer, fused. nn::Linear uses it.
 Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b);
+
+// ---- Convolution and pooling (ops/conv.cpp) ---------------------------------------
+// The book's way ("Deep Learning from Scratch" ch. 7): im2col unfolds every
+// window of an NCHW image into a row, so a convolution is one matrix product
+// and a pooling a max or mean over each row's window.
+
+// A per-axis (height, width) pair: a kernel size, stride, padding or dilation; one number sets both.
+struct Size2 {
+  int64_t h = 0, w = 0;
+  constexpr Size2() = default;
+  // Both axes the same.
+  constexpr Size2(int64_t v) : h(v), w(v) {}  // NOLINT(google-explicit-constructor): 3 means {3, 3}
+  // Height and width apart.
+  constexpr Size2(int64_t h_, int64_t w_) : h(h_), w(w_) {}
+  bool operator==(const Size2&) const = default;
+};
+
+// The geometry of conv2d beyond its kernel: per-axis stride, padding and dilation, and channel groups
+// (nn::Conv2d keeps one; conv2d takes them as arguments).
+struct Conv2dOptions {
+  Size2 stride = 1, padding = 0, dilation = 1;
+  int64_t groups = 1;
+};
+
+// (N, C, H, W) -> the col matrix (N·OH·OW, C·KH·KW): row (n, oh, ow) holds the
+// window under output pixel (oh, ow), channel-major then (kh, kw); cells in
+// the padding read pad_value (0 for convolution and average pooling, -inf for
+// max pooling). OH = (H + 2·PH − DH·(KH − 1) − 1) / SH + 1, likewise OW.
+Tensor im2col(const Tensor& x, Size2 kernel, Size2 stride = 1, Size2 padding = 0, Size2 dilation = 1,
+              double pad_value = 0.0);
+// im2col's adjoint: a col matrix (N·OH·OW, C·KH·KW) -> (N, C, H, W) of x_shape,
+// each cell added into the pixel it was read from (overlaps sum; padding is dropped).
+Tensor col2im(const Tensor& col, const Shape& x_shape, Size2 kernel, Size2 stride = 1, Size2 padding = 0,
+              Size2 dilation = 1);
+// 2-D convolution (cross-correlation, as torch): x (N, C, H, W), w (FN, C/groups, KH, KW),
+// optional bias b (FN,) -> (N, FN, OH, OW); recorded as im2col, matmul (affine), reshape, permute.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b = {}, Size2 stride = 1, Size2 padding = 0,
+              Size2 dilation = 1, int64_t groups = 1);
+// Max over each kernel window of (N, C, H, W) (stride defaults to the kernel;
+// padding, at most half the kernel, never wins): im2col with -inf padding, max, reshape.
+Tensor max_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+// Mean over each kernel window of (N, C, H, W), padded cells counted as zeros
+// (torch's count_include_pad=true); stride defaults to the kernel.
+Tensor avg_pool2d(const Tensor& x, Size2 kernel, std::optional<Size2> stride = std::nullopt, Size2 padding = 0);
+// (N, C, H, W) -> (N, C, OH, OW) averaging equal blocks: OH, OW must divide H, W
+// ({1, 1}: the global average pool, a mean over H and W).
+Tensor adaptive_avg_pool2d(const Tensor& x, Size2 output_size = 1);
 
 // ---- Losses (ops/loss.cpp) -------------------------------------------------------
 

@@ -92,6 +92,8 @@ void reduce(KOp op, const View* in, int nin, const View& out, const KAttrs& a, c
 void shape(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 void matmul(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 void loss(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
+// Convolution and pooling: im2col and col2im (the composites conv2d and the pools run their parts).
+void conv(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 // User-defined ops run their own code; this entry only says so (defined in register.cpp).
 void custom(KOp op, const View* in, int nin, const View& out, const KAttrs& a, const char* name);
 // Composite ops run their parts' kernels; this entry only says so (defined in register.cpp).

@@ -8,6 +8,7 @@
 
 #include "augment.hpp"
 #include "checkpoint.hpp"
+#include "conv.hpp"
 #include "csv.hpp"
 #include "data.hpp"
 #include "datasets.hpp"

@@ -99,6 +99,16 @@ inline void skipped(const std::string& workload, const std::string& why) {
 inline constexpr int kChainOps = 20000;
 inline constexpr int kMlpWarmup = 20, kMlpSteps = 200;
 inline constexpr long kElementwiseN = 16L << 20;
+// cnn_simple: the book's SimpleConvNet (conv 30x5x5 - relu - pool 2 - affine 100 - relu - affine 10) on batch 100
+inline constexpr int kCnnWarmup = 3, kCnnSteps = 20;
+inline constexpr int64_t kCnnBatch = 100, kCnnFilters = 30, kCnnKernel = 5, kCnnHidden = 100;
+
+// The median seconds of a cnn_simple step: kCnnSteps after kCnnWarmup (fewer with --quick; --steps sets the count).
+template <class F>
+double median_cnn_step(const Args& args, F&& step) {
+  const int steps = args.steps > 0 ? args.steps : (args.quick ? 5 : kCnnSteps);
+  return median(time_runs(args.quick ? 1 : kCnnWarmup, steps, step));
+}
 
 // The median seconds of an MLP training step: kMlpSteps after kMlpWarmup (fewer with --quick, --steps).
 template <class F>
@@ -131,6 +141,8 @@ void run_suite(const Args& args) {
   }
   if (args.wants("elementwise")) Impl::elementwise(args);
   if (args.wants("mnist_epoch")) Impl::mnist_epoch(args);
+  // convolution and pooling
+  if (args.wants("cnn_simple")) Impl::cnn_simple(args);
 }
 
 }  // namespace bench

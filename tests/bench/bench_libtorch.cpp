@@ -134,6 +134,26 @@ struct Workloads {
     auto times = bench::time_runs(1, args.quick ? 1 : 3, epoch);
     bench::result("mnist_epoch", "epoch", bench::median(times), "s");
   }
+
+  // One Adam step of the book's SimpleConvNet (bench_tapegrad.cpp's cnn_simple) with torch::nn modules.
+  static void cnn_simple(const bench::Args& args) {
+    torch::manual_seed(0);
+    const int64_t n = bench::kCnnBatch, fn = bench::kCnnFilters, k = bench::kCnnKernel, p = (28 - k + 1) / 2;
+    torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, fn, k).stride(1).padding(0)),
+                              torch::nn::ReLU(), torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(2)),
+                              torch::nn::Flatten(), torch::nn::Linear(fn * p * p, bench::kCnnHidden), torch::nn::ReLU(),
+                              torch::nn::Linear(bench::kCnnHidden, 10));
+    torch::optim::Adam opt(net->parameters(), torch::optim::AdamOptions(1e-3));
+    torch::Tensor x = torch::rand({n, 1, 28, 28});
+    torch::Tensor t = torch::randint(0, 10, {n}, torch::kLong);
+    auto step = [&] {
+      opt.zero_grad();
+      torch::Tensor loss = torch::nn::functional::cross_entropy(net->forward(x), t);
+      loss.backward();
+      opt.step();
+    };
+    bench::result("cnn_simple", "step", bench::median_cnn_step(args, step) * 1e3, "ms");
+  }
 };
 
 int main(int argc, char** argv) try {

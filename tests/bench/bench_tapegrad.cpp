@@ -144,6 +144,43 @@ struct Workloads {
     bench::result("mnist_epoch", "epoch", bench::median(times), "s");
   }
 
+  // One Adam step of the book's SimpleConvNet (conv 30 5x5 stride 1 pad 0 - ReLU - max pool 2x2 -
+  // affine 100 - ReLU - affine 10, softmax cross entropy) on 100 random 1x28x28 images; also the
+  // share of the step its im2col and col2im calls take (timed alone on the same shapes).
+  static void cnn_simple(const bench::Args& args) {
+    ag::Generator gen(0);
+    const int64_t n = bench::kCnnBatch, fn = bench::kCnnFilters, k = bench::kCnnKernel, o = 28 - k + 1, p = o / 2;
+    nn::Sequential net;
+    net.add(std::make_shared<nn::Conv2d>(1, fn, k, gen))
+        .add(nn::ReLU())
+        .add(std::make_shared<nn::MaxPool2d>(2))
+        .add(std::make_shared<nn::Flatten>())
+        .add(std::make_shared<nn::Linear>(fn * p * p, bench::kCnnHidden, gen))
+        .add(nn::ReLU())
+        .add(std::make_shared<nn::Linear>(bench::kCnnHidden, 10, gen));
+    nn::Adam opt(net.parameters(), 1e-3);
+    Tensor x = ag::rand({n, 1, 28, 28}, gen);
+    Tensor t = ag::randint({n}, 0, 10, gen);
+    auto step = [&] {
+      opt.zero_grad();
+      Tensor loss = ag::softmax_cross_entropy(net.forward(x), t);
+      loss.backward();
+      opt.step();
+    };
+    const double s = bench::median_cnn_step(args, step);
+    bench::result("cnn_simple", "step", s * 1e3, "ms");
+    // the step's unfoldings: im2col of the images (conv) and of the conv output (pool), col2im of the pool's gradient
+    ag::NoGradGuard no_grad;
+    Tensor h = ag::rand({n, fn, o, o}, gen);
+    Tensor g = ag::rand({n * p * p, fn * 4}, gen);
+    auto unfold = bench::time_runs(1, args.quick ? 3 : 10, [&] {
+      Tensor a = ag::im2col(x, k);
+      Tensor b = ag::im2col(h, 2, 2);
+      Tensor c = ag::col2im(g, {n, fn, o, o}, 2, 2);
+    });
+    bench::result("cnn_simple", "im2col_share", 100.0 * bench::median(unfold) / s, "%");
+  }
+
   // One core's FP32 FMA throughput: 12 independent 8-wide FMA chains (AVX2; Zen 4
   // runs AVX-512 at the same rate), the peak that mlp_small is measured against.
   using f8 = float __attribute__((vector_size(32)));

@@ -28,6 +28,7 @@ HEADLINE = {
     "matmul_1024": ("throughput", True),
     "elementwise": ("throughput", True),
     "mnist_epoch": ("epoch", False),
+    "cnn_simple": ("step", False),
 }
 # FLOPs of one mlp_small step (784-100-10, batch 100): forward x W1, h W2;
 # backward dW1, dW2 and dh (no gradient for the input).
