@@ -367,6 +367,12 @@ TEST_CASE("a BatchNorm checkpoint round trip restores the running stats") {
   nn::Sequential c;
   c.add(std::make_shared<nn::BatchNorm1d>(3));
   CHECK(error_of([&] { nn::load_checkpoint(old, c); }).find("[load_checkpoint]") == 0);
+  nn::SafeTensors no_buffers;  // c's parameters, no buffers: the missing buffer is named
+  no_buffers.tensors = {{"model.0.weight", ones({3})}, {"model.0.bias", zeros({3})}};
+  const std::string nb = temp_file("nb.safetensors").string();
+  nn::save_safetensors(nb, no_buffers);
+  CHECK(error_of([&] { nn::load_checkpoint(nb, c); }).find("has no buffer '0.running_mean'") != std::string::npos);
+  std::filesystem::remove(nb);
   // but loads into a model without buffers
   nn::Linear lin2(4, 3, gen);
   nn::load_checkpoint(old, lin2);
