@@ -68,6 +68,7 @@ struct ScalarAttrs {
   DType src_dtype = DType::float32;  // cast source
   Reduction reduction = Reduction::mean;
   const OptimParams* optim = nullptr;  // optim_step's update, read on the host during the call
+  uint64_t seed = 0;  // dropout: the seed of its counter-based mask (keep i iff u(seed, i) >= p)
 };
 
 }  // namespace ag

@@ -244,6 +244,29 @@ Tensor bce(const Tensor& p, const Tensor& target, Reduction r = Reduction::mean)
 // Binary cross entropy of sigmoid(logits), computed stably from the logits.
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r = Reduction::mean);
 
+// ---- Normalisation, embedding, dropout (ops/norm.cpp; dropout in ops/elementwise.cpp) ----------
+
+// Batch normalisation of x (N, C) or (N, C, H, W) per channel (axis 1), over every other axis:
+// (x - mean) / sqrt(var + eps) * gamma + beta (gamma, beta (C,) optional: undefined = none).
+// Training: the batch mean and biased variance, recorded as ops; the running stats (C,), when
+// defined, are updated in place without recording: r = (1 - momentum) r + momentum s, with the
+// unbiased variance (torch's convention). Eval: the running stats.
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// Layer normalisation over the last axes of x, which must equal normalized_shape: (x - mean) /
+// sqrt(var + eps) * gamma + beta, biased variance; gamma, beta (normalized_shape) optional.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& gamma = {}, const Tensor& beta = {},
+                  double eps = 1e-5);
+// Rows of weight (num, D) at int64 indices of any shape: indices.shape + (D); the padding row
+// (padding_idx, negative counts from the end) gets no gradient. Index out of range: an ag::Error.
+Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
+// Inverted dropout: in training, each element kept iff u(seed, i) >= p (a stateless hash, the same
+// mask on every device), then scaled by 1 / (1 - p); the seed is drawn from gen. x itself when
+// p == 0 or not training; p outside [0, 1) is an error.
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
+// Dropout with the mask of a given seed (what dropout() draws; its backward reuses it).
+Tensor dropout_seeded(const Tensor& x, double p, uint64_t seed);
+
 // ---- In-place updates (ops/inplace.cpp) -----------------------------------------
 // Not recorded: call them inside a NoGradGuard scope. Tensor::fill_, add_ and
 // mul_ are the others.

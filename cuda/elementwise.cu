@@ -67,6 +67,21 @@ template <class T> void cast(const View* in, const View& out, const KAttrs& a) {
   else thrust::transform(AG_POLICY, Index(0), Index(out.numel), out.ptr<int64_t>(), ToInt64<T>{x, a.check});
 }
 
+// Dropout of element i through T's compute type: the counter-based mask of
+// scalar_ops::Dropout, the same as the cpu kernel's for the same seed.
+template <class T> struct DropoutAt {
+  const T* x;
+  scalar_ops::Dropout f;
+  AG_HD T operator()(int64_t i) const {
+    return static_cast<T>(f(static_cast<compute_t<T>>(x[i]), static_cast<uint64_t>(i)));
+  }
+};
+
+template <class T> void dropout(const View* in, const View& out, const KAttrs& a) {
+  thrust::transform(AG_POLICY, Index(0), Index(out.numel), out.ptr<T>(),
+                    DropoutAt<T>{in[0].ptr<T>(), scalar_ops::Dropout::from(a)});
+}
+
 // The kernel of a map-style row (ops.def's functor column), over T's compute type.
 template <class T, class F, int arity> void map(const View* in, const View& out, const KAttrs& a) {
   const F f = scalar_ops::make<F>(a);
@@ -98,6 +113,7 @@ void elementwise(KOp op, const View* in, int, const View& out, const KAttrs& a, 
     thrust::copy(AG_POLICY, src, src + bytes, static_cast<unsigned char*>(out.data));
     return;
   }
+  if (op == KOp::dropout) return for_float(t, [&](auto x) { dropout<decltype(x)>(in, out, a); });
   if (op == KOp::cast) {
     if (t == kernels::KType::int64) return cast<int64_t>(in, out, a);
     return for_float(t, [&](auto x) { cast<decltype(x)>(in, out, a); });

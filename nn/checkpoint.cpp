@@ -254,6 +254,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
   st.metadata = metadata;
   st.metadata["format"] = "tapegrad checkpoint 1";
   for (const auto& [n, t] : model.named_parameters()) st.tensors.emplace_back("model." + n, t.detach());
+  for (const auto& [n, t] : model.named_buffers()) st.tensors.emplace_back("buffer." + n, t.detach());
   if (optimizer)
     for (const auto& [n, t] : optimizer->state()) st.tensors.emplace_back("optim." + n, t);
   save_safetensors(path, st);
@@ -261,9 +262,10 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
 
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
   SafeTensors st = load_safetensors(path);
-  NamedTensors params, state;
+  NamedTensors params, state, buffers;
   for (const auto& [n, t] : st.tensors) {
     if (n.rfind("model.", 0) == 0) params.emplace_back(n.substr(6), t);
+    else if (n.rfind("buffer.", 0) == 0) buffers.emplace_back(n.substr(7), t);
     else if (n.rfind("optim.", 0) == 0) state.emplace_back(n.substr(6), t);
   }
   // load_parameters matches in order; the file keeps the model's order
@@ -276,7 +278,18 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Modu
   }
   if (params.size() != mine.size())
     ag::fail("load_checkpoint", "{} holds {} parameters, {} has {}", path, params.size(), model.name(), mine.size());
+  // buffers likewise ("buffer.<name>"; a file from before buffers has none, which fits a model without any)
+  NamedTensors my_buffers = model.named_buffers(), ordered_buffers;
+  for (const auto& [n, t] : my_buffers) {
+    auto it = std::find_if(buffers.begin(), buffers.end(), [&n = n](const auto& b) { return b.first == n; });
+    if (it == buffers.end()) ag::fail("load_checkpoint", "{} has no buffer '{}' for {}", path, n, model.name());
+    ordered_buffers.push_back(*it);
+  }
+  if (buffers.size() != my_buffers.size())
+    ag::fail("load_checkpoint", "{} holds {} buffers, {} has {}", path, buffers.size(), model.name(),
+             my_buffers.size());
   model.load_parameters(ordered);
+  model.load_buffers(ordered_buffers);
   if (optimizer) {
     if (state.empty()) ag::fail("load_checkpoint", "{} holds no optimiser state", path);
     optimizer->load_state(state);

@@ -70,9 +70,8 @@ Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p_(p), gen_(seed)
 }
 
 Tensor Dropout::forward(const Tensor& x) {
-  if (!is_training() || p_ == 0.0) return x;
-  Tensor keep = ag::heaviside(ag::rand(x.shape(), gen_, x.dtype()) - p_);  // 1 with probability 1 - p
-  return x * keep * (1.0 / (1.0 - p_));
+  // the mask is drawn on x's device from a seed of gen_ (ag::dropout): the same on every device
+  return ag::dropout(x, p_, is_training(), gen_);
 }
 
 Perceptron::Perceptron(int64_t in, ag::Generator& gen) : Module("Perceptron") {

@@ -56,7 +56,9 @@ class PReLU : public Module {
 };
 
 // Zeroes each element with probability p in training mode and scales the rest
-// by 1/(1 - p) (inverted dropout); the identity in evaluation mode.
+// by 1/(1 - p) (inverted dropout, ag::dropout: the mask is drawn on x's device
+// from a seed of the module's generator, the same on every device); the
+// identity in evaluation mode.
 class Dropout : public Module {
  public:
   explicit Dropout(double p = 0.5, uint64_t seed = 0);

@@ -16,6 +16,17 @@ void Module::collect(const std::string& prefix, NamedTensors& out) const {
   for (const auto& [n, m] : children_) m->collect(prefix + n + ".", out);
 }
 
+void Module::collect_buffers(const std::string& prefix, NamedTensors& out) const {
+  for (const auto& [n, t] : buffers_) out.emplace_back(prefix + n, t);
+  for (const auto& [n, m] : children_) m->collect_buffers(prefix + n + ".", out);
+}
+
+NamedTensors Module::named_buffers() const {
+  NamedTensors out;
+  collect_buffers("", out);
+  return out;
+}
+
 NamedTensors Module::named_parameters() const {
   NamedTensors out;
   collect("", out);
@@ -37,10 +48,12 @@ int64_t Module::num_parameters() const {
 void Module::to(ag::Device device) {
   // in place: the optimiser and the user hold these same tensors; their gradients are dropped
   for (auto& [n, t] : named_parameters()) t.move_to_(device);
+  for (auto& [n, t] : named_buffers()) t.move_to_(device);
 }
 
 ag::Device Module::device() const {
   NamedTensors p = named_parameters();
+  if (p.empty()) p = named_buffers();
   return p.empty() ? ag::Device::cpu() : p.front().second.device();
 }
 
@@ -61,6 +74,33 @@ Tensor Module::register_parameter(const std::string& name, Tensor value) {
   value.set_name(name);
   params_.emplace_back(name, value);
   return value;
+}
+
+Tensor Module::register_buffer(const std::string& name, Tensor value) {
+  if (!value.defined()) ag::fail(type_, "buffer '{}' is undefined", name);
+  for (auto& [n, t] : buffers_)
+    if (n == name) ag::fail(type_, "buffer '{}' is registered twice", name);
+  for (auto& [n, t] : params_)
+    if (n == name) ag::fail(type_, "buffer '{}' has the name of a parameter", name);
+  value.set_name(name);
+  buffers_.emplace_back(name, value);
+  return value;
+}
+
+void Module::load_buffers(const NamedTensors& buffers) {
+  NamedTensors mine = named_buffers();
+  if (mine.size() != buffers.size())
+    ag::fail("load_buffers", "{} has {} buffers, but {} were given", name(), mine.size(), buffers.size());
+  ag::NoGradGuard off;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    auto& [n, t] = mine[i];
+    const auto& [bn, bt] = buffers[i];
+    if (n != bn) ag::fail("load_buffers", "buffer {} is '{}' here but '{}' in the source", i, n, bn);
+    if (t.shape() != bt.shape() || t.dtype() != bt.dtype())
+      ag::fail("load_buffers", "'{}' has shape {} {} here but {} {} in the source", n, t.shape(), t.dtype(),
+               bt.shape(), bt.dtype());
+    t.copy_(bt);
+  }
 }
 
 void Module::load_parameters(const NamedTensors& params) {

@@ -48,12 +48,21 @@ class Module {
   void load_parameters(const NamedTensors& params);
   // Moves every parameter's values to `device` in place (handles held by optimisers stay valid); drops gradients.
   void to(ag::Device device);
-  // The device of the first parameter (cpu for a module without parameters).
+  // The device of the first parameter (else the first buffer; cpu for a module with neither).
   ag::Device device() const;
+
+  // Buffers (state that is not trained, e.g. BatchNorm's running statistics) of this module and
+  // its children, depth first, with dotted names like parameters'.
+  NamedTensors named_buffers() const;
+  // Copies buffer values from `buffers` (names and shapes must match exactly).
+  void load_buffers(const NamedTensors& buffers);
 
  protected:
   // Registers a parameter: it requires grad and is named "<module>.<name>" for dumps.
   Tensor register_parameter(const std::string& name, Tensor value);
+  // Registers a buffer: state that is moved by to() and saved by checkpoints but not trained
+  // (it does not require grad); named "<module>.<name>" for dumps.
+  Tensor register_buffer(const std::string& name, Tensor value);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     m->name_ = name;
@@ -63,9 +72,11 @@ class Module {
 
  private:
   void collect(const std::string& prefix, NamedTensors& out) const;
+  void collect_buffers(const std::string& prefix, NamedTensors& out) const;
   std::string type_, name_;
   bool training_ = true;
   NamedTensors params_;
+  NamedTensors buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 

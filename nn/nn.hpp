@@ -15,6 +15,7 @@
 #include "init.hpp"
 #include "layers.hpp"
 #include "mnist.hpp"
+#include "norm.hpp"
 #include "module.hpp"
 #include "optim.hpp"
 #include "precision.hpp"

@@ -107,7 +107,19 @@ template <class T> void cast(std::span<const Tensor> in, Tensor& out, const Attr
   visit_dtype(a.dtype, [&](auto u) { convert(out.impl()->data<decltype(u)>()); });
 }
 
+// x / (1 - p) where the counter-based mask keeps element i (u(seed, i) >= p), else 0;
+// the same mask as on CUDA (scalar_ops::Dropout).
+template <class T> void dropout(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const scalar_ops::Dropout f = scalar_ops::Dropout::from(a);
+  const T* x = in[0].impl()->data<T>();
+  T* y = out.impl()->data<T>();
+  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) y[i] = f(x[i], static_cast<uint64_t>(i));
+  });
+}
+
 AG_CPU_KERNEL(clone, clone);
 AG_CPU_KERNEL(cast, cast);
+AG_CPU_KERNEL(dropout, dropout);
 
 }  // namespace ag::cpu

@@ -161,6 +161,28 @@ struct Where {
   template <class T> AG_HD T operator()(T m, T a, T b) const { return m != T(0) ? a : b; }
 };
 
+// ---- dropout's counter-based mask (ops.def row dropout; kernels in cpu/elementwise.cpp, cuda/elementwise.cu) ----
+
+// splitmix64's finaliser: a bijection of 64-bit words whose output bits look independent.
+AG_HD inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+// u(seed, i) in [0, 1): a stateless hash of (seed, i), the same on every device (53 random bits).
+AG_HD inline double dropout_uniform(uint64_t seed, uint64_t i) {
+  return static_cast<double>(mix64(seed ^ mix64(i + 0x9E3779B97F4A7C15ull)) >> 11) * 0x1.0p-53;
+}
+// Dropout of element i: x / (1 - p) where u(seed, i) >= p, else 0.
+struct Dropout {
+  double p;
+  uint64_t seed;
+  template <class A> static AG_HD Dropout from(const A& a) { return Dropout{a.scalar, a.seed}; }
+  template <class T> AG_HD T operator()(T x, uint64_t i) const {
+    return dropout_uniform(seed, i) >= p ? static_cast<T>(static_cast<double>(x) / (1.0 - p)) : T(0);
+  }
+};
+
 }  // namespace ag::scalar_ops
 
 #endif  // TAPEGRAD_CXX20

@@ -332,6 +332,27 @@ AG_SAMPLE(sign) { return sign(x[0]); }
 Tensor eq(const Tensor& a, const Tensor& b) { return binary(Op::eq, a, b, false); }
 AG_SAMPLE(eq) { return eq(x[0], x[1]); }
 
+// ---- dropout (normalisation, embedding, dropout section of ops.def) ----------------
+
+Tensor dropout_seeded(const Tensor& x, double p, uint64_t seed) {
+  detail::check_float(Op::dropout, x);
+  if (!(p >= 0.0 && p < 1.0)) fail("dropout", "needs 0 <= p < 1, got p = {} for an input of shape {}", p, x.shape());
+  if (p == 0.0) return x;
+  Attrs a;
+  a.scalar = p;
+  a.seed = seed;
+  return unary(Op::dropout, x, a);
+}
+// y = x · mask / (1 − p) is linear in x: dx = dy · mask / (1 − p), dropout of dy with the same seed
+AG_BACKWARD(dropout) { gx[0] = dropout_seeded(gy, ctx.attrs().scalar, ctx.attrs().seed); }
+AG_SAMPLE(dropout) { return dropout_seeded(x[0], 0.5, 20261201); }
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  if (!(p >= 0.0 && p < 1.0)) fail("dropout", "needs 0 <= p < 1, got p = {} for an input of shape {}", p, x.shape());
+  if (!training || p == 0.0) return x;
+  return dropout_seeded(x, p, gen.engine()());
+}
+
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
