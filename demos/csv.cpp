@@ -13,8 +13,8 @@ namespace {
 
 constexpr const char* kAbout = R"(csv: tabular data from a CSV file (nn/csv.hpp), and what happens to bad rows.
 It writes flowers.csv into the --out folder: a header row, then rows of four
-measurements and an integer class label, three of them bad (a field left out,
-a field that is not a number, an extra field). It loads the file
+measurements and an integer class label, three of them bad: a field that is
+not a number (the first), a field left out, an extra field. It loads the file
 
   strictly  (the default): the first bad row is an error that names the
             file, the line and the column; nothing is loaded
@@ -30,9 +30,9 @@ constexpr const char* kCsv = R"(sepal_length,sepal_width,petal_length,petal_widt
 5.1,3.5,1.4,0.2,0
 4.9,3.0,1.4,0.2,0
 7.0,3.2,4.7,1.4,1
-6.4,3.2,1.5,1
-6.3,3.3,6.0,2.5,2
 5.8,two point seven,5.1,1.9,2
+6.3,3.3,6.0,2.5,2
+6.4,3.2,1.5,1
 5.7,2.8,4.5,1.3,1
 6.5,3.0,5.8,2.2,2,extra
 5.0,3.6,1.4,0.2,0
@@ -90,7 +90,10 @@ int main(int argc, char** argv) try {
       const size_t at = msg.find(probe + " line ");  // "<file> line <n>..."
       const size_t line = at == std::string::npos ? 0 : std::stoul(msg.substr(at + probe.size() + 6));
       if (line < 2 || line > remaining.size()) throw;
-      fmt::print("   skipped line {}: {}\n          {}\n", line, lines[line - 1], msg);
+      // the reason: the message after "<file> ", without the hint at its end
+      std::string why = msg.substr(at + probe.size() + 1);
+      why = why.substr(0, why.find(" (CsvOptions::"));
+      fmt::print("   skipped line {}: {}\n      because {}\n", line, lines[line - 1], why);
       remaining[line - 1].clear();  // a blank line is ignored, and the lines after keep their numbers
     }
   }

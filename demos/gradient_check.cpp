@@ -69,7 +69,7 @@ int main(int argc, char** argv) try {
       "set multiplot layout 1,4 title 'Gradient check of TwoLayerNet 784-{}-10 ({}, float64, {} images): each "
       "element of each parameter, numerical gradient against backpropagation' font ',12'\n"
       "set grid\nset size ratio -1\nset xlabel 'backprop gradient'\nset ylabel 'numerical gradient'\n"
-      "set format x '%.1e'\nset format y '%.1e'\nset xtics rotate by -45\nset key top left box opaque font ',9'\n",
+      "set format x '%g'\nset format y '%g'\nset key top left box opaque font ',9'\n",
       dir, hidden, activation, images);
   bool ok = true;
   for (size_t k = 0; k < backprop.size(); ++k) {
@@ -86,12 +86,15 @@ int main(int argc, char** argv) try {
     fmt::print("{:<3} {:>6} elements: average |numerical - backprop| = {:.3g}\n", name, a.size(), diff);
     ag::write_file(fmt::format("{}/{}.dat", dir, name), points);
     const double pad = 0.08 * std::max(hi - lo, 1e-12);
+    // about 4 tics: 1, 2 or 5 times a power of 10
+    const double raw = (hi - lo + 2 * pad) / 4, mag = std::pow(10.0, std::floor(std::log10(raw)));
+    const double tic = (raw / mag < 1.5 ? 1 : raw / mag < 3 ? 2 : raw / mag < 7 ? 5 : 10) * mag;
     script += fmt::format(
         "set title \"{0} ({1} elements)\\naverage |difference| {2:.2g}\"\nset xrange [{3:.6g}:{4:.6g}]\n"
-        "set yrange [{3:.6g}:{4:.6g}]\n"
+        "set yrange [{3:.6g}:{4:.6g}]\nset xtics {6:.3g}\nset ytics {6:.3g}\n"
         "plot x with lines lc rgb '#bbbbbb' lw 3 title 'the diagonal', '{5}/{0}.dat' using 1:2 with points pt 7 "
-        "ps 0.4 lc rgb '#1f77b4' title 'one element'\n",
-        name, a.size(), diff, lo - pad, hi + pad, dir);
+        "ps {7} lc rgb '#1f77b4' title 'one element'\n",
+        name, a.size(), diff, lo - pad, hi + pad, dir, tic, a.size() > 1000 ? 0.4 : 0.9);
   }
   script += "unset multiplot\n";
   fmt::print("wrote:\n");
