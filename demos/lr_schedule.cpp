@@ -79,8 +79,8 @@ int main(int argc, char** argv) try {
     rates += "\n";
   }
   std::vector<std::vector<double>> acc(schedules.size());
+  fmt::print("training one net per schedule, from the same initial weights ...\n");
   for (size_t k = 0; k < schedules.size(); ++k) {
-    fmt::print("== {} ==\n", schedules[k].first);
     ag::Generator gen(0);
     nn::MLP model({784, 100, 10}, gen, "relu", nn::Init::he);
     nn::SGD sgd(model.parameters(), base);
@@ -95,7 +95,7 @@ int main(int argc, char** argv) try {
     acc[k].push_back(NAN);  // epochs count from 1
     for (const nn::EpochStats& e : trainer.fit(loader, &mnist.test)) acc[k].push_back(e.val_accuracy);
   }
-  fmt::print("\ntest accuracy after each epoch:\n{:<15}", "epoch");
+  fmt::print("test accuracy after each epoch:\n{:<15}", "epoch");
   for (int e = 1; e <= epochs; ++e) fmt::print(" {:>7}", e);
   fmt::print("\n");
   for (size_t k = 0; k < schedules.size(); ++k) {
