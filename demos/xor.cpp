@@ -68,11 +68,13 @@ void draw(const std::string& dir, const std::string& perceptron_grid, double per
   ag::write_file(dir + "/net_grid.dat", net_grid);
   ag::write_file(dir + "/points.dat", "0 0 0\n0 1 1\n1 0 1\n1 1 0\n");
   std::string script = fmt::format(
-      "set terminal pngcairo size 1000,500 noenhanced\nset output '{0}/xor.png'\n"
-      "set multiplot layout 1,2 title 'XOR: the probability of 1 over the plane (red 0, white 0.5, blue 1); circles are XOR 0, squares XOR 1'\n"
+      "set terminal pngcairo size 1150,560 noenhanced\nset output '{0}/xor.png'\n"
+      "set multiplot layout 1,2 title 'XOR: the probability of 1 that each model gives over the plane, and the 4 "
+      "points of the truth table'\n"
       "set size ratio -1\nset xrange [-0.5:1.5]\nset yrange [-0.5:1.5]\nset xlabel 'x1'\nset ylabel 'x2'\n"
-      "set palette defined (0 '#f4a582', 0.5 '#ffffff', 1 '#92c5de')\nset cbrange [0:1]\nunset colorbox\n"
-      "unset key\n",
+      "set palette defined (0 '#f4a582', 0.5 '#ffffff', 1 '#92c5de')\nset cbrange [0:1]\n"
+      "set cblabel 'probability of 1'\nset cbtics 0.5\n"
+      "set key below horizontal\n",
       dir);
   const std::string perceptron_title =
       fmt::format("perceptron: {:.0f}% at best, no line separates XOR", 100 * perceptron_accuracy);
@@ -81,8 +83,8 @@ void draw(const std::string& dir, const std::string& perceptron_grid, double per
     script += fmt::format(
         "set title '{1}'\n"
         "plot '{0}/{2}.dat' using 1:2:3 with image notitle, \\\n"
-        "     '{0}/points.dat' using 1:($3 == 0 ? $2 : 1/0) with points pt 7 ps 2.5 lc rgb '#d62728', \\\n"
-        "     '' using 1:($3 == 1 ? $2 : 1/0) with points pt 5 ps 2.5 lc rgb '#1f77b4'\n",
+        "     '{0}/points.dat' using 1:($3 == 0 ? $2 : 1/0) with points pt 7 ps 2.5 lc rgb '#d62728' title 'XOR 0', \\\n"
+        "     '' using 1:($3 == 1 ? $2 : 1/0) with points pt 5 ps 2.5 lc rgb '#1f77b4' title 'XOR 1'\n",
         dir, title, file);
   script += "unset multiplot\n";
   demo::plot(dir + "/xor.gp", script, dir + "/xor.png");
