@@ -65,8 +65,8 @@ std::shared_ptr<nn::Sequential> make_net(double scale, bool bn, uint64_t seed) {
   for (int i = 0; i <= kHidden; ++i) {
     const int64_t out = i < kHidden ? 100 : 10;
     auto fc = std::make_shared<nn::Linear>(in, out, gen);
-    nn::normal_(fc->weight, gen, scale);
-    nn::zeros_(fc->bias);
+    nn::init::normal_(fc->weight, gen, scale);
+    nn::init::zeros_(fc->bias);
     net->add(fc);
     if (i < kHidden) {
       if (bn) net->add(std::make_shared<nn::BatchNorm1d>(100));

@@ -22,7 +22,8 @@ constexpr const char* kAbout = R"(cnn: convolutional nets on handwritten digits 
 
   simple: the SimpleConvNet of "Deep Learning from Scratch" chapter 7:
           conv 30 filters 5x5 - ReLU - max pool 2x2 - affine 100 - ReLU -
-          affine 10, Softmax-with-Loss, Adam 1e-3, batch 100.
+          affine 10, Softmax-with-Loss, weights N(0, 0.01^2), Adam 1e-3,
+          batch 100.
   deep:   chapter 8's deeper net with batch normalisation: three blocks of
           two 3x3 convs (16, 32, 64 filters, each conv - batch norm - ReLU)
           and a 2x2 max pool, then affine 100 - ReLU - dropout 0.5 - affine 10;
@@ -74,7 +75,8 @@ Options parse(int argc, char** argv) {
 
 // conv - batch norm - ReLU, the deep net's unit (no conv bias: batch norm's beta is one)
 void conv_bn_relu(nn::Sequential& net, int64_t in, int64_t out, ag::Generator& gen) {
-  net.add(std::make_shared<nn::Conv2d>(in, out, 3, nn::Conv2dOptions{.padding = 1, .bias = false}, gen));
+  net.add(std::make_shared<nn::Conv2d>(in, out, 3, gen, /*stride=*/1, /*padding=*/1, /*dilation=*/1, /*groups=*/1,
+                                       /*bias=*/false));
   net.add(std::make_shared<nn::BatchNorm2d>(out));
   net.add(nn::ReLU());
 }
@@ -82,13 +84,18 @@ void conv_bn_relu(nn::Sequential& net, int64_t in, int64_t out, ag::Generator& g
 std::shared_ptr<nn::Sequential> make_net(const std::string& config, ag::Generator& gen) {
   auto net = std::make_shared<nn::Sequential>();
   if (config == "simple") {
-    net->add(std::make_shared<nn::Conv2d>(1, 30, 5, nn::Conv2dOptions{}, gen));  // (N, 30, 24, 24)
+    auto conv = std::make_shared<nn::Conv2d>(1, 30, 5, gen);  // (N, 30, 24, 24)
+    auto fc1 = std::make_shared<nn::Linear>(30 * 12 * 12, 100, gen), fc2 = std::make_shared<nn::Linear>(100, 10, gen);
+    // the book's initialisation: weights N(0, 0.01²), biases 0 (so the filters start as faint noise)
+    for (ag::Tensor* w : {&conv->weight, &fc1->weight, &fc2->weight}) nn::init::normal_(*w, gen, 0.01);
+    for (ag::Tensor* b : {&conv->bias, &fc1->bias, &fc2->bias}) nn::init::zeros_(*b);
+    net->add(conv);
     net->add(nn::ReLU());
     net->add(std::make_shared<nn::MaxPool2d>(2));  // (N, 30, 12, 12)
     net->add(std::make_shared<nn::Flatten>());     // (N, 4320)
-    net->add(std::make_shared<nn::Linear>(30 * 12 * 12, 100, gen));
+    net->add(fc1);
     net->add(nn::ReLU());
-    net->add(std::make_shared<nn::Linear>(100, 10, gen));
+    net->add(fc2);
     return net;
   }
   conv_bn_relu(*net, 1, 16, gen);
