@@ -4,7 +4,7 @@
 // "result WORKLOAD METRIC VALUE UNIT" lines of the CPU suite and
 // "ceiling NAME RATIO" lines (docs/performance.md, section GPU).
 //
-//   build/tests/bench/bench_cuda [--device cuda|cuda_host] [--quick] [--only matmul,elementwise,mlp_step] [--reps N]
+//   build/tests/bench/bench_cuda [--device cuda|cuda_host] [--quick] [--only matmul,conv2d,elementwise,mlp_step] [--reps N]
 //
 // Without a usable GPU, --device cuda prints why and exits with 77 (skipped).
 // --device cuda_host runs the same code on the host emulation, where the
@@ -200,9 +200,9 @@ const MatmulCase kMatmulCases[] = {
     {"matmul_f16", ag::DType::float16, false, CUDA_R_16F, CUBLAS_COMPUTE_32F},
 };
 
-// C = A B (row-major, n x n) straight through the BLAS, on the tensors' buffers.
+// C = A B (row-major: A m x k, B k x n) straight through the BLAS, on the tensors' buffers.
 void direct_gemm(const Options& o, const MatmulCase& c, const Tensor& a, const Tensor& b, Tensor& out) {
-  const int n = static_cast<int>(a.shape()[0]);
+  const int m = static_cast<int>(a.shape()[0]), k = static_cast<int>(a.shape()[1]), n = static_cast<int>(b.shape()[1]);
 #if defined(AG_BENCH_CUDA)
   if (o.gpu()) {
     using GemmEx = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int, int, const void*,
@@ -213,8 +213,8 @@ void direct_gemm(const Options& o, const MatmulCase& c, const Tensor& a, const T
     auto handle = static_cast<cublasHandle_t>(ag::cuda::rt::blas_handle(kProgram));
     const float one = 1, zero = 0;  // scale type float: every row's compute type is 32F
     // row-major C = A B is column-major C^T = B^T A^T
-    const cublasStatus_t s = gemm_ex(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, raw<void>(b), c.blas_type, n,
-                                     raw<void>(a), c.blas_type, n, &zero, raw<void>(out), c.blas_type, n, c.compute,
+    const cublasStatus_t s = gemm_ex(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k, &one, raw<void>(b), c.blas_type, n,
+                                     raw<void>(a), c.blas_type, k, &zero, raw<void>(out), c.blas_type, n, c.compute,
                                      CUBLAS_GEMM_DEFAULT);
     if (s != CUBLAS_STATUS_SUCCESS)
       throw std::runtime_error(std::string("[") + kProgram + "] cublasGemmEx failed with status " + std::to_string(s));
@@ -223,7 +223,7 @@ void direct_gemm(const Options& o, const MatmulCase& c, const Tensor& a, const T
 #endif
   (void)o;
   (void)c;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, raw<float>(a), n, raw<float>(b), n, 0.0f,
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, raw<float>(a), k, raw<float>(b), n, 0.0f,
               raw<float>(out), n);
 }
 
@@ -255,6 +255,48 @@ void matmul(const Options& o) {
     const double mine = flops / bench::median(engine) * 1e-9, theirs = flops / bench::median(direct) * 1e-9;
     bench::result(c.name, "tapegrad", mine, "GFLOP/s");
     bench::result(c.name, "direct", theirs, "GFLOP/s");
+    ceiling(c.name, mine / theirs);
+  }
+}
+
+// ---- conv2d ---------------------------------------------------------------
+
+// conv2d forward (im2col, the product, reshape and permute) against the product
+// alone, a direct GEMM on the same im2col matrix: the ceiling says how much of
+// the GEMM's speed the whole convolution keeps. (cuDNN is not a dependency of
+// the library, so the comparison is with the GEMM the convolution is built on.)
+struct ConvCase {
+  const char* name;
+  int64_t n, c, hw, f, k, pad;
+};
+const ConvCase kConvCases[] = {
+    {"conv2d_simple", 100, 1, 28, 30, 5, 0},  // the book's SimpleConvNet, batch 100
+    {"conv2d_3x3_64", 64, 64, 28, 64, 3, 1},  // a deeper net's 3x3 conv
+};
+
+void conv2d(const Options& o) {
+  const int repeats = o.repeats(20, 3);
+  const MatmulCase& f32 = kMatmulCases[0];
+  for (const ConvCase& c : kConvCases) {
+    const int64_t n = o.quick ? std::min<int64_t>(c.n, 8) : c.n;
+    ag::Generator gen(4);
+    Tensor x = ag::randn({n, c.c, c.hw, c.hw}, gen).to(o.device), w = ag::randn({c.f, c.c, c.k, c.k}, gen).to(o.device);
+    ag::NoGradGuard no_grad;
+    const Tensor col = ag::im2col(x, c.k, 1, c.pad);                                // (N·OH·OW, C·K·K)
+    const Tensor wt = ag::permute(ag::reshape(w, {c.f, -1}), {1, 0});  // (C·K·K, F), a contiguous copy
+    Tensor direct_out = ag::zeros({col.shape()[0], c.f}, ag::DType::float32, o.device), y;
+    auto engine = time_device(o, 2, repeats, [&] { y = ag::conv2d(x, w, {}, 1, c.pad); });
+    auto direct = time_device(o, 2, repeats, [&] { direct_gemm(o, f32, col, wt, direct_out); });
+    // the same numbers: y (N, F, OH, OW) is the product's (N·OH·OW, F) rows, permuted
+    const Tensor same = ag::permute(ag::reshape(direct_out, {n, y.shape()[2], y.shape()[3], c.f}), {0, 3, 1, 2});
+    const double scale = ag::max(ag::abs(same)).value_at(0), diff = ag::max(ag::abs(y - same)).value_at(0);
+    if (!(diff <= 1e-3 * scale))
+      throw std::runtime_error(std::string("[") + kProgram + "] " + c.name + ": conv2d differs from the GEMM on its " +
+                               "im2col matrix by " + std::to_string(diff));
+    const double flops = 2.0 * static_cast<double>(col.shape()[0] * col.shape()[1] * c.f);
+    const double mine = flops / bench::median(engine) * 1e-9, theirs = flops / bench::median(direct) * 1e-9;
+    bench::result(c.name, "tapegrad", mine, "GFLOP/s");
+    bench::result(c.name, "gemm_on_im2col", theirs, "GFLOP/s");
     ceiling(c.name, mine / theirs);
   }
 }
@@ -435,6 +477,7 @@ int main(int argc, char** argv) try {
   }
   describe(o);
   if (o.wants("matmul")) matmul(o);
+  if (o.wants("conv2d")) conv2d(o);
   if (o.wants("elementwise")) elementwise(o);
   if (o.wants("mlp_step")) mlp_step(o);
   return 0;
