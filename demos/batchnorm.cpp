@@ -148,7 +148,7 @@ int main(int argc, char** argv) try {
     curves += "\n\n";
     if (area_a > area_b) ++ahead;
     fmt::print("{:>10.5f}  {:>15.1f}%  {:>15.1f}%\n", scale, 100 * a.back(), 100 * b.back());
-    plot += fmt::format("set title 'w ~ N(0, {:.2g}²)'\nplot '{}/batchnorm.dat' index {} using 1:2 with lines lw 2 lc "
+    plot += fmt::format("set title 'weights N(0, {:.2g}²)'\nplot '{}/batchnorm.dat' index {} using 1:2 with lines lw 2 lc "
                         "rgb '#1f77b4' title 'batch norm', '' index {} using 1:3 with lines lw 2 dt 2 lc rgb '#d62728' "
                         "title 'without'\n",
                         scale, opt.out, k, k);
@@ -162,7 +162,7 @@ int main(int argc, char** argv) try {
                          "set multiplot layout 4,4 title 'train accuracy per epoch, with batch norm (solid) and "
                          "without (dashed), by initial weight scale' font ',12'\n"
                          "set yrange [0:1]\nset xrange [1:{}]\nset xlabel 'epoch'\nset ylabel 'accuracy'\n"
-                         "set key bottom right font ',8'\n{}unset multiplot\n",
+                         "unset key\n{}unset multiplot\n",
                          opt.out, opt.epochs, plot),
              opt.out + "/batchnorm.png");
 
@@ -186,17 +186,20 @@ int main(int argc, char** argv) try {
   }
   ag::write_file(opt.out + "/activations.dat", hist);
   std::string panels;
-  for (int bn = 0; bn < 2; ++bn)
+  for (int bn = 0; bn < 2; ++bn) {
+    panels += bn ? "set xtics 1\n" : "set xtics autofreq\nset xtics rotate by -45\n";
     for (int l = 0; l < kHidden; ++l)
       panels += fmt::format("set title '{}layer {}'\nplot '{}/activations.dat' index {} using 1:2 with boxes fs solid "
                             "0.6 lc rgb '{}' notitle\n",
                             bn ? "batch norm, " : "no batch norm, ", l + 1, opt.out, bn * kHidden + l,
                             bn ? "#1f77b4" : "#d62728");
+    if (!bn) panels += "set xtics norotate\n";
+  }
   fmt::print("  {}/activations.dat\n", opt.out);
   demo::plot(opt.out + "/activations.gp",
              fmt::format("set terminal pngcairo size 1500,600 font ',9'\nset output '{}/activations.png'\n"
                          "set multiplot layout 2,5 title 'each hidden layer''s ReLU output at initialisation "
-                         "(weights N(0, 0.01²)), without and with batch norm' font ',12'\n"
+                         "(weights N(0, 0.01²)), without and with batch norm; the spike at 0 is ReLU''s zeros' font ',12'\n"
                          "set xlabel 'activation'\nset ylabel 'fraction'\nset boxwidth 0.9 relative\n{}unset multiplot\n",
                          opt.out, panels),
              opt.out + "/activations.png");

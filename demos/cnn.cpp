@@ -22,8 +22,9 @@ constexpr const char* kAbout = R"(cnn: convolutional nets on handwritten digits 
 
   simple: the SimpleConvNet of "Deep Learning from Scratch" chapter 7:
           conv 30 filters 5x5 - ReLU - max pool 2x2 - affine 100 - ReLU -
-          affine 10, Softmax-with-Loss, weights N(0, 0.01^2), Adam 1e-3
-          with cosine annealing, batch 100, 6 epochs.
+          affine 10, Softmax-with-Loss, Adam 1e-3 with cosine annealing,
+          batch 100, 6 epochs (the book: weights N(0, 0.01^2) and 20
+          epochs; PyTorch's initialisation learns faster).
   deep:   chapter 8's deeper net with batch normalisation: three blocks of
           two 3x3 convs (16, 32, 64 filters, each conv - batch norm - ReLU)
           and a 2x2 max pool, then affine 100 - ReLU - dropout 0.5 - affine 10;
@@ -85,18 +86,15 @@ void conv_bn_relu(nn::Sequential& net, int64_t in, int64_t out, ag::Generator& g
 std::shared_ptr<nn::Sequential> make_net(const std::string& config, ag::Generator& gen) {
   auto net = std::make_shared<nn::Sequential>();
   if (config == "simple") {
-    auto conv = std::make_shared<nn::Conv2d>(1, 30, 5, gen);  // (N, 30, 24, 24)
-    auto fc1 = std::make_shared<nn::Linear>(30 * 12 * 12, 100, gen), fc2 = std::make_shared<nn::Linear>(100, 10, gen);
-    // the book's initialisation: weights N(0, 0.01²), biases 0 (so the filters start as faint noise)
-    for (ag::Tensor* w : {&conv->weight, &fc1->weight, &fc2->weight}) nn::init::normal_(*w, gen, 0.01);
-    for (ag::Tensor* b : {&conv->bias, &fc1->bias, &fc2->bias}) nn::init::zeros_(*b);
-    net->add(conv);
+    // PyTorch's initialisation (uniform in ±1/sqrt(fan_in)): the book's N(0, 0.01²) learns
+    // the same net more slowly (98.5% after these 6 epochs; the book trains 20)
+    net->add(std::make_shared<nn::Conv2d>(1, 30, 5, gen));  // (N, 30, 24, 24)
     net->add(nn::ReLU());
     net->add(std::make_shared<nn::MaxPool2d>(2));  // (N, 30, 12, 12)
     net->add(std::make_shared<nn::Flatten>());     // (N, 4320)
-    net->add(fc1);
+    net->add(std::make_shared<nn::Linear>(30 * 12 * 12, 100, gen));
     net->add(nn::ReLU());
-    net->add(fc2);
+    net->add(std::make_shared<nn::Linear>(100, 10, gen));
     return net;
   }
   conv_bn_relu(*net, 1, 16, gen);
