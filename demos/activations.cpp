@@ -10,7 +10,7 @@
 namespace {
 
 constexpr const char* kAbout = R"(activations: the activation functions sigmoid, tanh, ReLU, LeakyReLU, ELU,
-PReLU, softplus and softmax, each with its derivative, the derivatives computed
+PReLU, softplus, GELU, SiLU and softmax, each with its derivative, the derivatives computed
 by backward() (not by hand). Softmax maps a vector to a vector: its panel shows
 the first output of softmax([x, 1, -1]) as x moves, and d y0 / dx.
 
@@ -36,6 +36,8 @@ int main(int argc, char** argv) try {
       // PReLU's slope is learned; here at its initial value 0.25
       {"prelu", [](const ag::Tensor& x) { return nn::prelu(x, ag::full({1}, 0.25, x.dtype())); }},
       {"softplus", [](const ag::Tensor& x) { return ag::softplus(x); }},
+      {"gelu", [](const ag::Tensor& x) { return ag::gelu(x); }},
+      {"silu", [](const ag::Tensor& x) { return ag::silu(x); }},
       // softmax([x, 1, -1])[0] for each x: a row per x, the first column
       {"softmax", [](const ag::Tensor& x) {
          ag::Tensor col = ag::reshape(x, {-1, 1});
@@ -70,8 +72,8 @@ int main(int argc, char** argv) try {
                           "title '{0}(x)', '' using 1:{3} with lines lw 2 dt 2 lc rgb '#d62728' title 'derivative'\n",
                           fs[k].first, dir, 2 + 2 * k, 3 + 2 * k);
   demo::plot(dir + "/activations.gp",
-             fmt::format("set terminal pngcairo size 1400,640 noenhanced font ',10'\nset output '{}/activations.png'\n"
-                         "set multiplot layout 2,4 title 'Activation functions (solid) and their derivatives from "
+             fmt::format("set terminal pngcairo size 1600,640 noenhanced font ',10'\nset output '{}/activations.png'\n"
+                         "set multiplot layout 2,5 title 'Activation functions (solid) and their derivatives from "
                          "backward() (dashed)' font ',12'\n"
                          "set grid\nset key top left font ',9'\nset xlabel 'x'\nset ylabel 'y'\nset xrange [-4:4]\n"
                          "set yrange [-1.5:4.2]\nset xzeroaxis\n{}unset multiplot\n",
