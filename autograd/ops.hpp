@@ -52,7 +52,7 @@ Tensor softplus(const Tensor& x);
 Tensor clip(const Tensor& x, double lo, double hi);
 // The larger of a and b elementwise (broadcasting); NaN if either is NaN
 Tensor maximum(const Tensor& a, const Tensor& b);
-// ---- h1: more elementwise ops ----
+// More elementwise ops
 // The smaller of a and b elementwise (broadcasting); NaN if either is NaN; a tie splits the gradient in halves
 Tensor minimum(const Tensor& a, const Tensor& b);
 // sin(x), elementwise
@@ -65,7 +65,6 @@ Tensor erf(const Tensor& x);
 Tensor gelu(const Tensor& x);
 // SiLU (swish): x · sigmoid(x)
 Tensor silu(const Tensor& x);
-// ---- end h1 ----
 // mask * a + (1 - mask) * b for a 0/1 mask (differentiable in a and b)
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
 // Explicit dtype conversion, recorded (its backward casts back).
@@ -111,12 +110,11 @@ Tensor var(const Tensor& x, const Axes& axes = {}, int64_t correction = 1, bool 
 Tensor std(const Tensor& x, const Axes& axes = {}, int64_t correction = 1, bool keepdims = false);
 // Index of the largest value along one axis (int64, not differentiable).
 Tensor argmax(const Tensor& x, int64_t axis = -1, bool keepdims = false);
-// ---- h1: more reductions ----
+// More reductions
 // log(sum(e^x)) over axes (empty: all), computed stably around the (unrecorded) max; its gradient is softmax(x).
 Tensor logsumexp(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
 // Index of the smallest value along one axis, the first of ties (int64, not differentiable).
 Tensor argmin(const Tensor& x, int64_t axis = -1, bool keepdims = false);
-// ---- end h1 ----
 // e^x / sum(e^x) along an axis, computed stably.
 Tensor softmax(const Tensor& x, int64_t axis = -1);
 // x - logsumexp(x) along an axis.
@@ -152,7 +150,7 @@ Tensor concat(std::initializer_list<Tensor> xs, int64_t axis = 0);
 // int64 labels (n,) -> (n, classes) 0/1 rows. Not differentiable.
 Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype = DType::float32);
 
-// ---- h1: more shape ops (torch names and semantics) ----
+// More shape ops (torch names and semantics)
 // Equal-shape tensors joined along a new axis (torch.stack).
 Tensor stack(std::span<const Tensor> xs, int64_t axis = 0);
 Tensor stack(std::initializer_list<Tensor> xs, int64_t axis = 0);
@@ -172,7 +170,6 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, double value = 0.0
 Tensor gather(const Tensor& x, int64_t axis, const Tensor& index);
 // x plus src[p] added at p's axis coordinate index[p] (torch.scatter_add); index and src share one shape.
 Tensor scatter_add(const Tensor& x, int64_t axis, const Tensor& index, const Tensor& src);
-// ---- end h1 ----
 
 // ---- Matrix products (ops/matmul.cpp) ------------------------------------------------
 

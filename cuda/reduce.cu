@@ -93,28 +93,16 @@ template <class T, class A, class C> void reduce_axes(const View& x, const View&
                       StoreScaled<T, A>{out.ptr<T>(), scale}, s.contiguous);
 }
 
-// Row o * inner + i of an (outer, r, inner) block: the first index of its largest value.
-template <class T> struct ArgmaxRow {
+// Row o * inner + i of an (outer, r, inner) block: the first index of its largest
+// value (Smallest: of its smallest).
+template <class T, bool Smallest> struct ArgExtremumRow {
   const T* x;
   int64_t r, inner;
   AG_HD int64_t operator()(int64_t row) const {
     const T* p = x + (row / inner) * r * inner + row % inner;
     int64_t best = 0;
     for (int64_t k = 1; k < r; ++k)
-      if (p[k * inner] > p[best * inner]) best = k;
-    return best;
-  }
-};
-
-// h1: row o * inner + i of an (outer, r, inner) block: the first index of its smallest value.
-template <class T> struct ArgminRow {
-  const T* x;
-  int64_t r, inner;
-  AG_HD int64_t operator()(int64_t row) const {
-    const T* p = x + (row / inner) * r * inner + row % inner;
-    int64_t best = 0;
-    for (int64_t k = 1; k < r; ++k)
-      if (p[k * inner] < p[best * inner]) best = k;
+      if (Smallest ? p[k * inner] < p[best * inner] : p[k * inner] > p[best * inner]) best = k;
     return best;
   }
 };
@@ -156,16 +144,15 @@ template <class T> void run(KOp op, const View& x, const View& out, const KAttrs
       return reduce_axes<T>(x, out, a, 0.0, thrust::plus<double>(), 1.0 / static_cast<double>(segmented(x, a).r));
     case KOp::max: return reduce_axes<T>(x, out, a, -std::numeric_limits<A>::infinity(), MaxOp{});
     case KOp::min: return reduce_axes<T>(x, out, a, std::numeric_limits<A>::infinity(), MinOp{});
-    case KOp::argmax: {
+    case KOp::argmax:
+    case KOp::argmin: {
       const Blocks b = blocks(x, a.axis);
-      thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),
-                        ArgmaxRow<T>{x.ptr<T>(), b.n, b.inner});
-      return;
-    }
-    case KOp::argmin: {  // h1
-      const Blocks b = blocks(x, a.axis);
-      thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),
-                        ArgminRow<T>{x.ptr<T>(), b.n, b.inner});
+      if (op == KOp::argmax)
+        thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),
+                          ArgExtremumRow<T, false>{x.ptr<T>(), b.n, b.inner});
+      else
+        thrust::transform(AG_POLICY, Index(0), Index(b.outer * b.inner), out.ptr<int64_t>(),
+                          ArgExtremumRow<T, true>{x.ptr<T>(), b.n, b.inner});
       return;
     }
     case KOp::softmax:

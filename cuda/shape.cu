@@ -89,7 +89,7 @@ template <class T> struct IndexAddValue {
   }
 };
 
-// ---- h1: gather, scatter_add ----
+// Gather, scatter_add
 // out[p] = x[p with its axis coordinate replaced by index[p]] over the index's
 // positions p; an index outside [0, d) reads nothing (0) and is reported
 // (Note [Checks on the device] in kernels.hpp)
@@ -147,7 +147,6 @@ template <class T> struct ScatterAddValue {
     return static_cast<T>(s);
   }
 };
-// ---- end h1 ----
 
 // element k of one concat input (o, j, i) lands at out[o, offset + j, i]
 struct ConcatIndex {
@@ -220,7 +219,7 @@ template <class T> void run(KOp op, const View* in, int nin, const View& out, co
                         IndexAddValue<T>{x.ptr<T>(), in[1].ptr<int64_t>(), in[1].numel, b.n, b.inner, a.check});
       return;
     }
-    case KOp::gather: {  // h1
+    case KOp::gather: {
       GatherValue<T> f{};
       f.x = x.ptr<T>();
       f.index = in[1].ptr<int64_t>();
@@ -237,7 +236,7 @@ template <class T> void run(KOp op, const View* in, int nin, const View& out, co
       thrust::transform(AG_POLICY, Index(0), Index(out.numel), y, f);
       return;
     }
-    case KOp::scatter_add: {  // h1
+    case KOp::scatter_add: {
       ScatterAddValue<T> f{};
       f.x = x.ptr<T>();
       f.index = in[1].ptr<int64_t>();

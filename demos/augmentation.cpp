@@ -33,22 +33,12 @@ int main(int argc, char** argv) try {
   std::string data, dir;
   int64_t count = 8;
   uint64_t seed = 0;
-  bool skip_missing = false;
-  if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) data = env;
   demo::Cli cli("augmentation", kAbout);
-  cli.option("--data", data, "the folder with the MNIST files")
-      ->type_name("DIR")
-      ->default_str(data.empty() ? "$TAPEGRAD_MNIST_DIR" : data);
+  cli.data(data, "the folder with the MNIST files");
   cli.option("--images", count, "how many test images to show")->check(demo::between(1, 20));
   cli.option("--seed", seed, "the seed of the random transformations");
-  cli.flag("--skip-missing", skip_missing, "exit with status 77 (a skipped test) when the data folder is missing");
   cli.out(dir);
   cli.parse(argc, argv);
-  if (data.empty()) cli.fail("no data folder: pass --data DIR or set TAPEGRAD_MNIST_DIR (the README says where to get the files)");
-  if (skip_missing && !std::filesystem::is_directory(data)) {
-    fmt::print("SKIPPED: no MNIST directory at {}\n", data);
-    return 77;
-  }
   std::filesystem::create_directories(dir);
 
   // (n, 1, 28, 28) in [0, 1]

@@ -34,22 +34,16 @@ struct Options {
   std::string data, out;
   int epochs = 20;
   int64_t train_size = 1000;
-  bool skip_missing = false;
 };
 
 Options parse(int argc, char** argv) {
   Options o;
-  if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) o.data = env;
   demo::Cli cli("batchnorm", kAbout);
-  cli.option("--data", o.data, "the folder with the four MNIST files")
-      ->type_name("DIR")
-      ->default_str(o.data.empty() ? "$TAPEGRAD_MNIST_DIR" : o.data);
+  cli.data(o.data, "the folder with the four MNIST files");
   cli.option("--epochs", o.epochs, "passes over the training images")->check(demo::at_least(1));
   cli.option("--train-size", o.train_size, "training images (the book: 1,000)")->check(demo::at_least(100));
   cli.out(o.out);
-  cli.flag("--skip-missing", o.skip_missing, "exit with status 77 (a skipped test) when the data folder is missing");
   cli.parse(argc, argv);
-  if (o.data.empty()) cli.fail("no data folder: pass --data DIR or set TAPEGRAD_MNIST_DIR (the README says where to get the files)");
   return o;
 }
 
@@ -122,10 +116,6 @@ std::vector<double> histogram(const std::vector<double>& v, double hi, int bins)
 
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
-  if (opt.skip_missing && !std::filesystem::is_directory(opt.data)) {
-    fmt::print("SKIPPED: no MNIST directory at {}\n", opt.data);
-    return 77;
-  }
   nn::Dataset data = nn::load_mnist_split(opt.data, "train", {.limit = opt.train_size});
   fmt::print("{} MNIST training images; 784-100x5-10, SGD lr 0.01, batch 100, {} epochs\n", data.size(), opt.epochs);
   std::filesystem::create_directories(opt.out);

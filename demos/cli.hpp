@@ -13,6 +13,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -109,6 +110,17 @@ class Cli {
     return app_.add_flag(flag, value, help);
   }
 
+  // --data DIR (default: $TAPEGRAD_MNIST_DIR) and --skip-missing, for a demo that
+  // reads the four MNIST (or Fashion-MNIST) files: parse() then fails in one line
+  // when no folder was given, and with --skip-missing exits 77 (a skipped test),
+  // saying so, when the folder does not exist.
+  void data(std::string& dir, const std::string& help = "the folder with the four MNIST files") {
+    if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) dir = env;
+    option("--data", dir, help)->type_name("DIR")->default_str(dir.empty() ? "$TAPEGRAD_MNIST_DIR" : dir);
+    flag("--skip-missing", skip_missing_, "exit with status 77 (a skipped test) when the data folder is missing");
+    data_ = &dir;
+  }
+
   // --out DIR, the folder the demo writes into: out/<demo> by default.
   CLI::Option* out(std::string& dir) {
     dir = "out/" + name_;
@@ -143,11 +155,18 @@ class Cli {
       fail(one_line(e.what()));
     }
     const std::vector<std::string> extra = app_.remaining();
-    if (extra.empty()) return;
-    if (extra[0].size() > 1 && extra[0][0] == '-')
-      fail(fmt::format("unknown option {} ({} --help lists the options)", extra[0], name_));
-    fail(fmt::format("unexpected argument \"{}\" ({} takes only options{})", extra[0], name_,
-                     has_out_ ? fmt::format("; to write into {0}: --out {0}", extra[0]) : ""));
+    if (!extra.empty()) {
+      if (extra[0].size() > 1 && extra[0][0] == '-')
+        fail(fmt::format("unknown option {} ({} --help lists the options)", extra[0], name_));
+      fail(fmt::format("unexpected argument \"{}\" ({} takes only options{})", extra[0], name_,
+                       has_out_ ? fmt::format("; to write into {0}: --out {0}", extra[0]) : ""));
+    }
+    if (data_ && data_->empty())
+      fail("no data folder: pass --data DIR or set TAPEGRAD_MNIST_DIR (the README says where to get the files)");
+    if (data_ && skip_missing_ && !std::filesystem::is_directory(*data_)) {
+      fmt::print("SKIPPED: no MNIST directory at {}\n", *data_);
+      std::exit(77);
+    }
   }
 
   // Prints "<demo>: message" and exits 2, for a bad command line found after parse().
@@ -174,6 +193,8 @@ class Cli {
   std::string name_;
   CLI::App app_;
   bool has_out_ = false;
+  std::string* data_ = nullptr;  // --data's folder, when the demo reads one
+  bool skip_missing_ = false;
 };
 
 }  // namespace demo

@@ -45,18 +45,14 @@ struct Options {
   int epochs = 0;      // 0: the configuration's own
   int64_t limit = -1;  // all images
   double min_accuracy = 0;
-  bool skip_missing = false;
   ag::Device device = ag::Device::cpu();
 };
 
 Options parse(int argc, char** argv) {
   Options o;
   std::string device = "cpu";
-  if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) o.data = env;
   demo::Cli cli("cnn", kAbout);
-  cli.option("--data", o.data, "the folder with the four MNIST (or Fashion-MNIST) files")
-      ->type_name("DIR")
-      ->default_str(o.data.empty() ? "$TAPEGRAD_MNIST_DIR" : o.data);
+  cli.data(o.data, "the folder with the four MNIST (or Fashion-MNIST) files");
   cli.choice("--config", o.config, {"simple", "deep"}, "the net and its training, as above");
   cli.option("--epochs", o.epochs, "passes over the training images (default: simple 6, deep 3)")
       ->check(demo::at_least(1))
@@ -67,10 +63,8 @@ Options parse(int argc, char** argv) {
   cli.out(o.out);
   cli.option("--min-accuracy", o.min_accuracy, "exit with status 1 when the final test accuracy is below this")
       ->check(demo::between(0, 1));
-  cli.flag("--skip-missing", o.skip_missing, "exit with status 77 (a skipped test) when the data folder is missing");
   demo::device_option(cli, device, "the training");
   cli.parse(argc, argv);
-  if (o.data.empty()) cli.fail("no data folder: pass --data DIR or set TAPEGRAD_MNIST_DIR (the README says where to get the files)");
   o.device = demo::parse_device(device, "cnn");
   return o;
 }
@@ -147,10 +141,6 @@ std::string filter_grid(const ag::Tensor& w, int64_t& width, int64_t& height) {
 
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
-  if (opt.skip_missing && !std::filesystem::is_directory(opt.data)) {
-    fmt::print("SKIPPED: no MNIST directory at {}\n", opt.data);
-    return 77;
-  }
   nn::Mnist data = nn::load_mnist(opt.data, {.flatten = false, .limit = opt.limit});  // images (n, 1, 28, 28)
   fmt::print("{} training and {} test images of {} from {}\n", data.train.size(), data.test.size(),
              fmt::join(data.train.x.shape(), "x"), opt.data);

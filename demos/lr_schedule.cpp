@@ -41,23 +41,13 @@ int main(int argc, char** argv) try {
   int64_t limit = 5000;
   int epochs = 5;
   double base = 0.5;
-  bool skip_missing = false;
-  if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) data = env;
   demo::Cli cli("lr_schedule", kAbout);
-  cli.option("--data", data, "the folder with the four MNIST files")
-      ->type_name("DIR")
-      ->default_str(data.empty() ? "$TAPEGRAD_MNIST_DIR" : data);
+  cli.data(data, "the folder with the four MNIST files");
   cli.option("--limit", limit, "read only this many training images and this many test images")->check(demo::at_least(100));
   cli.option("--epochs", epochs, "passes over the training images")->check(demo::at_least(2));
   cli.option("--lr", base, "the base learning rate of SGD")->check(demo::between(1e-6, 10));
-  cli.flag("--skip-missing", skip_missing, "exit with status 77 (a skipped test) when the data folder is missing");
   cli.out(dir);
   cli.parse(argc, argv);
-  if (data.empty()) cli.fail("no data folder: pass --data DIR or set TAPEGRAD_MNIST_DIR (the README says where to get the files)");
-  if (skip_missing && !std::filesystem::is_directory(data)) {
-    fmt::print("SKIPPED: no MNIST directory at {}\n", data);
-    return 77;
-  }
   std::filesystem::create_directories(dir);
   const nn::Mnist mnist = nn::load_mnist(data, {.limit = limit});
   const int64_t iters = nn::DataLoader(mnist.train, {.batch_size = 100}).size(), total = iters * epochs;

@@ -38,18 +38,14 @@ struct Options {
   int epochs = 0;      // 0: the configuration's own
   int64_t limit = -1;  // all images
   double min_accuracy = 0;
-  bool skip_missing = false;  // exit 77 (a skipped test) when the data directory is missing
   ag::Device device = ag::Device::cpu();
 };
 
 Options parse(int argc, char** argv) {
   Options o;
   std::string device = "cpu";
-  if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) o.data = env;
   demo::Cli cli("mnist", kAbout);
-  cli.option("--data", o.data, "the folder with the four MNIST files")
-      ->type_name("DIR")
-      ->default_str(o.data.empty() ? "$TAPEGRAD_MNIST_DIR" : o.data);
+  cli.data(o.data, "the folder with the four MNIST files");
   cli.choice("--config", o.config, {"book", "book-sigmoid", "strong"}, "the net and its training, as above");
   cli.option("--epochs", o.epochs, "passes over the training images (default: book 10,000 iterations, strong 10)")
       ->check(demo::at_least(1))
@@ -60,10 +56,8 @@ Options parse(int argc, char** argv) {
   cli.out(o.out);
   cli.option("--min-accuracy", o.min_accuracy, "exit with status 1 when the final test accuracy is below this")
       ->check(demo::between(0, 1));
-  cli.flag("--skip-missing", o.skip_missing, "exit with status 77 (a skipped test) when the data folder is missing");
   demo::device_option(cli, device, "the training");
   cli.parse(argc, argv);
-  if (o.data.empty()) cli.fail("no data folder: pass --data DIR or set TAPEGRAD_MNIST_DIR (the README says where to get the files)");
   o.device = demo::parse_device(device, "mnist");
   return o;
 }
@@ -72,10 +66,6 @@ Options parse(int argc, char** argv) {
 
 int main(int argc, char** argv) try {
   const Options opt = parse(argc, argv);
-  if (opt.skip_missing && !std::filesystem::is_directory(opt.data)) {
-    fmt::print("SKIPPED: no MNIST directory at {}\n", opt.data);
-    return 77;
-  }
   nn::Mnist data = nn::load_mnist(opt.data, {.limit = opt.limit});
   fmt::print("MNIST: {} training and {} test images from {}\n", data.train.size(), data.test.size(), opt.data);
   ag::Generator gen(0);

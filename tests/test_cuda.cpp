@@ -634,7 +634,6 @@ TEST_CASE("the Trainer with Adam trains on the device as on the cpu") {
   CHECK(dev.second == doctest::Approx(cpu.second).epsilon(1e-5));
 }
 
-// ---- h1 ----
 TEST_CASE("gather and scatter_add on the device: int64 gather, and bad indices read nothing, reported at the next copy") {
   const Tensor l = arange(0, 6, 1, DType::int64).reshape({2, 3});
   const Tensor idx = from_vector(std::vector<int64_t>{2, 0, 1, 1}, {2, 2});
@@ -647,7 +646,6 @@ TEST_CASE("gather and scatter_add on the device: int64 gather, and bad indices r
             .starts_with("[scatter_add] index -1 at position 2 is out of range [0, 2)"));
   CHECK(sum(x).item<float>() == 6.0f);  // reported once: the record is clear again
 }
-// ---- end h1 ----
 
 }  // TEST_SUITE
 

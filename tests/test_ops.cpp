@@ -250,7 +250,7 @@ TEST_CASE("sum and mean of float32 accumulate in double: one rounding, at the en
   }
 }
 
-// ---- h1: sin, cos, erf, gelu, silu, minimum, logsumexp, argmin, stack, split, chunk, tile, flip, pad,
+// ---- sin, cos, erf, gelu, silu, minimum, logsumexp, argmin, stack, split, chunk, tile, flip, pad,
 // gather, scatter_add (values as torch gives them) ----
 
 TEST_CASE("sin, cos, erf, gelu (exact, erf form) and silu: values and derivatives") {
@@ -433,6 +433,5 @@ TEST_CASE("gather and scatter_add along an axis (torch semantics), with their gr
         "[scatter_add] needs src of the index's shape: index (1, 5), src (2, 5) (x (3, 5))");
 }
 
-// ---- end h1 ----
 
 }  // TEST_SUITE

@@ -139,37 +139,26 @@ template <class T> void min(std::span<const Tensor> in, Tensor& out, const Attrs
                     [](T u, T v) { return v < u || std::isnan(v) ? v : u; });
 }
 
-// The first index of the largest value along attrs.axis.
+// The first index of the largest value along attrs.axis (Smallest: of the smallest).
+template <class T, bool Smallest> void arg_extremum(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
+  const T* x = in[0].impl()->data<T>();
+  int64_t* y = out.impl()->data<int64_t>();
+  const Blocks b = blocks(in[0].shape(), a.axis);
+  for (int64_t o = 0; o < b.outer; ++o)
+    for (int64_t i = 0; i < b.inner; ++i) {
+      const T* p = x + o * b.r * b.inner + i;
+      int64_t best = 0;
+      for (int64_t k = 1; k < b.r; ++k)
+        if (Smallest ? p[k * b.inner] < p[best * b.inner] : p[k * b.inner] > p[best * b.inner]) best = k;
+      y[o * b.inner + i] = best;
+    }
+}
 template <class T> void argmax(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  const T* x = in[0].impl()->data<T>();
-  int64_t* y = out.impl()->data<int64_t>();
-  const Blocks b = blocks(in[0].shape(), a.axis);
-  for (int64_t o = 0; o < b.outer; ++o)
-    for (int64_t i = 0; i < b.inner; ++i) {
-      const T* p = x + o * b.r * b.inner + i;
-      int64_t best = 0;
-      for (int64_t k = 1; k < b.r; ++k)
-        if (p[k * b.inner] > p[best * b.inner]) best = k;
-      y[o * b.inner + i] = best;
-    }
+  arg_extremum<T, false>(in, out, a);
 }
-
-// ---- h1: argmin ----
-// Along attrs.axis: the index of the first smallest value.
 template <class T> void argmin(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
-  const T* x = in[0].impl()->data<T>();
-  int64_t* y = out.impl()->data<int64_t>();
-  const Blocks b = blocks(in[0].shape(), a.axis);
-  for (int64_t o = 0; o < b.outer; ++o)
-    for (int64_t i = 0; i < b.inner; ++i) {
-      const T* p = x + o * b.r * b.inner + i;
-      int64_t best = 0;
-      for (int64_t k = 1; k < b.r; ++k)
-        if (p[k * b.inner] < p[best * b.inner]) best = k;
-      y[o * b.inner + i] = best;
-    }
+  arg_extremum<T, true>(in, out, a);
 }
-// ---- end h1 ----
 
 // Along attrs.axis: y = e^(x - max) / sum e^(x - max) (log: x - max - log sum).
 template <class T, bool Log> void softmax_impl(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
@@ -211,6 +200,6 @@ AG_CPU_KERNEL(min, min);
 AG_CPU_KERNEL(argmax, argmax);
 AG_CPU_KERNEL(softmax, softmax);
 AG_CPU_KERNEL(log_softmax, log_softmax);
-AG_CPU_KERNEL(argmin, argmin);  // h1
+AG_CPU_KERNEL(argmin, argmin);
 
 }  // namespace ag::cpu

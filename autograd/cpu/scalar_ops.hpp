@@ -100,7 +100,7 @@ struct Softplus {
   }
 };
 
-// ---- h1: sin, cos, minimum, erf, gelu, silu ----
+// Sin, cos, minimum, erf, gelu, silu
 // NaN in either operand gives NaN, as in NumPy and PyTorch.
 struct Minimum {
   template <class T> AG_HD T operator()(T a, T b) const { return (a < b || a != a) ? a : b; }
@@ -116,7 +116,6 @@ struct Gelu {
 };
 // SiLU (swish): x · sigmoid(x), through the stable Sigmoid.
 struct Silu { template <class T> AG_HD T operator()(T x) const { return x * Sigmoid{}(x); } };
-// ---- end h1 ----
 
 // Sigmoid's backward from its output y and the upstream gradient g.
 struct SigmoidBackward { template <class T> AG_HD T operator()(T y, T g) const { return g * y * (T(1) - y); } };

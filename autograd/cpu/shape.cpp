@@ -129,7 +129,7 @@ template <class T> void concat(std::span<const Tensor> in, Tensor& out, const At
   }
 }
 
-// ---- h1: gather, scatter_add ----
+// Gather, scatter_add
 namespace {
 // The offset in a tensor of shape `to` (row-major) of the index tensor's position
 // `coord`, with the axis coordinate replaced by `at`.
@@ -170,7 +170,6 @@ template <class T> void scatter_add(std::span<const Tensor> in, Tensor& out, con
   for (int64_t k = 0; k < in[1].numel(); ++k, advance(coord, is))
     y[offset_along(out.shape(), coord, a.axis, idx[k])] += src[k];
 }
-// ---- end h1 ----
 
 // int64 labels -> rows of 0/1 in attrs.dtype
 template <class> void one_hot(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
@@ -193,7 +192,7 @@ AG_CPU_KERNEL(index_select, index_select);
 AG_CPU_KERNEL(index_add, index_add);
 AG_CPU_KERNEL(concat, concat);
 AG_CPU_KERNEL(one_hot, one_hot);
-AG_CPU_KERNEL(gather, gather);            // h1
-AG_CPU_KERNEL(scatter_add, scatter_add);  // h1
+AG_CPU_KERNEL(gather, gather);          
+AG_CPU_KERNEL(scatter_add, scatter_add);
 
 }  // namespace ag::cpu

@@ -218,7 +218,7 @@ AG_BACKWARD(maximum) {
 }
 AG_SAMPLE(maximum) { return maximum(x[0], x[1]); }
 
-// ---- h1: minimum, sin, cos, erf, gelu, silu ----
+// Minimum, sin, cos, erf, gelu, silu
 
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary(Op::minimum, a, b, /*save=*/true); }
 // d min(a, b)/da = [a < b], d/db = [a > b]; where a == b each gets half
@@ -273,7 +273,6 @@ AG_BACKWARD(silu) {
 }
 AG_SAMPLE(silu) { return silu(x[0] * 2.0); }
 
-// ---- end h1 ----
 
 Tensor Tensor::clone() const {
   if (is_floating(dtype())) return unary(Op::clone, *this);

@@ -124,7 +124,7 @@ Tensor argmax(const Tensor& x, int64_t axis, bool keepdims) {
 }
 AG_SAMPLE(argmax) { return argmax(x[0], 1); }
 
-// ---- h1: logsumexp (a composite) and argmin ----
+// Logsumexp (a composite) and argmin
 
 // m + log(sum(e^(x - m))) with m = max(x) over the axes (0 where that is not finite), recorded as its parts.
 // m is computed without recording: its gradient would cancel (dm · (1 - Σ softmax) = 0),
@@ -157,7 +157,6 @@ Tensor argmin(const Tensor& x, int64_t axis, bool keepdims) {
 }
 AG_SAMPLE(argmin) { return argmin(x[0], 1); }
 
-// ---- end h1 ----
 
 Tensor softmax(const Tensor& x, int64_t axis) {
   detail::check_float(Op::softmax, x);

@@ -336,7 +336,7 @@ Tensor one_hot(const Tensor& labels, int64_t classes, DType dtype) {
 }
 AG_SAMPLE(one_hot) { return one_hot(x[0], 3, DType::float64); }
 
-// ---- h1: stack, split, chunk, tile, flip, pad (composites), gather, scatter_add ----
+// Stack, split, chunk, tile, flip, pad (composites), gather, scatter_add
 
 // each tensor gets a new size-1 axis, then they are concatenated along it
 Tensor stack(std::span<const Tensor> xs, int64_t axis) {
@@ -558,6 +558,5 @@ AG_SAMPLE(scatter_add) {
   return x[1].shape()[0] == 5 ? scatter_add(x[0], 0, x[1], x[2]) : scatter_add(transpose(x[0]), 1, x[1], x[2]);
 }
 
-// ---- end h1 ----
 
 }  // namespace ag
