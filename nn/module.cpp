@@ -87,36 +87,32 @@ Tensor Module::register_buffer(const std::string& name, Tensor value) {
   return value;
 }
 
-void Module::load_buffers(const NamedTensors& buffers) {
-  NamedTensors mine = named_buffers();
-  if (mine.size() != buffers.size())
-    ag::fail("load_buffers", "{} has {} buffers, but {} were given", name(), mine.size(), buffers.size());
+namespace {
+// Copies `source` into `mine` (this module's parameters or buffers, `kind`), which
+// must match it name for name, in shape and dtype; `op` names the caller in errors.
+void copy_named(const char* op, const char* kind, const std::string& module, NamedTensors mine,
+                const NamedTensors& source) {
+  if (mine.size() != source.size())
+    ag::fail(op, "{} has {} {}s, but {} were given", module, mine.size(), kind, source.size());
   ag::NoGradGuard off;
   for (size_t i = 0; i < mine.size(); ++i) {
     auto& [n, t] = mine[i];
-    const auto& [bn, bt] = buffers[i];
-    if (n != bn) ag::fail("load_buffers", "buffer {} is '{}' here but '{}' in the source", i, n, bn);
-    if (t.shape() != bt.shape() || t.dtype() != bt.dtype())
-      ag::fail("load_buffers", "'{}' has shape {} {} here but {} {} in the source", n, t.shape(), t.dtype(),
-               bt.shape(), bt.dtype());
-    t.copy_(bt);
+    const auto& [sn, st] = source[i];
+    if (n != sn) ag::fail(op, "{} {} is '{}' here but '{}' in the source", kind, i, n, sn);
+    if (t.shape() != st.shape() || t.dtype() != st.dtype())
+      ag::fail(op, "'{}' has shape {} {} here but {} {} in the source", n, t.shape(), t.dtype(), st.shape(),
+               st.dtype());
+    t.copy_(st);
   }
+}
+}  // namespace
+
+void Module::load_buffers(const NamedTensors& buffers) {
+  copy_named("load_buffers", "buffer", name(), named_buffers(), buffers);
 }
 
 void Module::load_parameters(const NamedTensors& params) {
-  NamedTensors mine = named_parameters();
-  if (mine.size() != params.size())
-    ag::fail("load_parameters", "{} has {} parameters, but {} were given", name(), mine.size(), params.size());
-  ag::NoGradGuard off;
-  for (size_t i = 0; i < mine.size(); ++i) {
-    auto& [n, t] = mine[i];
-    const auto& [pn, pt] = params[i];
-    if (n != pn) ag::fail("load_parameters", "parameter {} is '{}' here but '{}' in the source", i, n, pn);
-    if (t.shape() != pt.shape() || t.dtype() != pt.dtype())
-      ag::fail("load_parameters", "'{}' has shape {} {} here but {} {} in the source", n, t.shape(), t.dtype(),
-               pt.shape(), pt.dtype());
-    t.copy_(pt);
-  }
+  copy_named("load_parameters", "parameter", name(), named_parameters(), params);
 }
 
 Sequential& Sequential::add(std::shared_ptr<Module> m) {

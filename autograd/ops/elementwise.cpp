@@ -208,26 +208,25 @@ AG_BACKWARD(clip) {
 }
 AG_SAMPLE(clip) { return clip(x[0], -0.5, 0.5); }
 
-Tensor maximum(const Tensor& a, const Tensor& b) { return binary(Op::maximum, a, b, /*save=*/true); }
-// d max(a, b)/da = [a > b], d/db = [a < b]; where a == b each gets half
-AG_BACKWARD(maximum) {
+// The rule of maximum (and, with a and b swapped in the comparison, minimum):
+// gy goes to a where a wins, to b where b wins, and in halves where they tie.
+static void backward_pick(BackwardCtx& ctx, const Tensor& gy, Grads& gx, bool larger) {
   Tensor a = ctx.saved(0), b = ctx.saved(1);
-  Tensor to_a = heaviside(a - b) + eq(a, b) * 0.5;
+  Tensor to_a = heaviside(larger ? a - b : b - a) + eq(a, b) * 0.5;
   if (ctx.needs_grad(0)) gx[0] = gy * to_a;
   if (ctx.needs_grad(1)) gx[1] = gy * (1.0 - to_a);
 }
+
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary(Op::maximum, a, b, /*save=*/true); }
+// d max(a, b)/da = [a > b], d/db = [a < b]; where a == b each gets half
+AG_BACKWARD(maximum) { backward_pick(ctx, gy, gx, /*larger=*/true); }
 AG_SAMPLE(maximum) { return maximum(x[0], x[1]); }
 
 // Minimum, sin, cos, erf, gelu, silu
 
 Tensor minimum(const Tensor& a, const Tensor& b) { return binary(Op::minimum, a, b, /*save=*/true); }
 // d min(a, b)/da = [a < b], d/db = [a > b]; where a == b each gets half
-AG_BACKWARD(minimum) {
-  Tensor a = ctx.saved(0), b = ctx.saved(1);
-  Tensor to_a = heaviside(b - a) + eq(a, b) * 0.5;
-  if (ctx.needs_grad(0)) gx[0] = gy * to_a;
-  if (ctx.needs_grad(1)) gx[1] = gy * (1.0 - to_a);
-}
+AG_BACKWARD(minimum) { backward_pick(ctx, gy, gx, /*larger=*/false); }
 AG_SAMPLE(minimum) { return minimum(x[0], x[1]); }
 
 Tensor sin(const Tensor& x) { return unary(Op::sin, x, {}, /*save_in=*/true); }
