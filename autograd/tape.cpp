@@ -1,6 +1,8 @@
 // The tape and the backward engine. See Note [Graph lifetime] in tape.hpp.
 #include "autograd/tape.hpp"
 
+#include "autograd/autocast.hpp"
+
 #include <algorithm>
 #include <cmath>
 
@@ -14,7 +16,16 @@ namespace detail {
 AG_TLS_FAST thread_local bool tl_grad_mode = true;
 AG_TLS_FAST thread_local bool tl_anomaly = false;
 AG_TLS_FAST thread_local Trace* tl_trace = nullptr;
+thread_local std::optional<DType> tl_autocast;  // Note [Autocast] in autocast.hpp
 }  // namespace detail
+
+AutocastGuard::AutocastGuard(DType dtype, bool enabled) : prev_(detail::tl_autocast) {
+  if (enabled && !is_half(dtype))
+    fail("AutocastGuard", "autocasts to float16 or bfloat16, got {}", dtype);
+  detail::tl_autocast = enabled ? std::optional<DType>(dtype) : std::nullopt;
+}
+AutocastGuard::~AutocastGuard() { detail::tl_autocast = prev_; }
+std::optional<DType> autocast_dtype() { return detail::tl_autocast; }
 
 namespace {
 

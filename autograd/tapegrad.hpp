@@ -6,6 +6,7 @@
 #ifdef TAPEGRAD_CXX20
 
 #include "atomic_file.hpp"
+#include "autocast.hpp"
 #include "check.hpp"
 #include "dtype.hpp"
 #include "dump.hpp"

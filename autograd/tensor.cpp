@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <type_traits>
 
 #include <boost/random/normal_distribution.hpp>
@@ -335,6 +336,30 @@ int64_t Generator::randint(int64_t lo, int64_t hi) {
   return boost::random::uniform_int_distribution<int64_t>(lo, hi - 1)(engine_);
 }
 
+std::string Generator::state() const {
+  std::ostringstream out;
+  out << seed_ << ' ' << engine_ << " end";  // Boost's reader needs a word after the engine's last
+  return out.str();
+}
+void Generator::set_state(const std::string& state) {
+  std::istringstream in(state);
+  uint64_t seed = 0;
+  boost::random::mt19937_64 engine;
+  std::string end;
+  in >> seed >> engine >> end;
+  if (in.fail() || end != "end") fail("Generator", "set_state: '{}...' is not a generator state", state.substr(0, 40));
+  seed_ = seed;
+  engine_ = engine;
+}
+
+// Note [Random numbers on devices]
+// Random creation draws on the CPU, in the engine's order, and copies the
+// result to the device. That is what makes a seed portable: the CPU and every
+// device get the very same numbers, so a model initialised on cuda:0 equals the
+// one initialised on the cpu and then moved, and a test can compare them. The
+// copy costs one transfer per creation, which is paid at initialisation, not
+// per step; dropout, the one op that needs fresh randomness every step, makes
+// its mask on the device from a counter-based hash (the dropout row in ops.def).
 template <class Draw>
 static Tensor random_fill(const Shape& shape, DType dtype, std::string_view op, Draw&& draw) {
   if (!is_floating(dtype)) fail(op, "needs a floating dtype, got {}", dtype);
@@ -351,25 +376,39 @@ static Tensor random_fill(const Shape& shape, DType dtype, std::string_view op, 
   return t;
 }
 
-Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev) {
+static Tensor on(Tensor t, Device device) { return device.is_cpu() ? t : t.to(device); }
+
+Tensor randn(const Shape& shape, Generator& gen, DType dtype, double mean, double stddev, Device device) {
   if (!(stddev >= 0)) fail("randn", "stddev must be >= 0, got {}", stddev);
   boost::random::normal_distribution<double> dist(mean, stddev);
-  return random_fill(shape, dtype, "randn", [&] { return dist(gen.engine()); });
+  return on(random_fill(shape, dtype, "randn", [&] { return dist(gen.engine()); }), device);
 }
 
-Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi) {
+Tensor rand(const Shape& shape, Generator& gen, DType dtype, double lo, double hi, Device device) {
   if (!(hi > lo)) fail("rand", "needs lo < hi, got [{}, {})", lo, hi);
   boost::random::uniform_real_distribution<double> dist(lo, hi);
-  return random_fill(shape, dtype, "rand", [&] { return dist(gen.engine()); });
+  return on(random_fill(shape, dtype, "rand", [&] { return dist(gen.engine()); }), device);
 }
 
-Tensor randint(const Shape& shape, int64_t lo, int64_t hi, Generator& gen) {
+Tensor randint(const Shape& shape, int64_t lo, int64_t hi, Generator& gen, Device device) {
   if (hi <= lo) fail("randint", "empty range [{}, {})", lo, hi);
   boost::random::uniform_int_distribution<int64_t> dist(lo, hi - 1);
   Tensor t = empty(shape, DType::int64);
   int64_t* p = t.impl()->data<int64_t>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(gen.engine());
-  return t;
+  return on(t, device);
+}
+
+Tensor bernoulli(const Shape& shape, double p, Generator& gen, DType dtype, Device device) {
+  if (!(p >= 0 && p <= 1)) fail("bernoulli", "needs 0 <= p <= 1, got {}", p);
+  boost::random::uniform_real_distribution<double> dist(0.0, 1.0);
+  if (dtype == DType::int64) {
+    Tensor t = empty(shape, DType::int64);
+    int64_t* q = t.impl()->data<int64_t>();
+    for (int64_t i = 0; i < t.numel(); ++i) q[i] = dist(gen.engine()) < p ? 1 : 0;
+    return on(t, device);
+  }
+  return on(random_fill(shape, dtype, "bernoulli", [&] { return dist(gen.engine()) < p ? 1.0 : 0.0; }), device);
 }
 
 // ---- Printing ----------------------------------------------------------------------

@@ -194,19 +194,31 @@ class Generator {
   double uniform(double lo = 0.0, double hi = 1.0);
   int64_t randint(int64_t lo, int64_t hi);  // in [lo, hi)
   boost::random::mt19937_64& engine() { return engine_; }
+  // The engine's whole state as text, and back: a checkpoint saves it so that
+  // a resumed run draws the numbers the uninterrupted run would have drawn.
+  std::string state() const;
+  void set_state(const std::string& state);
 
  private:
   uint64_t seed_;
   boost::random::mt19937_64 engine_;
 };
 
+// Random creation. Every sample is drawn on the CPU from `gen` and the tensor
+// is then copied to `device`, so one seed gives the same numbers on every
+// device (Note [Random numbers on devices] in tensor.cpp).
+//
 // Normal(mean, stddev) samples.
 Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::float32, double mean = 0.0,
-             double stddev = 1.0);
+             double stddev = 1.0, Device device = Device::cpu());
 // Uniform samples in [lo, hi).
-Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::float32, double lo = 0.0, double hi = 1.0);
+Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::float32, double lo = 0.0, double hi = 1.0,
+            Device device = Device::cpu());
 // Integers in [lo, hi) (int64).
-Tensor randint(const Shape& shape, int64_t lo, int64_t hi, Generator& gen);
+Tensor randint(const Shape& shape, int64_t lo, int64_t hi, Generator& gen, Device device = Device::cpu());
+// 1 with probability p, else 0 (a mask, in `dtype`; int64 allowed).
+Tensor bernoulli(const Shape& shape, double p, Generator& gen, DType dtype = DType::float32,
+                 Device device = Device::cpu());
 
 // NumPy-style text: values (elided when large), shape and dtype.
 std::string to_string(const Tensor& t);

@@ -60,7 +60,6 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   for (const auto& [name, t] : st.tensors) {
     if (name == "__metadata__") ag::fail("safetensors", "'__metadata__' cannot name a tensor");
     if (header.contains(name)) ag::fail("safetensors", "two tensors are named '{}'; names must be unique", name);
-    if (!t.device().is_cpu()) ag::fail("safetensors", "tensor '{}' is on {}; move it to the cpu first", name, t.device());
     json::array shape;
     for (int64_t d : t.shape()) shape.push_back(d);
     const size_t bytes = static_cast<size_t>(t.numel()) * ag::dtype_size(t.dtype());
@@ -79,7 +78,9 @@ void save_safetensors(const std::string& path, const SafeTensors& st) {
   out.write(len, 8);
   out.write(text.data(), text.size());
   for (const auto& [name, t] : st.tensors) {
-    const std::span<const std::byte> raw = t.bytes();
+    // a device tensor is copied through the host, one at a time, in its own dtype
+    const Tensor host = t.device().is_cpu() ? t : t.to(ag::Device::cpu());
+    const std::span<const std::byte> raw = host.bytes();
     out.write(raw.data(), raw.size());
   }
   out.commit();
@@ -257,6 +258,7 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
   for (const auto& [n, t] : model.named_buffers()) st.tensors.emplace_back("buffer." + n, t.detach());
   if (optimizer)
     for (const auto& [n, t] : optimizer->state()) st.tensors.emplace_back("optim." + n, t);
+  for (const auto& [k, v] : model.named_extra_state()) st.metadata["state." + k] = v;
   save_safetensors(path, st);
 }
 
@@ -288,8 +290,12 @@ std::map<std::string, std::string> load_checkpoint(const std::string& path, Modu
   if (buffers.size() != my_buffers.size())
     ag::fail("load_checkpoint", "{} holds {} buffers, {} has {}", path, buffers.size(), model.name(),
              my_buffers.size());
+  std::map<std::string, std::string> extra;
+  for (const auto& [k, v] : st.metadata)
+    if (k.rfind("state.", 0) == 0) extra.emplace(k.substr(6), v);
   model.load_parameters(ordered);
   model.load_buffers(ordered_buffers);
+  model.load_extra_state(extra);
   if (optimizer) {
     if (state.empty()) ag::fail("load_checkpoint", "{} holds no optimiser state", path);
     optimizer->load_state(state);

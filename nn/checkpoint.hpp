@@ -27,13 +27,17 @@ struct SafeTensors {
   const Tensor& at(const std::string& name) const;
 };
 
-// Writes `st` to `path` atomically.
+// Writes `st` to `path` atomically. Tensors on a device are copied through the
+// host (in their own dtype); loading gives cpu tensors, and load_checkpoint
+// copies them into the model's and optimiser's tensors wherever those live.
 void save_safetensors(const std::string& path, const SafeTensors& st);
 // Reads and validates a safetensors file (F32, F64 and I64 tensors).
 SafeTensors load_safetensors(const std::string& path);
 
-// A training checkpoint: the module's parameters ("model.<name>"), the
-// optimiser's state ("optim.<name>") and free-form metadata (epoch, seeds, ...).
+// A training checkpoint: the module's parameters ("model.<name>"), buffers
+// ("buffer.<name>"), the optimiser's state ("optim.<name>"), the modules' extra
+// state such as Dropout's generator (metadata "state.<name>") and free-form
+// metadata (epoch, seeds, ...). The model and optimiser may live on any device.
 void save_checkpoint(const std::string& path, const Module& model, const Optimizer* optimizer = nullptr,
                      const std::map<std::string, std::string>& metadata = {});
 // Restores what save_checkpoint wrote; names and shapes must match the model.

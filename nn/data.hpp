@@ -71,6 +71,10 @@ class DataLoader {
   Iterator end();
   // Batch i (0 <= i < size()) of the current epoch.
   Batch batch(int64_t i) const;
+  // The shuffling generator's state (Generator::state), for checkpoints: a
+  // loader restored to it shuffles the next epochs as the saved one would have.
+  std::string rng_state() const { return gen_.state(); }
+  void set_rng_state(const std::string& state) { gen_.set_state(state); }
 
   class Iterator {
    public:

@@ -69,6 +69,11 @@ Dropout::Dropout(double p, uint64_t seed) : Module("Dropout"), p_(p), gen_(seed)
   if (!(p >= 0.0 && p < 1.0)) ag::fail("Dropout", "needs 0 <= p < 1, got {}", p);
 }
 
+void Dropout::set_extra_state(const std::string& key, const std::string& value) {
+  if (key != "generator") Module::set_extra_state(key, value);
+  gen_.set_state(value);
+}
+
 Tensor Dropout::forward(const Tensor& x) {
   // the mask is drawn on x's device from a seed of gen_ (ag::dropout): the same on every device
   return ag::dropout(x, p_, is_training(), gen_);

@@ -64,6 +64,11 @@ class Dropout : public Module {
   explicit Dropout(double p = 0.5, uint64_t seed = 0);
   Tensor forward(const Tensor& x) override;
 
+ protected:
+  // the generator's state ("generator"), so that checkpoints resume the same masks
+  std::map<std::string, std::string> extra_state() const override { return {{"generator", gen_.state()}}; }
+  void set_extra_state(const std::string& key, const std::string& value) override;
+
  private:
   double p_;
   ag::Generator gen_;

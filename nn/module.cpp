@@ -111,6 +111,36 @@ void Module::load_buffers(const NamedTensors& buffers) {
   copy_named("load_buffers", "buffer", name(), named_buffers(), buffers);
 }
 
+std::map<std::string, std::string> Module::named_extra_state() const {
+  std::map<std::string, std::string> out = extra_state();
+  for (const auto& [name, child] : children_)
+    for (auto& [k, v] : child->named_extra_state()) out.emplace(name + "." + k, std::move(v));
+  return out;
+}
+
+void Module::set_extra_state(const std::string& key, const std::string&) {
+  ag::fail("load_extra_state", "{} has no extra state '{}'", name(), key);
+}
+
+void Module::load_extra_state(const std::map<std::string, std::string>& state) {
+  for (const auto& [key, value] : state) {
+    // the longest child name that prefixes the key owns it; else it is this module's own
+    Module* owner = this;
+    std::string rest = key;
+    for (bool found = true; found;) {
+      found = false;
+      for (const auto& [name, child] : owner->children_)
+        if (rest.size() > name.size() && rest.compare(0, name.size(), name) == 0 && rest[name.size()] == '.') {
+          owner = child.get();
+          rest = rest.substr(name.size() + 1);
+          found = true;
+          break;
+        }
+    }
+    owner->set_extra_state(rest, value);
+  }
+}
+
 void Module::load_parameters(const NamedTensors& params) {
   copy_named("load_parameters", "parameter", name(), named_parameters(), params);
 }

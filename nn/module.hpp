@@ -8,6 +8,7 @@
 #ifdef TAPEGRAD_CXX20
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -56,6 +57,14 @@ class Module {
   NamedTensors named_buffers() const;
   // Copies buffer values from `buffers` (names and shapes must match exactly).
   void load_buffers(const NamedTensors& buffers);
+  // State that is neither a parameter nor a buffer, as text: the random
+  // generator of a Dropout, say. Keys are dotted like parameters'
+  // ("2.generator"). Checkpoints save it, so a resumed run draws the numbers
+  // the uninterrupted run would have drawn.
+  std::map<std::string, std::string> named_extra_state() const;
+  // Restores what named_extra_state returned; keys this model does not have are
+  // an error, and a module whose keys are absent keeps its state.
+  void load_extra_state(const std::map<std::string, std::string>& state);
 
  protected:
   // Registers a parameter: it requires grad and is named "<module>.<name>" for dumps.
@@ -63,6 +72,9 @@ class Module {
   // Registers a buffer: state that is moved by to() and saved by checkpoints but not trained
   // (it does not require grad); named "<module>.<name>" for dumps.
   Tensor register_buffer(const std::string& name, Tensor value);
+  // This module's own extra state (see named_extra_state); none by default.
+  virtual std::map<std::string, std::string> extra_state() const { return {}; }
+  virtual void set_extra_state(const std::string& key, const std::string& value);
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     m->name_ = name;

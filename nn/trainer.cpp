@@ -2,11 +2,15 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <sstream>
+#include <stdexcept>
 
 #include "autograd/atomic_file.hpp"
+#include "nn/checkpoint.hpp"
 #include "nn/layers.hpp"
 
 namespace nn {
@@ -64,9 +68,19 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
   const int64_t batches = train.size();
   double best = INFINITY;
   int since_best = 0;
-  int64_t iteration = 0;
+  for (const EpochStats& e : history_) {  // early stopping goes on counting across fit() calls and resumes
+    if (e.val_loss < best) {
+      best = e.val_loss;
+      since_best = 0;
+    } else if (std::isfinite(e.val_loss)) {
+      ++since_best;
+    }
+  }
+  int64_t& iteration = iteration_;
   const int first = history_.empty() ? 1 : history_.back().epoch + 1;
-  for (int epoch = first; epoch < first + opts_.epochs; ++epoch) {
+  const int stop = resumed_ ? opts_.epochs + 1 : first + opts_.epochs;
+  resumed_ = false;
+  for (int epoch = first; epoch < stop; ++epoch) {
     const auto start = Clock::now();
     if (opts_.schedule && !opts_.schedule_per_iteration) opt_.set_lr(opts_.schedule->lr(epoch - 1));
     model_.train();
@@ -109,7 +123,8 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
     if (validation) std::tie(st.val_loss, st.val_accuracy) = evaluate(*validation);
     st.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     history_.push_back(st);
-    const bool last = epoch + 1 == first + opts_.epochs;
+    if (!opts_.checkpoint.empty()) save(opts_.checkpoint, train);
+    const bool last = epoch + 1 == stop;
     if (opts_.progress && (epoch % std::max(1, opts_.print_every) == 0 || epoch == first || last)) {
       std::string line = fmt::format("epoch {:3d}  loss {:.4f}", epoch, st.loss);
       if (opts_.classification) line += fmt::format("  acc {:.4f}", st.accuracy);
@@ -137,8 +152,76 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
   return history_;
 }
 
+namespace {
+const char* const kHistoryHeader = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,lr_end";
+}  // namespace
+
+std::string Trainer::history_csv() const {
+  std::string s = std::string(kHistoryHeader) + "\n";
+  for (const EpochStats& e : history_)
+    s += fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.6f},{:.17g}\n", e.epoch, e.loss, e.accuracy,
+                     e.val_loss, e.val_accuracy, e.lr, e.seconds, e.lr_end);
+  return s;
+}
+
+void Trainer::save(const std::string& path, const DataLoader& train) const {
+  save_checkpoint(path, model_, &opt_,
+                  {{"trainer.history", history_csv()},
+                   {"trainer.iteration", std::to_string(iteration_)},
+                   {"trainer.loader", train.rng_state()}});
+}
+
+void Trainer::resume(const std::string& path, DataLoader& train) {
+  // everything is read and checked before anything is changed
+  const SafeTensors st = load_safetensors(path);
+  auto meta = [&](const char* key) -> const std::string& {
+    auto it = st.metadata.find(key);
+    if (it == st.metadata.end())
+      ag::fail("Trainer::resume", "{} has no '{}': it was not written by a Trainer (TrainerOptions::checkpoint)", path,
+               key);
+    return it->second;
+  };
+  std::vector<EpochStats> history;
+  std::istringstream lines(meta("trainer.history"));
+  std::string line;
+  std::getline(lines, line);
+  if (line != kHistoryHeader) ag::fail("Trainer::resume", "{}: the history starts with '{}', not '{}'", path, line, kHistoryHeader);
+  while (std::getline(lines, line)) {
+    EpochStats e;
+    std::replace(line.begin(), line.end(), ',', ' ');
+    std::istringstream f(line);
+    f >> e.epoch;
+    for (double* v : {&e.loss, &e.accuracy, &e.val_loss, &e.val_accuracy, &e.lr, &e.seconds, &e.lr_end}) {
+      std::string word;
+      f >> word;
+      *v = std::strtod(word.c_str(), nullptr);  // reads nan and inf as written
+    }
+    if (f.fail() || e.epoch != static_cast<int>(history.size()) + 1)
+      ag::fail("Trainer::resume", "{}: history line {} is not an epoch's record: '{}'", path, history.size() + 1, line);
+    history.push_back(e);
+  }
+  if (history.empty()) ag::fail("Trainer::resume", "{}: the history is empty", path);
+  if (history.back().epoch >= opts_.epochs)
+    ag::fail("Trainer::resume", "{} is the end of epoch {}, and this Trainer trains {} epochs: nothing is left",
+             path, history.back().epoch, opts_.epochs);
+  int64_t iteration = 0;
+  try {
+    size_t used = 0;
+    iteration = std::stoll(meta("trainer.iteration"), &used);
+    if (used != meta("trainer.iteration").size() || iteration < 0) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    ag::fail("Trainer::resume", "{}: trainer.iteration is '{}', not a count", path, meta("trainer.iteration"));
+  }
+  const std::string loader = meta("trainer.loader");
+  load_checkpoint(path, model_, &opt_);
+  train.set_rng_state(loader);
+  history_ = std::move(history);
+  iteration_ = iteration;
+  resumed_ = true;
+}
+
 void Trainer::write_history_csv(const std::string& path) const {
-  std::string s = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,lr_end\n";
+  std::string s = std::string(kHistoryHeader) + "\n";
   for (const EpochStats& e : history_)
     s += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f},{:.6g}\n", e.epoch, e.loss, e.accuracy, e.val_loss,
                      e.val_accuracy, e.lr, e.seconds, e.lr_end);

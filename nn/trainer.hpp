@@ -43,6 +43,10 @@ struct TrainerOptions {
   // states during the epoch and counts dropout's noise).
   bool evaluate_train = false;
   std::string title;  // the plot's title (plot_history); empty: "training history"
+  // Where to save a checkpoint at the end of every epoch (empty: nowhere): the
+  // model, the optimiser, the history and the data loader's shuffling state,
+  // written atomically. Trainer::resume reads it back.
+  std::string checkpoint;
 };
 
 struct EpochStats {
@@ -58,6 +62,13 @@ class Trainer {
   Trainer(Module& model, Optimizer& optimizer, TrainerOptions opts = {});
   // Trains for opts.epochs (or until early stopping); returns the history.
   const std::vector<EpochStats>& fit(DataLoader& train, const Dataset* validation = nullptr);
+  // Restores a run from the checkpoint opts.checkpoint-style saving wrote at the
+  // end of an epoch: the model and optimiser (on opts.device, whatever device
+  // they were saved from), the history, the iteration count of per-iteration
+  // schedules and `train`'s shuffling state. The next fit() trains the epochs
+  // the run had left (up to opts.epochs in all), and ends where the
+  // uninterrupted run would have: the same numbers, on the cpu and on devices.
+  void resume(const std::string& path, DataLoader& train);
   // Mean loss and accuracy over a data set, in evaluation mode and without recording.
   std::pair<double, double> evaluate(const Dataset& data, int64_t batch_size = 1000);
   const std::vector<EpochStats>& history() const { return history_; }
@@ -68,10 +79,14 @@ class Trainer {
   bool plot_history(const std::string& path, std::string* why = nullptr) const;
 
  private:
+  std::string history_csv() const;  // full precision, for checkpoints
+  void save(const std::string& path, const DataLoader& train) const;
   Module& model_;
   Optimizer& opt_;
   TrainerOptions opts_;
   std::vector<EpochStats> history_;
+  int64_t iteration_ = 0;  // optimiser steps taken by fit() so far (per-iteration schedules)
+  bool resumed_ = false;   // the next fit() finishes the run resume() restored
 };
 
 }  // namespace nn

@@ -13,11 +13,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include "autograd/backend.hpp"
 #include "autograd/tapegrad.hpp"
@@ -53,6 +55,9 @@ std::string mismatch(const Tensor& a, const Tensor& b, Tolerance tol) {
   }
   return "";
 }
+
+// t's values on the cpu, as float64 (exact for every dtype but int64 beyond 2^53).
+std::vector<double> host_values(const Tensor& t) { return cast(t.to(Device::cpu()), DType::float64).to_vector<double>(); }
 
 // Copies of xs on `device`, each floating one a leaf that requires grad.
 std::vector<Tensor> leaves(const std::vector<Tensor>& xs, Device device) {
@@ -648,6 +653,216 @@ TEST_CASE("gather and scatter_add on the device: int64 gather, and bad indices r
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("random creation: one seed gives the same numbers on the device as on the cpu") {
+  for (DType dtype : {DType::float32, DType::float64, DType::float16}) {
+    INFO(dtype);
+    Generator a(11), b(11);
+    const Tensor on_cpu = randn({5, 7}, a, dtype, 0.5, 2.0), on_device = randn({5, 7}, b, dtype, 0.5, 2.0, g_device);
+    CHECK(on_device.device() == g_device);
+    CHECK(on_device.dtype() == dtype);
+    CHECK(host_values(on_device) == host_values(on_cpu));
+    CHECK(host_values(rand({9}, b, dtype, -1, 1, g_device)) == host_values(rand({9}, a, dtype, -1, 1)));
+    CHECK(host_values(bernoulli({40}, 0.3, b, dtype, g_device)) == host_values(bernoulli({40}, 0.3, a, dtype)));
+  }
+  Generator a(5), b(5);
+  const Tensor ints = randint({3, 4}, -2, 9, b, g_device);
+  CHECK(ints.device() == g_device);
+  CHECK(ints.to(Device::cpu()).to_vector<int64_t>() == randint({3, 4}, -2, 9, a).to_vector<int64_t>());
+  const Tensor mask = bernoulli({1000}, 0.25, a, DType::int64, g_device);
+  const double ones = sum(cast(mask, DType::float64)).to(Device::cpu()).item<double>();
+  CHECK(ones > 200);
+  CHECK(ones < 300);
+  CHECK_THROWS_WITH_AS(bernoulli({2}, 1.5, a, DType::float32, g_device), doctest::Contains("0 <= p <= 1"), Error);
+}
+
+TEST_CASE("Dropout on the device: the masks are the cpu's, training and evaluation") {
+  nn::Dropout on_cpu(0.4, 7), on_device(0.4, 7);
+  const Tensor x = ones({6, 50});
+  for (int call = 0; call < 3; ++call) {
+    const Tensor y = on_device(x.to(g_device));
+    CHECK(y.device() == g_device);
+    CHECK(y.to(Device::cpu()).to_vector<float>() == on_cpu(x).to_vector<float>());
+  }
+  on_device.eval();
+  CHECK(on_device(x.to(g_device)).to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
+}
+
+namespace {
+// A small classifier with every kind of state: parameters, BatchNorm's buffers, Dropout's generator.
+std::shared_ptr<nn::Sequential> stateful_net(uint64_t seed, DType dtype = DType::float32, int64_t in = 4) {
+  Generator gen(seed);
+  auto net = std::make_shared<nn::Sequential>();
+  net->add(std::make_shared<nn::Linear>(in, 16, gen, true, dtype));
+  net->add(std::make_shared<nn::BatchNorm1d>(16, 1e-5, 0.1, true, dtype));
+  net->add(nn::ReLU());
+  net->add(std::make_shared<nn::Dropout>(0.3, seed + 1));
+  net->add(std::make_shared<nn::Linear>(16, 3, gen, true, dtype));
+  return net;
+}
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / fmt::format("tapegrad_{}_{}", ::getpid(), name)).string();
+}
+}  // namespace
+
+TEST_CASE("checkpoints: saved from a device model, loaded into a device or cpu model, dtype and optimiser state kept") {
+  for (DType dtype : {DType::float32, DType::float64}) {
+    INFO(dtype);
+    Generator data(2);
+    const Tensor x = randn({8, 4}, data, dtype), t = randint({8}, 0, 3, data);
+    auto step = [&](nn::Module& m, nn::Optimizer& o) {
+      o.zero_grad();
+      softmax_cross_entropy(m(x.to(m.device())), t.to(m.device())).backward();
+      o.step();
+    };
+    auto net = stateful_net(3, dtype);
+    net->to(g_device);
+    nn::Adam adam(net->parameters(), 0.01);
+    step(*net, adam);
+    const std::string path = temp_path("device.safetensors");
+    nn::save_checkpoint(path, *net, &adam, {{"epoch", "1"}});
+    for (Device into : {g_device, Device::cpu()}) {
+      INFO("loaded into " << into);
+      auto back = stateful_net(99, dtype);  // another initialisation: everything must come from the file
+      back->to(into);
+      nn::Adam adam2(back->parameters(), 0.01);
+      CHECK(nn::load_checkpoint(path, *back, &adam2).at("epoch") == "1");
+      CHECK(back->device() == into);
+      const auto mine = net->named_parameters(), theirs = back->named_parameters();
+      for (size_t i = 0; i < mine.size(); ++i) {
+        CHECK(theirs[i].second.dtype() == dtype);
+        CHECK(host_values(theirs[i].second) == host_values(mine[i].second));
+      }
+      const auto buffers = back->named_buffers();
+      for (size_t i = 0; i < buffers.size(); ++i)
+        CHECK(host_values(buffers[i].second) == host_values(net->named_buffers()[i].second));
+      CHECK(back->named_extra_state() == net->named_extra_state());
+      CHECK(adam2.steps() == 1);
+    }
+    std::filesystem::remove(path);
+  }
+}
+
+TEST_CASE("the Trainer resumes a device run from its checkpoint exactly: dropout, shuffling, schedule, Adam") {
+  nn::Dataset data = nn::spiral(30, 3, 4);
+  const std::string path = temp_path("resume.safetensors");
+  auto run = [&](int epochs, bool stop_after_2) {
+    auto net = stateful_net(5, DType::float32, 2);
+    nn::Adam adam(net->parameters(), 0.01);
+    nn::DataLoader loader(data, {.batch_size = 16, .seed = 8});
+    nn::TrainerOptions o{.epochs = epochs, .progress = false, .device = g_device};
+    o.schedule = std::make_shared<nn::Warmup>(5, std::make_shared<nn::CosineAnnealing>(0.02, 40));
+    o.schedule_per_iteration = true;
+    o.checkpoint = path;
+    if (stop_after_2) o.epochs = 2;
+    nn::Trainer trainer(*net, adam, o);
+    trainer.fit(loader, &data);
+    if (stop_after_2) {  // a new process, as after a crash: fresh objects, another seed for everything
+      auto again = stateful_net(77, DType::float32, 2);
+      nn::Adam adam2(again->parameters(), 0.5);
+      nn::DataLoader loader2(data, {.batch_size = 16, .seed = 123});
+      o.epochs = epochs;
+      nn::Trainer resumed(*again, adam2, o);
+      resumed.resume(path, loader2);
+      CHECK(resumed.history().size() == 2);
+      const auto& h = resumed.fit(loader2, &data);
+      CHECK(h.size() == static_cast<size_t>(epochs));
+      return std::make_pair(again->named_parameters(), h.back());
+    }
+    return std::make_pair(net->named_parameters(), trainer.history().back());
+  };
+  const auto [straight, last] = run(4, false);
+  const auto [resumed, last_resumed] = run(4, true);
+  for (size_t i = 0; i < straight.size(); ++i) {
+    INFO(straight[i].first);
+    CHECK(resumed[i].second.device() == g_device);
+    CHECK(resumed[i].second.to(Device::cpu()).to_vector<float>() == straight[i].second.to(Device::cpu()).to_vector<float>());
+  }
+  CHECK(last_resumed.loss == last.loss);
+  CHECK(last_resumed.lr_end == last.lr_end);
+  CHECK_THROWS_WITH_AS(
+      [&] {
+        auto net = stateful_net(1, DType::float32, 2);
+        nn::Adam adam(net->parameters(), 0.01);
+        nn::DataLoader loader(data, {.batch_size = 16});
+        nn::Trainer t(*net, adam, {.epochs = 4, .progress = false, .device = g_device});
+        t.resume(path, loader);  // the file is the end of epoch 4 of 4
+      }(),
+      doctest::Contains("nothing is left"), Error);
+  std::filesystem::remove(path);
+}
+
+TEST_CASE("autocast: products run in 16 bits with float32 in and out; gradients reach float32 weights") {
+  Generator gen(21);
+  const Tensor x = randn({6, 5}, gen, DType::float32, 0, 1, g_device), w = randn({5, 4}, gen, DType::float32, 0, 1, g_device);
+  const Tensor b = randn({4}, gen, DType::float32, 0, 1, g_device);
+  for (DType half : {DType::bfloat16, DType::float16}) {
+    INFO(half);
+    Tensor wl = w.detach().clone().requires_grad_(), bl = b.detach().clone().requires_grad_();
+    Tensor y;
+    {
+      AutocastGuard autocast(half);
+      CHECK(autocast_dtype() == half);
+      y = affine(x, wl, bl);
+      {
+        AutocastGuard off(half, false);  // nests; the innermost wins
+        CHECK(matmul(x, wl).dtype() == DType::float32);
+        CHECK_FALSE(autocast_dtype());
+      }
+    }
+    CHECK_FALSE(autocast_dtype());
+    CHECK(y.dtype() == DType::float32);
+    // the value is the product of the 16-bit operands, rounded to 16 bits once
+    const Tensor want = cast(affine(cast(x, half), cast(w, half), cast(b, half)), DType::float32);
+    CHECK(y.to(Device::cpu()).to_vector<float>() == want.to(Device::cpu()).to_vector<float>());
+    sum(y * y).backward();
+    REQUIRE(wl.grad().defined());
+    CHECK(wl.grad().dtype() == DType::float32);
+    CHECK(bl.grad().dtype() == DType::float32);
+    // within 16-bit rounding of the float32 gradient
+    Tensor wf = w.detach().clone().requires_grad_(), bf = b.detach().clone().requires_grad_();
+    const Tensor yf = affine(x, wf, bf);
+    sum(yf * yf).backward();
+    const double scale = max(abs(wf.grad())).to(Device::cpu()).item<float>();
+    CHECK(max(abs(wl.grad() - wf.grad())).to(Device::cpu()).item<float>() < 0.05 * scale);
+  }
+  CHECK_THROWS_WITH_AS(AutocastGuard(DType::float64), doctest::Contains("float16 or bfloat16"), Error);
+  AutocastGuard on_cpu(DType::bfloat16);
+  CHECK_THROWS_WITH_AS(matmul(ones({2, 2}), ones({2, 2})), doctest::Contains("[matmul] autocast to bfloat16"), Error);
+}
+
+TEST_CASE("autocast: a conv net and an MLP train in bfloat16 with float32 master weights, float16 with loss scaling") {
+  nn::Dataset data = nn::spiral(50, 3, 2);
+  for (DType half : {DType::float32, DType::bfloat16, DType::float16}) {
+    INFO(half);
+    Generator gen(3);
+    nn::MLP net({2, 32, 3}, gen, "relu", nn::Init::he);
+    net.to(g_device);
+    nn::Adam adam(net.parameters(), 0.03);
+    nn::LossScaler scaler(nn::LossScalerOptions{.init_scale = half == DType::float16 ? 1024.0 : 1.0});
+    const Tensor x = cast(data.x, DType::float32).to(g_device), t = data.t.to(g_device);
+    double loss = 0;
+    for (int step = 0; step < 300; ++step) {
+      AutocastGuard autocast(half == DType::float32 ? DType::bfloat16 : half, half != DType::float32);
+      Tensor l = softmax_cross_entropy(net(x), t);
+      adam.zero_grad();
+      scaler.scale(l).backward();
+      scaler.step(adam);
+      loss = l.to(Device::cpu()).item<float>();
+    }
+    CHECK(net.parameters()[0].dtype() == DType::float32);
+    CHECK(loss < 0.3);
+  }
+  Generator gen(4);
+  nn::Conv2d conv(1, 2, 3, gen);
+  conv.to(g_device);
+  const Tensor img = randn({2, 1, 5, 5}, gen, DType::float32, 0, 1, g_device);
+  AutocastGuard autocast(DType::bfloat16);
+  const Tensor y = conv(img);
+  CHECK(y.dtype() == DType::float32);
+  sum(y).backward();
+  CHECK(conv.parameters()[0].grad().dtype() == DType::float32);
+}
 
 int main(int argc, char** argv) {
   // These calls must answer without throwing, GPU or not.

@@ -1,5 +1,6 @@
 // MatMul: Y = A B, 2-D and batched. Its backward multiplies the upstream
 // gradient by the other operand, transposed: dA = dY B^T, dB = A^T dY.
+#include "autograd/autocast.hpp"
 #include "autograd/ops/builder.hpp"
 
 namespace ag {
@@ -33,10 +34,26 @@ Tensor matmul_ex(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   return y;
 }
 
+// The 16-bit type to run this float32 product in (Note [Autocast]), or none.
+std::optional<DType> autocast_for(Op op, std::initializer_list<const Tensor*> xs) {
+  const std::optional<DType> to = autocast_dtype();
+  if (!to) return std::nullopt;
+  for (const Tensor* x : xs)
+    if (x->dtype() != DType::float32) return std::nullopt;
+  const Device device = (*xs.begin())->device();
+  if (!has_kernel(op, device, *to))
+    fail(op_name(op), "autocast to {} needs {} kernels in {} on {}, which has none; run the model on a device that "
+                      "has them (cuda, cuda_host) or construct the AutocastGuard with enabled = false",
+         *to, op_name(op), *to, device);
+  return to;
+}
+
 }  // namespace
 }  // namespace detail
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (const auto h = detail::autocast_for(Op::matmul, {&a, &b}))
+    return cast(matmul(cast(a, *h), cast(b, *h)), DType::float32);
   detail::check_pair(Op::matmul, a, b);
   detail::check_float(Op::matmul, a);
   if (a.dim() < 2 || b.dim() < 2)
@@ -72,6 +89,8 @@ AG_BACKWARD(matmul) {
 AG_SAMPLE(matmul) { return matmul(x[0], x[1]); }
 
 Tensor affine(const Tensor& x, const Tensor& w, const Tensor& b) {
+  if (const auto h = detail::autocast_for(Op::affine, {&x, &w, &b}))
+    return cast(affine(cast(x, *h), cast(w, *h), cast(b, *h)), DType::float32);
   detail::check_pair(Op::affine, x, w);
   detail::check_pair(Op::affine, x, b);
   detail::check_float(Op::affine, x);
