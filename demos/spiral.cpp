@@ -147,7 +147,8 @@ int main(int argc, char** argv) try {
   dump_one_step(*net, data, opt.out);  // before training: the step the learner follows is the first one
   nn::SGD sgd(net->parameters(), opt.lr);
   nn::DataLoader loader(data, {.batch_size = opt.batch, .seed = opt.seed});
-  nn::Trainer trainer(*net, sgd, {.epochs = opt.epochs, .print_every = std::max(1, opt.epochs / 20), .device = opt.device});
+  nn::Trainer trainer(*net, sgd, {.epochs = opt.epochs, .print_every = std::max(1, opt.epochs / 20), .device = opt.device,
+                                  .title = fmt::format("spiral: 2-10-3 sigmoid net, SGD lr {} batch {}", opt.lr, opt.batch)});
   trainer.fit(loader);
   const double acc = trainer.evaluate(data).second;
   fmt::print("training accuracy on {}: {:.1f}%\n", opt.device, 100.0 * acc);
