@@ -9,8 +9,9 @@
 #   --build DIR  the Meson build folder (default: build; configure it first, e.g.
 #                meson setup build -Dcuda=disabled)
 #   --data DIR   the MNIST folder (default: $TAPEGRAD_MNIST_DIR). Without it the
-#                MNIST pictures (augmentation, lr_schedule, mnist_curves) are
-#                skipped, with a message, and the committed ones stay.
+#                MNIST pictures (gradient_check, augmentation, lr_schedule,
+#                mnist_curves) are skipped, with a message, and the committed
+#                ones stay.
 #   -j N         build jobs (default: Meson's)
 #
 # Needs gnuplot (gnuplot-nox). About half a minute of running on one core once
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     -j) jobs=(-j "$2"); shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "regenerate.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,11 +47,11 @@ if [ -n "$data" ] && [ -d "$data" ]; then
   echo "MNIST from $data"
 else
   echo "no MNIST folder (--data DIR or TAPEGRAD_MNIST_DIR${data:+; $data is not a folder}):" \
-       "augmentation.png, lr_schedule.png and mnist_curves.png are skipped and keep their committed versions"
+       "gradient_check.png, augmentation.png, lr_schedule.png and mnist_curves.png are skipped and keep their committed versions"
 fi
 
-demos=(xor activations losses numerical_diff gradient_descent gradient_check spiral init_compare preprocessing csv precision)
-[ "$have_mnist" = 1 ] && demos+=(augmentation lr_schedule mnist)
+demos=(xor activations losses numerical_diff gradient_descent spiral init_compare preprocessing csv precision)
+[ "$have_mnist" = 1 ] && demos+=(gradient_check augmentation lr_schedule mnist)
 targets=()
 for d in "${demos[@]}"; do targets+=("demos/$d"); done
 meson compile -C "$build" "${jobs[@]}" "${targets[@]}" > /dev/null
@@ -93,11 +94,6 @@ draw activations activations.png activations.png
 draw losses losses.png losses.png
 draw numerical_diff numerical_diff.png numerical_diff.png
 draw gradient_descent gradient_descent.png gradient_descent.png
-if [ "$have_mnist" = 1 ]; then
-  draw gradient_check gradient_check.png gradient_check.png --data "$data" --images 3
-else
-  draw gradient_check gradient_check.png gradient_check.png --data "" --images 3
-fi
 draw spiral loss_curve.png spiral_loss_curve.png --epochs 1000
 draw spiral decision_boundary.png spiral_decision_boundary.png --epochs 1000
 draw init_compare init_compare.png init_compare.png
@@ -105,6 +101,7 @@ draw preprocessing preprocessing.png preprocessing.png --points 500
 draw csv csv.png csv.png
 draw precision precision.png precision.png --device cpu
 if [ "$have_mnist" = 1 ]; then
+  draw gradient_check gradient_check.png gradient_check.png --data "$data" --images 3
   draw augmentation augmentation.png augmentation.png --data "$data" --images 8
   draw lr_schedule lr_schedule.png lr_schedule.png --data "$data" --limit 5000 --epochs 5
   draw mnist curves_book.png mnist_curves.png --data "$data" --config book --limit 10000 --epochs 10
