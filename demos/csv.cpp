@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "plot.hpp"
 #include "autograd/tapegrad.hpp"
 #include "nn/csv.hpp"
 
@@ -23,7 +24,8 @@ not a number (the first), a field left out, an extra field. It loads the file
 
 and prints the error, the skipped rows with the reason for each (found by
 loading the file strictly again with each bad row found blanked out, which
-keeps the line numbers), and the loaded tensors.
+keeps the line numbers), and the loaded tensors. It draws the file with the
+skipped rows in red and their reasons (csv.png in the --out folder).
 )";
 
 constexpr const char* kCsv = R"(sepal_length,sepal_width,petal_length,petal_width,species
@@ -76,7 +78,7 @@ int main(int argc, char** argv) try {
   const nn::CsvData loaded = nn::load_csv(path, opts);
   fmt::print("   loaded {} rows, skipped {}\n", loaded.data.size(), loaded.skipped);
   // Which rows and why: load strictly, blank the row the error names, again until it loads.
-  std::vector<std::string> remaining = lines;
+  std::vector<std::string> remaining = lines, reasons(lines.size());
   const std::string probe = dir + "/flowers_probe.csv";
   for (int64_t found = 0; found <= loaded.skipped; ++found) {
     std::string text;
@@ -94,6 +96,7 @@ int main(int argc, char** argv) try {
       std::string why = msg.substr(at + probe.size() + 1);
       why = why.substr(0, why.find(" (CsvOptions::"));
       fmt::print("   skipped line {}: {}\n      because {}\n", line, lines[line - 1], why);
+      reasons[line - 1] = why;
       remaining[line - 1].clear();  // a blank line is ignored, and the lines after keep their numbers
     }
   }
@@ -101,6 +104,30 @@ int main(int argc, char** argv) try {
   fmt::print("   features (the columns of x):");
   for (const std::string& f : loaded.features) fmt::print(" {}", f);
   fmt::print("\n   x = {}\n   t = {}\n", ag::to_string(loaded.data.x), ag::to_string(loaded.data.t));
+
+  // The file as a picture: one line of text per row, the skipped ones in red with the reason.
+  const auto quoted = [](std::string text) {  // a gnuplot single-quoted string: ' is written ''
+    for (size_t at = text.find('\''); at != std::string::npos; at = text.find('\'', at + 2)) text.insert(at, "'");
+    return "'" + text + "'";
+  };
+  const size_t n = lines.size();
+  std::string script = fmt::format(
+      "set terminal pngcairo size 1150,{} noenhanced font ',10'\nset output '{}/csv.png'\n"
+      "set title 'flowers.csv as nn::load_csv reads it with .skip_malformed = true: {} rows loaded (black), "
+      "{} skipped (red, with the reason); the header in blue' font ',11'\n"
+      "unset border\nunset tics\nunset key\nset xrange [0:1]\nset yrange [0:{}]\n",
+      70 + 26 * n, dir, loaded.data.size(), loaded.skipped, n + 1);
+  for (size_t i = 0; i < n; ++i) {
+    const bool bad = !reasons[i].empty();
+    script += fmt::format("set label {} at graph 0.01, first {} font 'Monospace,10' tc rgb '{}'\n",
+                          quoted(fmt::format("line {:>2}: {}", i + 1, lines[i])), n - i, bad ? "#d62728" : i == 0 ? "#1f77b4" : "#222222");
+    if (bad)
+      script += fmt::format("set label {} at graph 0.42, first {} font ',9' tc rgb '#d62728'\n",
+                            quoted("skipped: " + reasons[i]), n - i);
+  }
+  script += "plot NaN\n";
+  fmt::print("wrote:\n");
+  demo::plot(dir + "/csv.gp", script, dir + "/csv.png");
   return loaded.skipped == 3 && loaded.data.size() == 6 ? 0 : 1;
 } catch (const std::exception& e) {
   fmt::print(stderr, "{}\n", e.what());

@@ -100,8 +100,9 @@ int main(int argc, char** argv) try {
     }
     fmt::print("\n");
     // the same axes across the row, so layers compare at a glance
-    script += fmt::format("set xrange [0:{0:.4g}]\nset xtics {1:.3g} format '%.3g'\nset yrange [0:{2:.4g}]\n", hi,
-                          hi / 2, std::min(1.0, ymax * 1.1));
+    script += fmt::format("set xrange [0:{0:.4g}]\nset xtics {1:.3g} format '%.3g'\nset yrange [0:{2:.4g}]\n"
+                          "set xlabel '{3} output' offset 0,0.6\n", hi,
+                          hi / 2, std::min(1.0, ymax * 1.1), act);
     for (int l = 0; l < kLayers; ++l)
       script += fmt::format("set title '{}, {}: layer {}'\nset ylabel '{}'\nplot '{}' using 1:{} with boxes lc rgb "
                             "'#4c72b0' notitle\n",

@@ -26,8 +26,8 @@ constexpr const char* kAbout = R"(losses: softmax and the two loss functions of 
   and -log p against z, and their gradients d loss / d z from backward(). Where
   the unit is confidently wrong (z very negative) the squared error's gradient
   vanishes (p (1 - p) -> 0): it learns slowly; the cross entropy's is p - 1 ->
-  -1: it learns fastest where it is most wrong. Drawn as losses.png in the
-  --out folder.
+  -1: it learns fastest where it is most wrong. Drawn, with the notes' two
+  outputs as bars, as losses.png in the --out folder.
 )";
 
 // Prints a tensor's values with a name.
@@ -57,6 +57,8 @@ int main(int argc, char** argv) try {
 
   const ag::Tensor t = ag::tensor({0, 0, 1, 0, 0, 0, 0, 0, 0, 0}, {1, 10}, DType::float64);
   const ag::Tensor label = ag::tensor({2}, {1}, DType::int64);
+  std::vector<std::vector<double>> ys;  // the two examples' y, for the picture
+  std::vector<double> mses, ces;
   for (const auto& [what, y] : std::vector<std::pair<std::string, ag::Tensor>>{
            {"right: 0.6 on class 2", ag::tensor({0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0}, {1, 10}, DType::float64)},
            {"wrong: 0.6 on class 7", ag::tensor({0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0}, {1, 10}, DType::float64)}}) {
@@ -68,6 +70,9 @@ int main(int argc, char** argv) try {
     fmt::print("  {:<50}{:.4f}\n", "ag::mse(y, t) = mean (y - t)^2 over 10 elements", ag::mse(y, t).item<double>());
     const ag::Tensor log_y = ag::log(y + 1e-7);
     fmt::print("  {:<50}{:.4f}\n", "the book's CE -sum t log(y + 1e-7)", -ag::sum(t * log_y).item<double>());
+    ys.push_back(y.to_vector<double>());
+    mses.push_back(0.5 * sse);
+    ces.push_back(-ag::sum(t * log_y).item<double>());
     fmt::print("  {:<50}{:.4f}\n\n", "ag::nll(log(y + 1e-7), label 2)", ag::nll(log_y, label).item<double>());
   }
 
@@ -95,22 +100,34 @@ int main(int argc, char** argv) try {
                  ce_grad[i]);
   }
   ag::write_file(dir + "/unit.dat", data);
+  std::string notes = "# class t y_right y_wrong\n";
+  for (size_t k = 0; k < ys[0].size(); ++k) notes += fmt::format("{} {} {} {}\n", k, k == 2 ? 1 : 0, ys[0][k], ys[1][k]);
+  ag::write_file(dir + "/notes.dat", notes);
   fmt::print("wrote:\n");
   demo::plot(dir + "/losses.gp",
-             fmt::format("set terminal pngcairo size 1300,560 noenhanced font ',10'\nset output '{0}/losses.png'\n"
-                         "set multiplot layout 1,2 title 'One logistic unit p = sigmoid(z) with target 1: squared error "
-                         "against cross entropy' font ',12'\nset grid\nset xlabel 'z (the unit is wrong for z < 0)'\n"
+             fmt::format("set terminal pngcairo size 1900,560 noenhanced font ',10'\nset output '{0}/losses.png'\n"
+                         "set multiplot layout 1,3 title 'Squared error against cross entropy: the notes'' example, "
+                         "and one logistic unit p = sigmoid(z) with target 1' font ',12'\nset grid\n"
+                         "set title \"the notes' example: two outputs y, the truth t = one-hot 2\\n"
+                         "right (0.6 on 2): MSE {1:.4f}, CE {2:.4f}; wrong (0.6 on 7): MSE {3:.4f}, CE {4:.4f}\"\n"
+                         "set xlabel 'class k'\nset ylabel 'y_k'\nset xrange [-0.6:9.6]\nset yrange [0:1.35]\n"
+                         "set xtics 1\nset boxwidth 0.38\nset style fill solid 0.8 border -1\n"
+                         "set key top right box opaque\n"
+                         "plot '{0}/notes.dat' using ($1 - 0.2):3 with boxes lc rgb '#2ca02c' title 'y, right', \\\n"
+                         "     '' using ($1 + 0.2):4 with boxes lc rgb '#d62728' title 'y, wrong', \\\n"
+                         "     '' using 1:($2 > 0 ? $2 : 1/0) with points pt 7 ps 1.6 lc rgb 'black' title 't (1 on class 2)'\n"
+                         "set xlabel 'z (the unit is wrong for z < 0)'\nset xtics autofreq\n"
                          "set xrange [-8:8]\n"
                          "set title 'the loss'\nset ylabel 'loss'\nset yrange [0:*]\nset key top right box opaque\n"
                          "plot '{0}/unit.dat' using 1:3 with lines lw 2 lc rgb '#1f77b4' title 'MSE 0.5 (p - 1)^2', \\\n"
                          "     '' using 1:4 with lines lw 2 lc rgb '#d62728' title 'CE -log p'\n"
                          "set title 'its gradient d loss / d z, from backward()'\nset ylabel 'd loss / d z'\n"
-                         "set yrange [-1.1:0.1]\nset key bottom right box opaque\n"
+                         "set yrange [-1.3:0.1]\nset key bottom right box opaque\n"
                          "plot '{0}/unit.dat' using 1:5 with lines lw 2 lc rgb '#1f77b4' title 'MSE: (p - 1) p (1 - p), "
                          "vanishes for z << 0', \\\n"
                          "     '' using 1:6 with lines lw 2 lc rgb '#d62728' title 'CE: p - 1, near -1 for z << 0'\n"
                          "unset multiplot\n",
-                         dir),
+                         dir, mses[0], ces[0], mses[1], ces[1]),
              dir + "/losses.png");
   return 0;
 } catch (const std::exception& e) {

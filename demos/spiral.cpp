@@ -97,6 +97,7 @@ void decision_boundary(nn::Module& net, const nn::Dataset& data, const std::stri
       "set terminal pngcairo size 640,640\nset output '{0}/decision_boundary.png'\nset size square\n"
       "set palette defined (0 '#fbe3d6', 1 '#d6ecfb', 2 '#dff5d6')\nunset colorbox\nset cbrange [0:2]\n"
       "set title 'spiral: decision boundary of the two-layer net'\nset xrange [-1.1:1.1]\nset yrange [-1.1:1.1]\n"
+      "set xlabel 'x1'\nset ylabel 'x2'\n"
       "plot '{0}/boundary_grid.dat' using 1:2:3 with image notitle, \\\n"
       "     '{0}/boundary_points.dat' using 1:($3 == 0 ? $2 : 1/0) with points pt 7 ps 0.8 lc rgb '#d62728' title 'class 0', \\\n"
       "     '' using 1:($3 == 1 ? $2 : 1/0) with points pt 5 ps 0.8 lc rgb '#1f77b4' title 'class 1', \\\n"
@@ -146,7 +147,8 @@ int main(int argc, char** argv) try {
   dump_one_step(*net, data, opt.out);  // before training: the step the learner follows is the first one
   nn::SGD sgd(net->parameters(), opt.lr);
   nn::DataLoader loader(data, {.batch_size = opt.batch, .seed = opt.seed});
-  nn::Trainer trainer(*net, sgd, {.epochs = opt.epochs, .print_every = std::max(1, opt.epochs / 20), .device = opt.device});
+  nn::Trainer trainer(*net, sgd, {.epochs = opt.epochs, .print_every = std::max(1, opt.epochs / 20), .device = opt.device,
+                                  .title = fmt::format("spiral: 2-10-3 sigmoid net, SGD lr {} batch {}", opt.lr, opt.batch)});
   trainer.fit(loader);
   const double acc = trainer.evaluate(data).second;
   fmt::print("training accuracy on {}: {:.1f}%\n", opt.device, 100.0 * acc);

@@ -24,9 +24,10 @@ DEMOS = {
     "preprocessing": (["--points", "200"], False, [("preprocessing.png", 1900, 560)]),
     "augmentation": (["--images", "8"], True, [("augmentation.png", 1140, 600)]),
     "lr_schedule": (["--limit", "500", "--epochs", "2"], True, [("lr_schedule.png", 1400, 560)]),
-    "losses": ([], False, [("losses.png", 1300, 560)]),
+    "losses": ([], False, [("losses.png", 1900, 560)]),
     "gradient_check": (["--hidden", "4", "--images", "2"], False, [("gradient_check.png", 1500, 460)]),
     "xor": ([], False, [("xor.png", 1150, 560)]),
+    "csv": ([], False, [("csv.png", 1150, 330)]),
 }
 
 
