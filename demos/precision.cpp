@@ -1,5 +1,6 @@
 // Bit precision (kAbout, which --help prints).
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -23,7 +24,10 @@ master weights and loss scaling (nn::LossScaler).
 It prints each format's epsilon, range and 0.1 as stored, the accuracy of a
 trained net with its weights stored in each format, and the spiral net trained
 in 16-bit arithmetic on --device (16-bit arithmetic needs a device: cuda, or
-cuda_host, its host emulation). It writes into the --out folder precision.png
+cuda_host, its host emulation). With --data (MNIST), it also trains the MNIST
+net for --epochs in float32 and under bfloat16 autocast (ag::AutocastGuard:
+products in bfloat16, everything else and the weights in float32) and compares
+accuracy and time. It writes into the --out folder precision.png
 (the gap between neighbouring values, relative to the value, for each format)
 and the trained weights in each format (weights_*.safetensors).
 )";
@@ -131,9 +135,17 @@ int main(int argc, char** argv) try {
   cli.out(dir);
   demo::device_option(cli, device_name, "the training in 16-bit arithmetic")
       ->default_str("cuda when a GPU is usable, else cuda_host");
+  std::string mnist_dir;
+  if (const char* env = std::getenv("TAPEGRAD_MNIST_DIR")) mnist_dir = env;
+  int epochs = 2;
+  int64_t limit = -1;
+  cli.option("--data", mnist_dir, "the folder with the four MNIST files, for the autocast comparison (part 5)")
+      ->type_name("DIR");
+  cli.option("--epochs", epochs, "epochs of the MNIST runs of part 5");
+  cli.option("--limit", limit, "use only the first N training and test images in part 5 (-1: all)");
   cli.flag("--check", check,
-           "exit with status 1 unless the 16-bit weights lose less than 1% accuracy and every 16-bit training run "
-           "reaches 95%");
+           "exit with status 1 unless the 16-bit weights lose less than 1% accuracy, every 16-bit training run "
+           "reaches 95%, and bfloat16 autocast ends within 0.5 points of float32 on MNIST");
   cli.parse(argc, argv);
   const Device device = !device_name.empty()  ? demo::parse_device(device_name, "precision")
                         : cuda::is_available() ? Device::cuda(0)
@@ -212,6 +224,36 @@ int main(int argc, char** argv) try {
                r.loss, 100 * r.accuracy, r.skipped, r.final_scale);
     if (r.accuracy < 0.95) failures.push_back(fmt::format("training in {} reached only {:.2f}%", dtype_name(compute), 100 * r.accuracy));
   }
+  fmt::print("\n5. Autocast: the MNIST net with its products in bfloat16 (float32 weights, loss and softmax)\n");
+  if (mnist_dir.empty()) {
+    fmt::print("  skipped: pass --data DIR (the MNIST files) or set TAPEGRAD_MNIST_DIR\n");
+  } else if (!std::filesystem::is_directory(mnist_dir)) {
+    fmt::print("  skipped: no MNIST folder at {}\n", mnist_dir);
+  } else if (device.is_cpu()) {
+    fmt::print("  skipped: the cpu has no 16-bit product kernels (--device cuda or cuda_host)\n");
+  } else {
+    const nn::Mnist mnist = nn::load_mnist(mnist_dir, {.limit = limit});
+    double acc[2] = {0, 0};
+    for (int half = 0; half < 2; ++half) {
+      Generator init(0);
+      nn::TwoLayerNet net(784, 100, 10, init, 0.01, DType::float32, "relu");
+      nn::SGD sgd(net.parameters(), 0.1);
+      nn::DataLoader loader(mnist.train, {.batch_size = 100, .seed = 1});
+      nn::TrainerOptions o{.epochs = epochs, .progress = false, .device = device};
+      if (half) o.autocast = DType::bfloat16;
+      nn::Trainer trainer(net, sgd, o);
+      const auto& h = trainer.fit(loader);
+      double seconds = 0;
+      for (const nn::EpochStats& e : h) seconds += e.seconds;
+      acc[half] = trainer.evaluate(mnist.test).second;
+      fmt::print("  {:<17} test accuracy {:.2f}%  final training loss {:.4f}  training {:.1f} s on {}\n",
+                 half ? "bfloat16 autocast" : "float32", 100 * acc[half], h.back().loss, seconds, device);
+    }
+    fmt::print("  difference {:+.2f} points\n", 100 * (acc[1] - acc[0]));
+    if (std::abs(acc[1] - acc[0]) > 0.005)
+      failures.push_back(fmt::format("bfloat16 autocast ended {:.2f} points from float32", 100 * (acc[1] - acc[0])));
+  }
+
   if (check && !failures.empty()) {
     for (const std::string& f : failures) fmt::print(stderr, "check failed: {}\n", f);
     return 1;

@@ -49,6 +49,8 @@ std::pair<double, double> Trainer::evaluate(const Dataset& data, int64_t batch_s
   const bool was_training = model_.is_training();
   model_.eval();
   ag::NoGradGuard off;
+  std::optional<ag::AutocastGuard> autocast;  // only when asked: a caller's own guard stays in force otherwise
+  if (opts_.autocast) autocast.emplace(*opts_.autocast);
   double loss = 0, hits = 0;
   DataLoader loader(data, {.batch_size = batch_size, .shuffle = false});
   for (const Batch& b : loader) {
@@ -94,8 +96,13 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
       if (i == 0) st.lr = opt_.lr();  // the rate of the epoch's first step
       opt_.zero_grad();
       const Tensor t = b.t.to(opts_.device);
-      Tensor y = model_(b.x.to(opts_.device));
-      Tensor loss = opts_.loss(y, t);
+      Tensor y, loss;
+      {
+        std::optional<ag::AutocastGuard> autocast;
+        if (opts_.autocast) autocast.emplace(*opts_.autocast);
+        y = model_(b.x.to(opts_.device));
+        loss = opts_.loss(y, t);
+      }
       loss.backward();
       opt_.step();
       ++iteration;

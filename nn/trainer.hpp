@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct TrainerOptions {
   // model, the optimiser, the history and the data loader's shuffling state,
   // written atomically. Trainer::resume reads it back.
   std::string checkpoint;
+  // Products in this 16-bit type during training and evaluation (ag::AutocastGuard,
+  // Note [Autocast]); the weights stay float32. Needs a device with 16-bit kernels.
+  std::optional<ag::DType> autocast;
 };
 
 struct EpochStats {

@@ -139,6 +139,46 @@ TEST_CASE("Trainer: the history as CSV, and as a chart when gnuplot is there") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("Trainer: a run resumed from its end-of-epoch checkpoint ends exactly where the uninterrupted run ends") {
+  nn::Dataset data = nn::spiral(30, 3, 4);
+  const std::string path = (fs::temp_directory_path() / ("tapegrad_resume_" + std::to_string(::getpid()))).string();
+  auto net = [](uint64_t seed) {
+    Generator gen(seed);
+    auto m = std::make_shared<nn::Sequential>();
+    m->add(std::make_shared<nn::Linear>(2, 16, gen)).add(nn::ReLU()).add(std::make_shared<nn::Dropout>(0.2, seed));
+    m->add(std::make_shared<nn::Linear>(16, 3, gen));
+    return m;
+  };
+  nn::TrainerOptions o{.epochs = 5, .progress = false};
+  o.schedule = std::make_shared<nn::StepDecay>(0.05, 2, 0.5);
+  auto straight = net(1);
+  nn::SGD m1(straight->parameters(), 0.05, 0.9);
+  nn::DataLoader l1(data, {.batch_size = 16, .seed = 2});
+  nn::Trainer(*straight, m1, o).fit(l1, &data);
+
+  auto first = net(1);
+  nn::SGD m2(first->parameters(), 0.05, 0.9);
+  nn::DataLoader l2(data, {.batch_size = 16, .seed = 2});
+  o.checkpoint = path;
+  nn::TrainerOptions three = o;
+  three.epochs = 3;
+  nn::Trainer(*first, m2, three).fit(l2, &data);  // stops after epoch 3 of 5
+
+  auto resumed = net(9);
+  nn::SGD m3(resumed->parameters(), 0.05, 0.9);
+  nn::DataLoader l3(data, {.batch_size = 16, .seed = 7});
+  nn::Trainer trainer(*resumed, m3, o);
+  trainer.resume(path, l3);
+  CHECK(trainer.history().size() == 3);
+  CHECK(trainer.fit(l3, &data).size() == 5);
+  const auto a = straight->named_parameters(), b = resumed->named_parameters();
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].second.to_vector<float>() == b[i].second.to_vector<float>());
+
+  nn::save_checkpoint(path, *resumed, &m3);  // a plain checkpoint has no trainer state
+  CHECK_THROWS_WITH_AS(trainer.resume(path, l3), doctest::Contains("was not written by a Trainer"), Error);
+  fs::remove(path);
+}
+
 TEST_CASE("a training loader applies its transform (augmentation) to each batch's inputs") {
   Generator gen(5);
   nn::Dataset images{randn({8, 1, 4, 4}, gen), randint({8}, 0, 2, gen)};
