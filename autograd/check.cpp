@@ -507,11 +507,11 @@ NodeCompareReport check_nodes_compare(const std::function<Tensor(Device)>& build
     for (size_t k = 0; k < first.size(); ++k) {
       auto name = [](const NodeCheck& n) { return n.scope.empty() ? n.op : n.scope + "/" + n.op; };
       if (name(first[k]) != name(other[k]))
-        fail(who, "node {} is {} on {} but {} on {}: build_loss must build the same graph on every device", k,
-             name(first[k]), devices[0], name(other[k]), devices[d]);
-      if (first[k].input_shapes != other[k].input_shapes || first[k].step != other[k].step)
+        fail(who, "node {} is {} on {} but {} on {}: build_loss must build the same graph on every device",
+             first[k].step, name(first[k]), devices[0], name(other[k]), devices[d]);
+      if (first[k].input_shapes != other[k].input_shapes)
         fail(who, "node {} ({}) has inputs {} on {} but {} on {}: build_loss must build the same graph on every device",
-             k, name(first[k]), fmt::join(first[k].input_shapes, " "), devices[0],
+             first[k].step, name(first[k]), fmt::join(first[k].input_shapes, " "), devices[0],
              fmt::join(other[k].input_shapes, " "), devices[d]);
     }
   }
