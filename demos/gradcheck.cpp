@@ -70,11 +70,13 @@ int main(int argc, char** argv) try {
   cli.option("--hidden", hidden, "units in the hidden layer")->check(demo::at_least(1));
   cli.choice("--dtype", dtype_arg, {"float32", "float64"}, "the precision of the net and its check");
   CLI::Option* device_opt = demo::device_option(cli, device_name, "the net and each node's rule");
-  cli.option("--compare", compare, "check the net on each of these devices side by side (e.g. cpu,cuda_host)")
-      ->type_name("DEVICES")
-      ->excludes(device_opt);
+  cli.option("--compare", compare,
+             "check the net on each of these devices side by side, e.g. cpu,cuda_host (default: only --device)")
+      ->type_name("DEVICES");
   cli.out(out);
   cli.parse(argc, argv);
+  if (!compare.empty() && device_opt->count() > 0)
+    fail("gradcheck", "--device and --compare exclude each other: --compare lists every device to check");
   const DType dtype = dtype_arg == "float64" ? DType::float64 : DType::float32;
   const std::vector<Device> devices = compare.empty() ? std::vector<Device>{demo::parse_device(device_name, "gradcheck")}
                                                       : parse_devices(compare);
