@@ -485,7 +485,8 @@ size_t NodeCheckReport::failures() const {
 NodeCompareReport check_nodes_compare(const std::function<Tensor(Device)>& build_loss,
                                       const std::vector<Device>& devices, const NodeCheckOptions& opts) {
   constexpr const char* who = "check_nodes_compare";
-  if (devices.empty()) fail(who, "no devices to compare: give at least one, e.g. {{Device::cpu(), Device::cuda_host()}}");
+  if (devices.empty())
+    fail(who, "no devices to compare: give at least one, e.g. {{Device::cpu(), Device::cuda_host()}}");
   for (size_t d = 0; d < devices.size(); ++d)
     for (size_t e = 0; e < d; ++e)
       if (devices[d] == devices[e]) fail(who, "device {} is listed twice: give each device once", devices[d]);
@@ -615,13 +616,13 @@ std::string NodeCompareReport::table() const {
       const NodeCheck& c = n.devices[d];
       if (!c.error.empty()) s += fmt::format("      {}: the rule threw: {}\n", devices[d], c.error);
       else if (!c.ok)
-        s += fmt::format("      {}: worst: input {} at {}: analytic {:.6g}, numerical {:.6g} (eps {}, {})\n", devices[d],
-                         c.worst_input, index_text(c.input_shapes[static_cast<size_t>(c.worst_input)], c.worst_index),
+        s += fmt::format("      {}: worst: input {} at {}: analytic {:.6g}, numerical {:.6g} (eps {}, {})\n",
+                         devices[d], c.worst_input, index_text(c.input_shapes[static_cast<size_t>(c.worst_input)], c.worst_index),
                          c.analytic, c.numeric, options.eps, c.dtype);
     }
     if (!n.devices_agree)
-      s += fmt::format("      the devices differ: input {} at {}: analytic {:.6g} on {}, {:.6g} on {} ({})\n", n.worst.input,
-                       at(n, n.worst), n.worst.first, devices[0], n.worst.other,
+      s += fmt::format("      the devices differ: input {} at {}: analytic {:.6g} on {}, {:.6g} on {} ({})\n",
+                       n.worst.input, at(n, n.worst), n.worst.first, devices[0], n.worst.other,
                        devices[static_cast<size_t>(n.worst.device)], n.devices[0].dtype);
   }
   std::vector<std::string> per_device;

@@ -78,8 +78,8 @@ int main(int argc, char** argv) try {
   if (!compare.empty() && device_opt->count() > 0)
     fail("gradcheck", "--device and --compare exclude each other: --compare lists every device to check");
   const DType dtype = dtype_arg == "float64" ? DType::float64 : DType::float32;
-  const std::vector<Device> devices = compare.empty() ? std::vector<Device>{demo::parse_device(device_name, "gradcheck")}
-                                                      : parse_devices(compare);
+  const std::vector<Device> devices =
+      compare.empty() ? std::vector<Device>{demo::parse_device(device_name, "gradcheck")} : parse_devices(compare);
 
   // The values, made once on the cpu; each device gets a copy.
   Generator gen(0);
@@ -109,7 +109,8 @@ int main(int argc, char** argv) try {
   };
 
   std::string where = fmt::format("{}", devices[0]);
-  for (size_t i = 1; i < devices.size(); ++i) where += (i + 1 == devices.size() ? " and " : ", ") + fmt::format("{}", devices[i]);
+  for (size_t i = 1; i < devices.size(); ++i)
+    where += (i + 1 == devices.size() ? " and " : ", ") + fmt::format("{}", devices[i]);
   const std::string title = fmt::format("per-node gradient check: two-layer net 784-{}-10, batch {}, {} on {}{}\n\n",
                                         hidden, batch, dtype, where, broken ? ", with a broken sigmoid" : "");
   fmt::print("{}", title);

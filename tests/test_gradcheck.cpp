@@ -360,7 +360,8 @@ TEST_CASE("check_nodes: a two-layer net built on cuda_host passes 10 of 10, each
 TEST_CASE("check_nodes_compare: every node of the net on cpu and cuda_host, with the devices' largest difference") {
   if (!have_cuda_host()) return;
   const TwoLayerNet net(3);
-  NodeCompareReport r = check_nodes_compare([&](Device d) { return net.loss(d); }, {Device::cpu(), Device::cuda_host()});
+  const std::vector<Device> both = {Device::cpu(), Device::cuda_host()};
+  NodeCompareReport r = check_nodes_compare([&](Device d) { return net.loss(d); }, both);
   const std::string table = r.table();
   INFO(table);
   CHECK(r.ok);
@@ -379,15 +380,15 @@ TEST_CASE("check_nodes_compare: every node of the net on cpu and cuda_host, with
   CHECK(table.find("max diff") != std::string::npos);
   CHECK(table.find("10 of 10 nodes passed (cpu 10 of 10, cuda_host:0 10 of 10)") != std::string::npos);
   // deterministic: the same table twice
-  CHECK(check_nodes_compare([&](Device d) { return net.loss(d); }, {Device::cpu(), Device::cuda_host()}).table() ==
-        table);
+  CHECK(check_nodes_compare([&](Device d) { return net.loss(d); }, both).table() == table);
 }
 
 TEST_CASE("check_nodes_compare: a broken node fails on every device, and a device-only bug is where they differ") {
   if (!have_cuda_host()) return;
   TwoLayerNet net(4);
   net.hidden = std::make_shared<BrokenSquare>();
-  NodeCompareReport r = check_nodes_compare([&](Device d) { return net.loss(d); }, {Device::cpu(), Device::cuda_host()});
+  const std::vector<Device> both = {Device::cpu(), Device::cuda_host()};
+  NodeCompareReport r = check_nodes_compare([&](Device d) { return net.loss(d); }, both);
   INFO(r.table());
   CHECK_FALSE(r.ok);
   CHECK(r.failures() == 1);
@@ -400,7 +401,7 @@ TEST_CASE("check_nodes_compare: a broken node fails on every device, and a devic
   CHECK(r.table().find("cuda_host:0: worst: input 0 at (") != std::string::npos);
 
   net.hidden = std::make_shared<WrongOffCpu>();
-  NodeCompareReport d = check_nodes_compare([&](Device dev) { return net.loss(dev); }, {Device::cpu(), Device::cuda_host()});
+  NodeCompareReport d = check_nodes_compare([&](Device dev) { return net.loss(dev); }, both);
   INFO(d.table());
   CHECK(d.failures() == 1);
   CHECK(d.nodes[4].devices[0].ok);
