@@ -344,7 +344,8 @@ std::string GradcheckReport::to_string() const {
 
 namespace {
 
-// The node's forward in float64, from its op's kernel (or the user's forward).
+// The node's forward in float64 on the cpu, from its op's cpu kernel (or the
+// user's forward), whatever device the model ran on.
 Tensor node_forward(const Node& node, const Trace::Step& st, std::span<const Tensor> xs) {
   if (node.function) {
     NoGradGuard off;
@@ -357,20 +358,38 @@ Tensor node_forward(const Node& node, const Trace::Step& st, std::span<const Ten
   return out;
 }
 
-}  // namespace
+// A float64 copy on the cpu of a value the trace saw on any device: the
+// numerical reference always runs there, on the cpu kernels (int64 values are
+// copied as they are).
+Tensor host_reference(const Tensor& t) {
+  GradModeGuard off(false);
+  Tensor h = t.detach().to(Device::cpu());
+  if (!is_floating(h.dtype())) return h;
+  return h.dtype() == DType::float64 ? h.clone() : cast(h, DType::float64);
+}
 
-NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const NodeCheckOptions& opts) {
-  NodeCheckReport rep;
+// One device's per-node check, and per node the analytic gradient of each
+// checked input (empty where an input is not checked), for the cross-device
+// comparison.
+struct NodeRun {
+  NodeCheckReport report;
+  Device device;
+  std::vector<std::vector<std::vector<double>>> grads;  // [node][input][element]
+};
+
+NodeRun run_node_checks(const std::function<Tensor()>& build_loss, const NodeCheckOptions& opts, const char* who) {
+  NodeRun run;
+  NodeCheckReport& rep = run.report;
   rep.options = opts;
   Tensor loss;
   std::optional<Trace> trace;
   trace.emplace();
   loss = build_loss();
   if (!loss.defined() || !loss.requires_grad())
-    fail("check_nodes", "the function recorded nothing: its result does not require grad (mark the parameters "
-                        "with requires_grad_())");
+    fail(who, "the function recorded nothing: its result does not require grad (mark the parameters "
+              "with requires_grad_())");
+  run.device = loss.device();
   std::shared_ptr<Graph> graph = current_graph();
-  Generator gen(opts.seed);
   const auto& steps = trace->steps();
   const auto& values = trace->values();
   for (size_t s = 0; s < steps.size(); ++s) {
@@ -382,21 +401,27 @@ NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const Nod
     nc.op = st.label;
     nc.scope = st.scope;
     nc.dtype = node.out_dtype;
+    nc.device = node.out_device;
     std::vector<Tensor> xs;
     for (int id : st.inputs) {
       const Trace::Value& v = values[static_cast<size_t>(id)];
       nc.input_shapes.push_back(v.shape);
-      xs.push_back(reference_copy(v.data));
+      xs.push_back(host_reference(v.data));
     }
+    std::vector<std::vector<double>> grads(xs.size());
     const GradcheckOptions tol = GradcheckOptions::for_dtype(node.out_dtype);
+    // Each node draws from its own generator, so that a node gets the same
+    // upstream gradient and directions on every device whatever came before.
+    Generator gen(opts.seed + 0x9E3779B97F4A7C15ull * (s + 1));
     try {
-      // Analytic: the node's own rule, on its saved tensors, for a random upstream gradient.
+      // Analytic: the node's own rule, on its saved tensors (on the node's
+      // device), for a random upstream gradient made there too.
       std::vector<double> v = random_vector(gen, shape_numel(node.out_shape));
       Grads gx(node.inputs.size());
       BackwardCtx ctx(node, nullptr);
       {
         NoGradGuard off;
-        op_info(st.op).backward(ctx, from_vector(v, node.out_shape, node.out_dtype), gx);
+        op_info(st.op).backward(ctx, from_vector(v, node.out_shape, node.out_dtype, node.out_device), gx);
       }
       TensorFn f = [&](std::span<const Tensor> in) { return node_forward(node, st, in); };
       Numeric num{f, xs, opts.eps};
@@ -433,19 +458,186 @@ NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const Nod
           nc.analytic = c.analytic;
           nc.numeric = c.numeric;
         }
+        grads[j] = std::move(g);
       }
     } catch (const Error& e) {
       nc.ok = false;
       nc.error = e.what();
+      grads.assign(xs.size(), {});
     }
+    rep.ok = rep.ok && nc.ok;
+    rep.nodes.push_back(std::move(nc));
+    run.grads.push_back(std::move(grads));
+  }
+  return run;
+}
+
+}  // namespace
+
+NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const NodeCheckOptions& opts) {
+  return run_node_checks(build_loss, opts, "check_nodes").report;
+}
+
+size_t NodeCheckReport::failures() const {
+  return static_cast<size_t>(std::count_if(nodes.begin(), nodes.end(), [](const NodeCheck& n) { return !n.ok; }));
+}
+
+NodeCompareReport check_nodes_compare(const std::function<Tensor(Device)>& build_loss,
+                                      const std::vector<Device>& devices, const NodeCheckOptions& opts) {
+  constexpr const char* who = "check_nodes_compare";
+  if (devices.empty())
+    fail(who, "no devices to compare: give at least one, e.g. {{Device::cpu(), Device::cuda_host()}}");
+  for (size_t d = 0; d < devices.size(); ++d)
+    for (size_t e = 0; e < d; ++e)
+      if (devices[d] == devices[e]) fail(who, "device {} is listed twice: give each device once", devices[d]);
+  std::vector<NodeRun> runs;
+  for (Device device : devices) {
+    if (!backend_available(device)) fail(who, "device {} is not available in this process", device);
+    runs.push_back(run_node_checks([&] { return build_loss(device); }, opts, who));
+    if (runs.back().device != device)
+      fail(who, "build_loss({}) returned a loss on {}: build the model on the device it is given", device,
+           runs.back().device);
+  }
+  // The same graph on every device: node for node, the same op and input shapes.
+  const std::vector<NodeCheck>& first = runs[0].report.nodes;
+  for (size_t d = 1; d < runs.size(); ++d) {
+    const std::vector<NodeCheck>& other = runs[d].report.nodes;
+    if (other.size() != first.size())
+      fail(who, "the model records {} nodes on {} but {} on {}: build_loss must build the same graph on every device",
+           first.size(), devices[0], other.size(), devices[d]);
+    for (size_t k = 0; k < first.size(); ++k) {
+      auto name = [](const NodeCheck& n) { return n.scope.empty() ? n.op : n.scope + "/" + n.op; };
+      if (name(first[k]) != name(other[k]))
+        fail(who, "node {} is {} on {} but {} on {}: build_loss must build the same graph on every device",
+             first[k].step, name(first[k]), devices[0], name(other[k]), devices[d]);
+      if (first[k].input_shapes != other[k].input_shapes)
+        fail(who, "node {} ({}) has inputs {} on {} but {} on {}: build_loss must build the same graph on every device",
+             first[k].step, name(first[k]), fmt::join(first[k].input_shapes, " "), devices[0],
+             fmt::join(other[k].input_shapes, " "), devices[d]);
+    }
+  }
+
+  NodeCompareReport rep;
+  rep.devices = devices;
+  rep.options = opts;
+  for (size_t k = 0; k < first.size(); ++k) {
+    NodeCompare nc;
+    nc.step = first[k].step;
+    nc.op = first[k].op;
+    nc.scope = first[k].scope;
+    nc.input_shapes = first[k].input_shapes;
+    for (const NodeRun& r : runs) nc.devices.push_back(r.report.nodes[k]);
+    // Each device's analytic gradients against the first device's, element by
+    // element, at the looser tolerance of the two dtypes.
+    for (size_t d = 1; d < runs.size(); ++d) {
+      GradcheckOptions t0 = GradcheckOptions::for_dtype(nc.devices[0].dtype);
+      GradcheckOptions t1 = GradcheckOptions::for_dtype(nc.devices[d].dtype);
+      const double atol = std::max(t0.atol, t1.atol), rtol = std::max(t0.rtol, t1.rtol);
+      const auto& g0 = runs[0].grads[k];
+      const auto& g1 = runs[d].grads[k];
+      double worst_excess = -INFINITY;
+      for (size_t j = 0; j < std::min(g0.size(), g1.size()); ++j) {
+        if (g0[j].size() != g1[j].size()) continue;  // a rule threw on one of them: that device already fails
+        for (size_t e = 0; e < g0[j].size(); ++e) {
+          double diff = std::abs(g1[j][e] - g0[j][e]);
+          if (std::isnan(diff)) diff = INFINITY;  // a NaN on one device is as far off as it gets
+          double excess = diff - (atol + rtol * std::abs(g0[j][e]));
+          if (std::isnan(excess)) excess = INFINITY;  // NaN on both
+          if (!(excess <= 0)) nc.devices_agree = false;
+          // the first of equal elements wins, so the report is deterministic
+          const NodeCompare::Element here{static_cast<int>(d), static_cast<int>(j), static_cast<int64_t>(e), g0[j][e],
+                                          g1[j][e]};
+          if (diff > nc.max_device_diff) {
+            nc.max_device_diff = diff;
+            nc.largest = here;
+          }
+          if (excess > worst_excess) {
+            worst_excess = excess;
+            nc.worst = here;
+          }
+        }
+      }
+    }
+    nc.ok = nc.devices_agree;
+    for (const NodeCheck& n : nc.devices) nc.ok = nc.ok && n.ok;
     rep.ok = rep.ok && nc.ok;
     rep.nodes.push_back(std::move(nc));
   }
   return rep;
 }
 
-size_t NodeCheckReport::failures() const {
-  return static_cast<size_t>(std::count_if(nodes.begin(), nodes.end(), [](const NodeCheck& n) { return !n.ok; }));
+size_t NodeCompareReport::failures() const {
+  return static_cast<size_t>(std::count_if(nodes.begin(), nodes.end(), [](const NodeCompare& n) { return !n.ok; }));
+}
+
+std::string NodeCompareReport::table() const {
+  auto shapes = [](const std::vector<Shape>& in) { return fmt::format("{}", fmt::join(in, " ")); };
+  auto name = [](const std::string& scope, const std::string& op) { return scope.empty() ? op : scope + "/" + op; };
+  auto at = [&](const NodeCompare& n, const NodeCompare::Element& e) {
+    return index_text(n.input_shapes[static_cast<size_t>(e.input)], e.index);
+  };
+  auto where = [&](const NodeCompare& n) {
+    if (n.largest.input < 0) return std::string("-");
+    std::string s = fmt::format("input {} {}", n.largest.input, at(n, n.largest));
+    return devices.size() > 2 ? fmt::format("{}: {}", devices[static_cast<size_t>(n.largest.device)], s) : s;
+  };
+  size_t op_w = 2, in_w = 6, at_w = 2;
+  for (const NodeCompare& n : nodes) {
+    op_w = std::max(op_w, name(n.scope, n.op).size());
+    in_w = std::max(in_w, shapes(n.input_shapes).size());
+    at_w = std::max(at_w, where(n).size());
+  }
+  // Two header lines: each device's group over its two columns, then the columns.
+  const std::string lead = fmt::format("{:>4}  {:<{}}  {:<{}}", "", "", op_w, "", in_w);
+  std::string group = lead, head = fmt::format("{:>4}  {:<{}}  {:<{}}", "node", "op", op_w, "inputs", in_w);
+  for (Device d : devices) {
+    group += fmt::format("  {:<23}", fmt::format("{}", d));
+    head += fmt::format("  {:>11} {:>11}", "abs err", "rel err");
+  }
+  if (devices.size() > 1) {
+    const std::string across = devices.size() == 2 ? fmt::format("{} vs {}", devices[1], devices[0])
+                                                    : fmt::format("vs {}", devices[0]);
+    group += fmt::format("  {:<{}}", across, 11 + 2 + at_w);
+    head += fmt::format("  {:>11}  {:<{}}", "max diff", "at", at_w);
+  }
+  std::string s = group;
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  s += "\n" + head + "  result\n";
+  for (const NodeCompare& n : nodes) {
+    s += fmt::format("{:>4}  {:<{}}  {:<{}}", n.step, name(n.scope, n.op), op_w, shapes(n.input_shapes), in_w);
+    bool sampled = false;
+    for (const NodeCheck& c : n.devices) {
+      s += fmt::format("  {:>11.2e} {:>11.2e}", c.max_abs_error, c.max_rel_error);
+      sampled = sampled || c.sampled;
+    }
+    if (devices.size() > 1) s += fmt::format("  {:>11.2e}  {:<{}}", n.max_device_diff, where(n), at_w);
+    s += fmt::format("  {}{}\n", n.ok ? "PASS" : "FAIL", sampled ? " (sampled)" : "");
+    for (size_t d = 0; d < n.devices.size(); ++d) {
+      const NodeCheck& c = n.devices[d];
+      if (!c.error.empty()) s += fmt::format("      {}: the rule threw: {}\n", devices[d], c.error);
+      else if (!c.ok)
+        s += fmt::format("      {}: worst: input {} at {}: analytic {:.6g}, numerical {:.6g} (eps {}, {})\n",
+                         devices[d], c.worst_input, index_text(c.input_shapes[static_cast<size_t>(c.worst_input)], c.worst_index),
+                         c.analytic, c.numeric, options.eps, c.dtype);
+    }
+    if (!n.devices_agree)
+      s += fmt::format("      the devices differ: input {} at {}: analytic {:.6g} on {}, {:.6g} on {} ({})\n",
+                       n.worst.input, at(n, n.worst), n.worst.first, devices[0], n.worst.other,
+                       devices[static_cast<size_t>(n.worst.device)], n.devices[0].dtype);
+  }
+  std::vector<std::string> per_device;
+  for (size_t d = 0; d < devices.size(); ++d) {
+    size_t passed = 0;
+    for (const NodeCompare& n : nodes) passed += n.devices[d].ok ? 1 : 0;
+    per_device.push_back(fmt::format("{} {} of {}", devices[d], passed, nodes.size()));
+  }
+  s += fmt::format("{} of {} nodes passed ({})", nodes.size() - failures(), nodes.size(), fmt::join(per_device, ", "));
+  if (devices.size() > 1) {
+    double most = 0;
+    for (const NodeCompare& n : nodes) most = std::max(most, n.max_device_diff);
+    s += fmt::format("; the devices' analytic gradients differ by at most {:.2e}", most);
+  }
+  return s + "\n";
 }
 
 std::string NodeCheckReport::table() const {

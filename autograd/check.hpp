@@ -1,7 +1,8 @@
 // The numerical-gradient checker: analytic gradients from backward compared
 // with central differences computed in float64. Three levels:
 //   gradcheck / gradgradcheck  a whole function of tensors (full Jacobian or fast random probes)
-//   check_nodes               every node of a recorded model, each in isolation
+//   check_nodes               every node of a recorded model, each in isolation (any device)
+//   check_nodes_compare       the same, on several devices side by side
 //   op_check_inputs           the sampled inputs of each op in the index (the op test suite)
 // See docs/gradcheck.md.
 #pragma once
@@ -104,6 +105,7 @@ struct NodeCheck {
   std::string scope;        // its NameScope path
   std::vector<Shape> input_shapes;
   DType dtype = DType::float64;
+  Device device;            // where the model ran it (its rule ran there too)
   double max_abs_error = 0, max_rel_error = 0;
   bool ok = true;
   bool sampled = false;     // some input was checked along random directions
@@ -127,8 +129,58 @@ struct NodeCheckReport {
 // Runs build_loss once while tracing the tape, then checks every recorded node
 // on its own: its backward rule, at the values the forward pass saw and for a
 // random upstream gradient, against central differences of the node's forward
-// kernel in float64. A wrong rule is reported at its node.
+// kernel in float64. A wrong rule is reported at its node. The model may live
+// on any device: each rule runs there, on its saved tensors and an upstream
+// gradient made there, and the reference runs in float64 on the cpu kernels.
 NodeCheckReport check_nodes(const std::function<Tensor()>& build_loss, const NodeCheckOptions& opts = {});
+
+// One node of a model checked on several devices (check_nodes_compare).
+struct NodeCompare {
+  int step = 0;
+  std::string op, scope;
+  std::vector<Shape> input_shapes;
+  std::vector<NodeCheck> devices;  // this node's check on each device, in the order given
+  // One element of the analytic gradients on two devices: the other device
+  // (an index into `devices`), the input, its flat index, the first device's
+  // value and the other's (device -1: none).
+  struct Element {
+    int device = -1, input = -1;
+    int64_t index = -1;
+    double first = 0, other = 0;
+  };
+  // The largest |analytic gradient on a device - on the first device| over all
+  // inputs' elements and devices (both rules get the same upstream gradient),
+  // and where it is (none when they are all equal).
+  double max_device_diff = 0;
+  Element largest;
+  // Whether every element is within the node dtype's tolerance (atol + rtol
+  // |first device's value|, the looser of the two dtypes), and the element
+  // furthest over (or nearest to) it.
+  bool devices_agree = true;
+  Element worst;
+  bool ok = true;  // every device passed its numerical check and the devices agree
+};
+
+struct NodeCompareReport {
+  bool ok = true;
+  std::vector<Device> devices;
+  std::vector<NodeCompare> nodes;
+  NodeCheckOptions options;
+  // The side-by-side table: node, op, input shapes, per device the max abs and
+  // rel error against the numerical reference, the max difference between the
+  // devices' analytic gradients and where it is, PASS/FAIL; below a failure its
+  // worst element on each failing device, and where the devices differ.
+  std::string table() const;
+  size_t failures() const;
+};
+
+// Builds the model on each device (build_loss(device) must build it there,
+// from the same values) and checks it node by node there, as check_nodes does;
+// then compares each node's analytic gradients across devices. An ag::Error
+// when `devices` is empty or lists one twice, a device is not available, or the
+// model records a different graph (node count, op or input shapes) on two devices.
+NodeCompareReport check_nodes_compare(const std::function<Tensor(Device)>& build_loss,
+                                      const std::vector<Device>& devices, const NodeCheckOptions& opts = {});
 
 // ---- The op suite ---------------------------------------------------------------------
 

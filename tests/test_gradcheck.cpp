@@ -2,6 +2,7 @@
 // differentiable op's backward rule is compared with central differences in
 // float64, in every dtype, to first and second order, on inputs drawn from its
 // declared domain. Then the checker itself: reports, fast mode, per-node checks.
+#include "autograd/backend.hpp"
 #include "autograd/check_doctest.hpp"
 #include "helpers.hpp"
 
@@ -30,6 +31,46 @@ struct Jittery : Function {
 Tensor two_layer_loss(const std::vector<Tensor>& p, const Tensor& x, const Tensor& t) {
   Tensor h = sigmoid(matmul(x, p[0]) + p[1]);
   return softmax_cross_entropy(matmul(h, p[2]) + p[3], t);
+}
+
+// The two-layer net's values, made once on the cpu; loss(d) builds the net on
+// d from copies of them (a `broken` square where the sigmoid was, optionally).
+struct TwoLayerNet {
+  Tensor x, t;
+  std::vector<Tensor> p;
+  std::shared_ptr<Function> hidden;  // the hidden layer's activation: sigmoid when null
+  explicit TwoLayerNet(uint64_t seed) {
+    Generator gen(seed);
+    x = randn({8, 5}, gen);
+    t = randint({8}, 0, 3, gen);
+    p = {randn({5, 6}, gen), zeros({6}), randn({6, 3}, gen), zeros({3})};
+  }
+  Tensor loss(Device d) const {
+    std::vector<Tensor> q;
+    for (const Tensor& w : p) q.push_back(w.to(d).clone().requires_grad_());
+    Tensor a = matmul(x.to(d), q[0]) + q[1];
+    Tensor h = hidden ? apply(hidden, {a}) : sigmoid(a);
+    return softmax_cross_entropy(matmul(h, q[2]) + q[3], t.to(d));
+  }
+};
+
+// A square whose rule is right on the cpu and 10% off on any other device.
+struct WrongOffCpu : Function {
+  std::string_view name() const override { return "wrong_off_cpu"; }
+  Tensor forward(FunctionCtx& ctx, std::span<const Tensor> x) override {
+    ctx.save(x[0]);
+    return x[0] * x[0];
+  }
+  void backward(FunctionCtx& ctx, const Tensor& gy, Grads& gx) override {
+    gx[0] = gy * ctx.saved(0) * (gy.device().is_cpu() ? 2.0 : 2.2);
+  }
+};
+
+// Whether this build has the cuda_host emulation (else the test says so and returns).
+bool have_cuda_host() {
+  if (backend_available(Device::cuda_host())) return true;
+  MESSAGE("no cuda_host emulation in this build: skipped");
+  return false;
 }
 
 }  // namespace
@@ -303,6 +344,97 @@ TEST_CASE("check_nodes: large inputs are checked along random directions and sti
   CHECK_FALSE(bad.ok);
   CHECK_FALSE(bad.nodes[1].ok);
   CHECK(bad.nodes[1].worst_index >= 0);
+}
+
+TEST_CASE("check_nodes: a two-layer net built on cuda_host passes 10 of 10, each rule run there") {
+  if (!have_cuda_host()) return;
+  const TwoLayerNet net(3);
+  NodeCheckReport r = check_nodes([&] { return net.loss(Device::cuda_host()); });
+  INFO(r.table());
+  CHECK(r.ok);
+  CHECK(r.nodes.size() == 10);
+  for (const NodeCheck& n : r.nodes) CHECK(n.device == Device::cuda_host());
+  CHECK(r.table().find("10 of 10 nodes passed") != std::string::npos);
+}
+
+TEST_CASE("check_nodes_compare: every node of the net on cpu and cuda_host, with the devices' largest difference") {
+  if (!have_cuda_host()) return;
+  const TwoLayerNet net(3);
+  const std::vector<Device> both = {Device::cpu(), Device::cuda_host()};
+  NodeCompareReport r = check_nodes_compare([&](Device d) { return net.loss(d); }, both);
+  const std::string table = r.table();
+  INFO(table);
+  CHECK(r.ok);
+  REQUIRE(r.nodes.size() == 10);
+  CHECK(r.nodes[4].op == "sigmoid");
+  for (const NodeCompare& n : r.nodes) {
+    REQUIRE(n.devices.size() == 2);
+    CHECK(n.devices[0].device == Device::cpu());
+    CHECK(n.devices[1].device == Device::cuda_host());
+    CHECK(n.devices_agree);
+    CHECK(n.max_device_diff < 1e-4);  // float32 on both: rounding, at most
+    // its row: step, op, and the cross-device columns
+    CHECK(table.find(fmt::format("\n{:>4}  {}", n.step, n.op)) != std::string::npos);
+  }
+  CHECK(table.find("cuda_host:0 vs cpu") != std::string::npos);
+  CHECK(table.find("max diff") != std::string::npos);
+  CHECK(table.find("10 of 10 nodes passed (cpu 10 of 10, cuda_host:0 10 of 10)") != std::string::npos);
+  // deterministic: the same table twice
+  CHECK(check_nodes_compare([&](Device d) { return net.loss(d); }, both).table() == table);
+}
+
+TEST_CASE("check_nodes_compare: a broken node fails on every device, and a device-only bug is where they differ") {
+  if (!have_cuda_host()) return;
+  TwoLayerNet net(4);
+  net.hidden = std::make_shared<BrokenSquare>();
+  const std::vector<Device> both = {Device::cpu(), Device::cuda_host()};
+  NodeCompareReport r = check_nodes_compare([&](Device d) { return net.loss(d); }, both);
+  INFO(r.table());
+  CHECK_FALSE(r.ok);
+  CHECK(r.failures() == 1);
+  REQUIRE(r.nodes.size() == 10);
+  CHECK(r.nodes[4].op == "broken_square");
+  CHECK_FALSE(r.nodes[4].devices[0].ok);
+  CHECK_FALSE(r.nodes[4].devices[1].ok);
+  CHECK(r.nodes[4].devices_agree);  // the same wrong rule on both
+  CHECK(r.table().find("cpu: worst: input 0 at (") != std::string::npos);
+  CHECK(r.table().find("cuda_host:0: worst: input 0 at (") != std::string::npos);
+
+  net.hidden = std::make_shared<WrongOffCpu>();
+  NodeCompareReport d = check_nodes_compare([&](Device dev) { return net.loss(dev); }, both);
+  INFO(d.table());
+  CHECK(d.failures() == 1);
+  CHECK(d.nodes[4].devices[0].ok);
+  CHECK_FALSE(d.nodes[4].devices[1].ok);
+  CHECK_FALSE(d.nodes[4].devices_agree);
+  CHECK(d.nodes[4].worst.input == 0);
+  CHECK(d.nodes[4].worst.other == doctest::Approx(1.1 * d.nodes[4].worst.first).epsilon(1e-5));
+  CHECK(d.nodes[4].max_device_diff == doctest::Approx(std::abs(d.nodes[4].largest.other - d.nodes[4].largest.first)));
+  CHECK(d.table().find("the devices differ: input 0 at (") != std::string::npos);
+}
+
+TEST_CASE("check_nodes_compare: no devices, or a different graph on two devices, is an error naming what differs") {
+  const TwoLayerNet net(3);
+  CHECK(error_of([&] { check_nodes_compare([&](Device d) { return net.loss(d); }, {}); })
+            .find("[check_nodes_compare] no devices") == 0);
+  CHECK(error_of([&] {
+          check_nodes_compare([&](Device d) { return net.loss(d); }, {Device::cpu(), Device::cpu()});
+        }).find("listed twice") != std::string::npos);
+  if (!have_cuda_host()) return;
+  const std::vector<Device> both = {Device::cpu(), Device::cuda_host()};
+  std::string more = error_of([&] {
+    check_nodes_compare([&](Device d) { return d.is_cpu() ? net.loss(d) : net.loss(d) * 1.0; }, both);
+  });
+  CHECK(more.find("[check_nodes_compare] the model records 10 nodes on cpu but ") == 0);
+  CHECK(more.find("on cuda_host:0: build_loss must build the same graph on every device") != std::string::npos);
+  TwoLayerNet other(3);
+  other.hidden = std::make_shared<BrokenSquare>();
+  std::string op = error_of([&] {
+    check_nodes_compare([&](Device d) { return d.is_cpu() ? net.loss(d) : other.loss(d); }, both);
+  });
+  CHECK(op.find("node 4 is sigmoid on cpu but broken_square on cuda_host:0") != std::string::npos);
+  std::string where = error_of([&] { check_nodes_compare([&](Device) { return net.loss(Device::cpu()); }, both); });
+  CHECK(where.find("build_loss(cuda_host:0) returned a loss on cpu") != std::string::npos);
 }
 
 TEST_CASE("check_nodes needs a function that records something") {
