@@ -100,7 +100,7 @@ std::vector<std::pair<int, std::string>> grad_spans(const std::string& html, con
   std::vector<std::pair<int, std::string>> out;
   for (size_t at = html.find(start); at != std::string::npos; at = html.find(start, at + 1)) {
     const int value = std::atoi(html.c_str() + at + start.size());
-    const size_t code = html.find("<code>", at) + 6;
+    const size_t code = html.find('>', html.find("<code", at)) + 1;  // <code> or <code class="inline">
     out.emplace_back(value, html.substr(code, html.find("</code>", code) - code));
   }
   return out;

@@ -280,9 +280,9 @@ std::string write_layout_dot(const View& view, const std::string& title) {
     const std::string name =
         val.name().empty() ? "<i>" + esc(view.name(v)) + "</i>" : "<b>" + esc(view.name(v)) + "</b>";
     cl.add(view.cluster_of_value(v),
-           fmt::format("v{0} [id=\"v{0}\", shape=ellipse, style=filled, fillcolor=\"{1}\", label=<{2} "
-                       "<font point-size=\"12\">{3}</font>>];",
-                       v, fill_of(view, v), name, shape_text(val.shape)));
+           fmt::format("v{0} [id=\"v{0}\", shape=ellipse, style=filled, fillcolor=\"{1}\", label=<{2}{3}>];", v,
+                       fill_of(view, v), name,
+                       val.shape.empty() ? "" : " <font point-size=\"12\">" + shape_text(val.shape) + "</font>"));
   };
   for (size_t k = 0; k < view.tr.steps().size(); ++k) {
     const int s = static_cast<int>(k);

@@ -66,7 +66,7 @@ body { font: 15px/1.45 Helvetica, Arial, sans-serif; color: #222; display: flex;
 header { padding: 0.4em 1em; border-bottom: 1px solid #ccc; background: #fafafa; }
 header h1 { font-size: 1.15em; margin: 0 0 0.25em; }
 .controls button { font-size: 1em; padding: 0.15em 0.8em; }
-.controls input { width: 30em; max-width: 40%; vertical-align: middle; }
+.controls input { width: 30em; max-width: 28%; vertical-align: middle; }
 #counter { margin-left: 0.5em; font-weight: bold; }
 main { flex: 1; min-height: 0; display: grid; grid-template-columns: minmax(28em, 42%) 1fr; }
 .side { overflow: auto; padding: 0 1em 1em; border-right: 1px solid #ccc; }
@@ -83,6 +83,7 @@ code { font: 12.5px/1.35 Menlo, Consolas, monospace; white-space: pre; }
 .grad code, .tensor code { display: block; overflow-x: auto; padding: 0.1em 0 0.1em 1em; }
 .sum td { vertical-align: middle; padding: 0.1em 0.3em; color: #555; }
 .sum code { display: inline-block; padding: 0; }
+.grad code.inline, .tensor code.inline { display: inline; padding: 0; }
 .note { color: #555; font-size: 0.92em; }
 .picture { min-width: 0; min-height: 0; padding: 0.5em; display: flex; align-items: center; justify-content: center; }
 .picture svg { width: 100%; height: 100%; display: block; }
@@ -96,7 +97,7 @@ code { font: 12.5px/1.35 Menlo, Consolas, monospace; white-space: pre; }
 .picture g.edge.hot > polygon { stroke: #c0392b; fill: #c0392b; }
 .picture g.edge.none > path { stroke-dasharray: 4 3; }
 .legend { font-size: 0.9em; color: #444; }
-.legend span { padding: 0 0.3em; border: 1px solid #999; border-radius: 3px; }
+.legend span { padding: 0 0.3em; border: 1px solid #999; border-radius: 3px; white-space: nowrap; }
 .notice { background: #fff3cd; padding: 0.5em; border: 1px solid #e0c060; }
 #selftest { white-space: pre-wrap; }
 @media (max-width: 900px) { body { display: block; } main { display: block; } .picture { height: 90vh; } }
@@ -180,17 +181,21 @@ constexpr std::string_view kHtmlScript = R"(
 
 // Rows of values for the caption: all of a tensor up to 10 rows of 8, else its first rows and columns.
 std::string values_code(const View& view, const Tensor& t) {
+  if (t.dim() == 0) return "<code class=\"inline\">" + esc(join(describe_rows(t, view.o.digits, 1, 1), "")) + "</code>";
   return "<code>" + esc(join(describe_rows(t, view.o.digits, 10, 8), "\n")) + "</code>";
 }
 
+// " (3, 2)", or "" for a scalar.
+std::string shape_suffix(const Shape& s) { return s.empty() ? "" : " " + shape_text(s); }
+
 std::string grad_span(const View& view, std::string_view role, int v, const Tensor& g) {
-  return fmt::format("<span class=\"grad\" data-role=\"{}\" data-value=\"{}\">dL/d{} {} = {}</span>", role, v,
-                     esc(view.name(v)), shape_text(g.shape()), values_code(view, g));
+  return fmt::format("<span class=\"grad\" data-role=\"{}\" data-value=\"{}\">dL/d{}{} = {}</span>", role, v,
+                     esc(view.name(v)), shape_suffix(g.shape()), values_code(view, g));
 }
 
 // "x (3, 2)"
 std::string named_shape(const View& view, int v) {
-  return view.name(v) + " " + shape_text(view.value(v).shape);
+  return view.name(v) + shape_suffix(view.value(v).shape);
 }
 
 // The local derivative: the rule with the step's tensors, and the numbers it uses.
@@ -198,7 +203,7 @@ std::string local_block(const View& view, const Frame& f) {
   const auto& st = view.step(f.step);
   std::string out = "<div class=\"block local\"><h3>Local derivative</h3>\n";
   out += "<p class=\"rule\">rule: <code>" + esc(named_rule(view, st)) + "</code></p>\n";
-  std::vector<std::string> with = {"d" + view.name(st.output) + " " + shape_text(st.upstream.shape())};
+  std::vector<std::string> with = {"d" + view.name(st.output) + shape_suffix(st.upstream.shape())};
   for (int v : st.inputs) with.push_back(named_shape(view, v));
   const std::string last = with.back();
   with.pop_back();
