@@ -87,6 +87,7 @@ code { font: 12.5px/1.35 Menlo, Consolas, monospace; white-space: pre; }
 .note { color: #555; font-size: 0.92em; }
 .picture { min-width: 0; min-height: 0; padding: 0.5em; display: flex; align-items: center; justify-content: center; }
 .picture svg { width: 100%; height: 100%; display: block; }
+.picture pre { max-width: 100%; max-height: 100%; overflow: auto; margin: 0; }
 .picture g.node.done > path, .picture g.node.done > polygon { fill: #c8c8c8; }
 .picture g.node.todo > path, .picture g.node.todo > polygon { fill: #ffffff; }
 .picture g.node.hot > path, .picture g.node.hot > polygon { fill: #ffe066; stroke: #c0392b; stroke-width: 3px; }
