@@ -469,6 +469,43 @@ TEST_CASE("HTML: the picture is drawn once, and the frames restyle its nodes by 
   for (size_t s = 0; s < trace.steps().size(); ++s) CHECK(html.find(fmt::format("id=\"s{}\"", s)) != std::string::npos);
 }
 
+TEST_CASE("frames: renaming a rule's variables leaves its words alone") {
+  Trace trace;
+  Tensor p = tensor({4.0, 9.0}).requires_grad_().set_name("p");
+  Tensor r = sqrt(p).set_name("r");
+  Tensor L = sum(r).set_name("L");
+  L.backward();
+  const std::string html = backward_html(trace);
+  CHECK(html.find("rule: <code>dp = dr / (2\u00b7r)</code>") != std::string::npos);  // "2y" is twice y
+  CHECK(html.find("rule: <code>dr = dL repeated along the summed axes (Repeat)</code>") != std::string::npos);
+}
+
+// A user-defined op's frame has its rule (the user's backward) and says why no local numbers are shown.
+struct Cube : Function {
+  std::string_view name() const override { return "cube"; }
+  Tensor forward(FunctionCtx& ctx, std::span<const Tensor> x) override {
+    ctx.save(x[0]);
+    return x[0] * x[0] * x[0];
+  }
+  void backward(FunctionCtx& ctx, const Tensor& gy, Grads& gx) override {
+    gx[0] = gy * 3.0 * ctx.saved(0) * ctx.saved(0);  // d x^3/dx = 3x^2
+  }
+};
+
+TEST_CASE("HTML: a user-defined op's frame states its rule, and why it shows no local numbers") {
+  Trace trace;
+  Tensor x = tensor({1.0, 2.0}).requires_grad_().set_name("x");
+  Tensor y = apply(std::make_shared<Cube>(), {x}).set_name("y");
+  Tensor L = sum(y).set_name("L");
+  L.backward();
+  const auto frames = html_frames(backward_html(trace));
+  REQUIRE(frames.size() == 2);
+  const std::string local = block_of(frames[1], "local");
+  CHECK(local.find("the backward() of the user-defined op cube") != std::string::npos);
+  CHECK(local.find("class=\"note custom\"") != std::string::npos);
+  CHECK(count(block_of(frames[1], "downstream"), "<div class=\"input\">") == 1);
+}
+
 TEST_CASE("names: parameters that share a name are qualified by the module that reads them") {
   Trace trace;
   Generator gen(3);

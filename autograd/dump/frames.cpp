@@ -161,9 +161,9 @@ constexpr std::string_view kHtmlScript = R"(
       if (px < 12) problems.push(at + 'node text is ' + px.toFixed(1) + ' px, under 12 px');
       var up = f.querySelector('.block.upstream .grad[data-role=upstream] code');
       if (!up || !up.textContent.trim()) problems.push(at + 'no upstream gradient');
-      var rule = f.querySelector('.block.local .rule');
-      var local = f.querySelectorAll('.block.local .tensor, .block.local .with');
-      if (!rule || !rule.textContent.trim() || !local.length) problems.push(at + 'no local derivative');
+      var rule = f.querySelector('.block.local .rule'), with_ = f.querySelector('.block.local .with');
+      var numbers = f.querySelectorAll('.block.local .tensor, .block.local .custom');
+      if (!rule || !rule.textContent.trim() || !with_ || !numbers.length) problems.push(at + 'no local derivative');
       var inputs = f.querySelectorAll('.block.downstream .input');
       if (inputs.length !== parseInt(d.inputs, 10)) problems.push(at + inputs.length + ' downstream entries for ' +
                                                                   d.inputs + ' inputs');
@@ -210,7 +210,7 @@ std::string local_block(const View& view, const Frame& f) {
   with.pop_back();
   out += "<p class=\"with\">with " + esc(join(with, ", ") + " and " + last) + "</p>\n";
   if (st.op == Op::custom) {
-    out += "<p class=\"note\">A user-defined op: its backward is the user's code, which a dump never runs a second "
+    out += "<p class=\"note custom\">A user-defined op: its backward is the user's code, which a dump never runs a second "
            "time, so only its result (downstream) is shown.</p>\n";
     return out + "</div>\n";
   }

@@ -98,9 +98,9 @@ std::string named_rule(const View& view, const Trace::Step& st) {
   if (op_info(st.op).rule.empty()) return rule;
   const auto ws = words(rule);
   auto word = [&](size_t k) { return rule.substr(ws[k].first, ws[k].second); };
-  auto is_grad = [&](const std::string& w) {  // dS with S a plain symbol (not dx_k)
-    return w.size() >= 2 && w[0] == 'd' && std::isalpha(static_cast<unsigned char>(w[1])) &&
-           w.find('_') == std::string::npos;
+  auto is_grad = [&](const std::string& w) {  // dS with S a short plain symbol: dy, dW, dsrc (not dx_k, dropout, div)
+    return w.size() >= 2 && w.size() <= 4 && w[0] == 'd' && std::isalpha(static_cast<unsigned char>(w[1])) &&
+           w.find('_') == std::string::npos && w != "div";
   };
   std::vector<std::string> lhs, rhs;
   for (size_t k = 0; k < ws.size(); ++k) {
@@ -129,8 +129,12 @@ std::string named_rule(const View& view, const Trace::Step& st) {
     // "a tie splits dy": the article, not the input a
     const bool prose = w == "a" && at + 1 < rule.size() && rule[at] == ' ' &&
                        std::islower(static_cast<unsigned char>(rule[at + 1]));
+    const size_t digits = w.find_first_not_of("0123456789");  // "2y": twice y
     if (auto it = sym.find(w); it != sym.end() && !prose) out += it->second;
     else if (auto d = is_grad(w) ? sym.find(w.substr(1)) : sym.end(); d != sym.end()) out += "d" + d->second;
+    else if (auto n = digits > 0 && digits != std::string::npos ? sym.find(w.substr(digits)) : sym.end();
+             n != sym.end())
+      out += w.substr(0, digits) + "\u00b7" + n->second;
     else out += w;
   }
   return out + rule.substr(at);
