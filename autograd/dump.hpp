@@ -43,8 +43,14 @@ std::string to_dot(const Trace& trace, const DumpOptions& opts = {});
 std::vector<std::string> backward_frames(const Trace& trace, const DumpOptions& opts = {});
 
 // A self-contained HTML page (inline SVG and a little JavaScript, no network)
-// that steps through backward_frames with next/previous buttons and a slider.
-// Without Graphviz the page shows each frame's DOT source and says how to install it.
+// that steps through backward with next/previous buttons, a slider and the
+// arrow keys: the graph drawn once, scaled to the window and restyled per step
+// (its layout never moves), and per step the upstream gradient, the local
+// derivative (the rule in the step's own tensors, with their numbers: all of a
+// tensor up to 10 rows of 8, else its first rows) and the downstream gradients,
+// with the running sum of a value used more than once. Opened with #selftest
+// the page checks every frame in the browser (tests/backward_html_test.py).
+// Without Graphviz the page shows the graph's DOT source and says how to install it.
 std::string backward_html(const Trace& trace, const DumpOptions& opts = {});
 
 // A compact table for terminals: index, op, inputs -> output, shapes, scope, and

@@ -52,7 +52,7 @@ void small_examples(Writer& w) {
     w.graph(ex.name, ag::to_dot(trace, {.title = ex.title}));
     auto frames = ag::backward_frames(trace, {.title = ex.title});
     for (size_t k = 0; k < frames.size(); ++k) w.graph(fmt::format("{}_step{}", ex.name, k + 1), frames[k]);
-    if (ex.name == "branch") w.text("branch_backward.html", ag::backward_html(trace, {.title = ex.title}));
+    w.text(ex.name + "_backward.html", ag::backward_html(trace, {.title = ex.title}));
   }
 }
 
@@ -68,6 +68,14 @@ void two_layer(Writer& w) {
   const std::string table = ag::to_text(trace);
   w.text("two_layer.txt", table);
   fmt::print("The two-layer net's tape after backward:\n\n{}\n", table);
+}
+
+// The same net with weight decay on W1: a Sum node, and W1 receiving three gradients that add up.
+void two_layer_decay(Writer& w) {
+  ag::Trace trace;
+  auto keep = graph_examples::two_layer_net(0.1);
+  const std::string title = "Two-layer net with weight decay: Softmax-with-Loss + 0.1 sum(W1 * W1)";
+  w.text("two_layer_decay_backward.html", ag::backward_html(trace, {.title = title, .rankdir = "TB"}));
 }
 
 void deep(Writer& w) {
@@ -107,6 +115,7 @@ int main(int argc, char** argv) try {
   Writer w{out, demo::have_dot(), {}};
   small_examples(w);
   two_layer(w);
+  two_layer_decay(w);
   deep(w);
   depth_sweep(w);
   fmt::print("Wrote {} files into {}/\n", w.written.size(), w.dir.string());

@@ -86,7 +86,10 @@ inline Tensor linear(const std::string& name, const Tensor& x, const Tensor& W, 
 }
 
 // A 2-3-2 net: sigmoid(x W1 + b1) W2 + b2, then Softmax-with-Loss against labels t.
-inline std::vector<Tensor> two_layer_net() {
+// With decay > 0 the loss adds L2 weight decay on W1, decay · sum(W1 * W1): W1
+// is then used three times (the matmul and both sides of the mul), so backward
+// adds three gradients into it, and the graph holds a Sum node.
+inline std::vector<Tensor> two_layer_net(double decay = 0) {
   ag::Generator gen(1);
   Tensor x = ag::randn({4, 2}, gen).set_name("x");
   Tensor t = ag::tensor({0, 1, 1, 0}, {4}, ag::DType::int64).set_name("t");
@@ -98,12 +101,23 @@ inline std::vector<Tensor> two_layer_net() {
   Tensor h = ag::sigmoid(a1).set_name("h");
   Tensor a2 = linear("fc2", h, W2, b2).set_name("a2");
   Tensor loss;
+  std::vector<Tensor> keep = {x, t, W1, b1, W2, b2, a1, h, a2};
   {
     ag::NameScope scope("loss");
-    loss = ag::softmax_cross_entropy(a2, t).set_name("loss");
+    loss = ag::softmax_cross_entropy(a2, t);
+    if (decay > 0) {
+      Tensor ce = loss.set_name("ce");
+      Tensor sq = (W1 * W1).set_name("sq");
+      Tensor s = ag::sum(sq).set_name("s");
+      Tensor penalty = (s * decay).set_name("penalty");
+      keep.insert(keep.end(), {ce, sq, s, penalty});
+      loss = ce + penalty;
+    }
+    loss.set_name("loss");
   }
   loss.backward();
-  return {x, t, W1, b1, W2, b2, a1, h, a2, loss};
+  keep.push_back(loss);
+  return keep;
 }
 
 // The small graphs, one per picture.

@@ -50,7 +50,7 @@ std::string grad_cell(const View& view, int v, const Frame* f) {
 std::string value_node(const View& view, int v, const Frame* f) {
   const auto& val = view.value(v);
   const bool named = !val.name().empty();
-  std::string head = named ? "<b>" + esc(val.name()) + "</b>" : "<i>" + esc(view.name(v)) + "</i>";
+  std::string head = named ? "<b>" + esc(view.name(v)) + "</b>" : "<i>" + esc(view.name(v)) + "</i>";
   head += fmt::format(" <font point-size=\"9\">{} {}</font>", shape_text(val.shape), val.dtype);
   const std::string grad = grad_cell(view, v, f);
   // A frame shows forward values only around its node, where the local derivative uses them.
@@ -83,7 +83,7 @@ std::string step_node(const View& view, int s, const Frame* f) {
   if (f && f->step == s) {
     fill = "#ffe066";
     extra = ", penwidth=3";
-    rows += "<tr><td align=\"left\">rule: " + esc(rule_text(st)) + "</td></tr>";
+    rows += "<tr><td align=\"left\">rule: " + esc(named_rule(view, st)) + "</td></tr>";
     for (size_t i = 0; i < st.inputs.size(); ++i) {
       Tensor d = local_derivative(view.tr, st, i);
       if (d.defined())
@@ -251,6 +251,62 @@ std::string write_dot(const View& view, const Frame* f, const std::string& title
   out += "];\n";
   out += "  node [fontname=\"Helvetica\", fontsize=11, margin=\"0.08,0.04\"];\n";
   out += "  edge [fontname=\"Helvetica\", fontsize=10, color=\"#555555\", arrowsize=0.7];\n";
+  cl.emit(out, "", 0);
+  out += edges;
+  out += "}\n";
+  return out;
+}
+
+// ---- The HTML step-through's one picture ---------------------------------------------
+
+namespace {
+
+std::string fill_of(const View& view, int v) {
+  if (v == view.loss) return "#ffb3b3\", peripheries=\"2";
+  if (view.is_param(v)) return "#ffd8a8";
+  return view.value(v).leaf ? "#cfe2ff" : "white";
+}
+
+}  // namespace
+
+std::string write_layout_dot(const View& view, const std::string& title) {
+  Clusters cl;
+  std::string edges;
+  std::vector<char> placed(view.tr.values().size(), 0);
+  auto place = [&](int v) {
+    if (placed[static_cast<size_t>(v)]) return;
+    placed[static_cast<size_t>(v)] = 1;
+    const auto& val = view.value(v);
+    const std::string name =
+        val.name().empty() ? "<i>" + esc(view.name(v)) + "</i>" : "<b>" + esc(view.name(v)) + "</b>";
+    cl.add(view.cluster_of_value(v),
+           fmt::format("v{0} [id=\"v{0}\", shape=ellipse, style=filled, fillcolor=\"{1}\", label=<{2}{3}>];", v,
+                       fill_of(view, v), name,
+                       val.shape.empty() ? "" : " <font point-size=\"12\">" + shape_text(val.shape) + "</font>"));
+  };
+  for (size_t k = 0; k < view.tr.steps().size(); ++k) {
+    const int s = static_cast<int>(k);
+    const auto& st = view.step(s);
+    for (int v : st.inputs) place(v);
+    std::string label = "<b>" + esc(label_of(st)) + "</b>";
+    const std::string attrs = attrs_text(st, view.value(st.output).shape);
+    if (!attrs.empty()) label += " <font point-size=\"12\">" + esc(attrs) + "</font>";
+    cl.add(view.cluster_of_step(s),
+           fmt::format("s{0} [id=\"s{0}\", shape=box, style=\"rounded,filled\", fillcolor=\"#eeeeee\", label=<{1}>];",
+                       s, label));
+    place(st.output);
+    for (size_t i = 0; i < st.inputs.size(); ++i)
+      edges += edge(fmt::format("v{}", st.inputs[i]), fmt::format("s{}", s), fmt::format("id=\"e{}_{}\"", s, i));
+    edges += edge(fmt::format("s{}", s), fmt::format("v{}", st.output), fmt::format("id=\"e{}_out\"", s));
+  }
+  std::string out = "digraph tape {\n";
+  out += fmt::format("  graph [id=\"graph\", rankdir={}, ordering=in, fontname=\"Helvetica\", fontsize=16, "
+                     "nodesep=0.2, ranksep=0.22",
+                     view.o.rankdir);
+  if (!title.empty()) out += fmt::format(", labelloc=t, label=<<b>{}</b>>", esc(title));
+  out += "];\n";
+  out += "  node [fontname=\"Helvetica\", fontsize=14, margin=\"0.06,0.02\", height=0.3, width=0.3];\n";
+  out += "  edge [color=\"#555555\", arrowsize=0.7];\n";
   cl.emit(out, "", 0);
   out += edges;
   out += "}\n";

@@ -3,6 +3,8 @@
 // its cluster.
 #include "autograd/dump/internal.hpp"
 
+#include <map>
+
 namespace ag::dump {
 
 std::string parent_of(const std::string& scope) {
@@ -43,6 +45,27 @@ View::View(const Trace& t, DumpOptions opts) : tr(t), o(std::move(opts)) {
   if (!tr.backward_order().empty()) root = step(tr.backward_order().front()).output;
   else if (ns > 0 && consumers[static_cast<size_t>(tr.steps().back().output)].empty()) root = tr.steps().back().output;
   if (root >= 0 && shape_numel(value(root).shape) == 1) loss = root;
+  name_values();
+}
+
+// Each value's name in drawings: its own (set_name), or t<id> when it has none.
+// Where several values share a name, as the parameters of two nn::Linear layers
+// do (weight, bias), each leaf among them is qualified by the module that reads
+// it, the last part of its first reader's NameScope: Linear0.weight, Linear2.weight.
+void View::name_values() {
+  const size_t nv = tr.values().size();
+  names.resize(nv);
+  std::map<std::string, int> uses;
+  for (size_t v = 0; v < nv; ++v) {
+    names[v] = value(static_cast<int>(v)).name();
+    if (names[v].empty()) names[v] = fmt::format("t{}", v);
+    else ++uses[names[v]];
+  }
+  for (size_t v = 0; v < nv; ++v) {
+    if (uses[names[v]] < 2 || !value(static_cast<int>(v)).leaf || consumers[v].empty()) continue;
+    const std::string module = last_of(step(consumers[v].front()).scope);
+    if (!module.empty()) names[v] = module + "." + names[v];
+  }
 }
 
 // Folding a graph into a single box shows nothing, so a scope that is the only

@@ -23,6 +23,10 @@ namespace ag::dump {
 std::string num(double v, int digits);
 // A tensor's values when it is small, else its min/mean/max.
 std::vector<std::string> describe(const Tensor& t, const DumpOptions& o);
+// A tensor's values, up to `rows` innermost rows of up to `cols` values; a
+// larger one shows its first rows and columns ("...") and a last line saying
+// what was left out, with the min/mean/max of all its elements.
+std::vector<std::string> describe_rows(const Tensor& t, int digits, int64_t rows, int64_t cols);
 // The Euclidean norm of all of t's elements.
 double norm(const Tensor& t);
 // Escapes text for Graphviz HTML-like labels and for HTML.
@@ -40,9 +44,12 @@ std::string attrs_text(const Trace::Step& st, const Shape& out_shape);
 std::string label_of(const Trace::Step& st);
 // The op's backward rule in the textbook's notation.
 std::string rule_text(const Trace::Step& st);
+struct View;
+// The rule with its variables named after the step's own tensors: matmul's
+// "dA = dY · Bᵀ, dB = Aᵀ · dY" for y = x·W reads "dx = dy · Wᵀ, dW = xᵀ · dy".
+std::string named_rule(const View& view, const Trace::Step& st);
 // The local derivative dy/dx_i of an element-wise step (undefined where there is none).
 Tensor local_derivative(const Trace& tr, const Trace::Step& st, size_t i);
-struct View;
 // How a frame names local_derivative(st, i): "dy/dx", or "d(sum y)/dx" where y and x differ in shape.
 std::string local_name(const View& view, const Trace::Step& st, size_t i);
 
@@ -69,6 +76,7 @@ struct Frame {
   std::vector<int> got;         // per value: contributions received so far
   std::vector<int> total;       // per value: contributions by the end of backward
   std::vector<char> done;       // per step: its rule ran in an earlier frame
+  std::vector<Tensor> before;   // per input of the step: the gradient it had received before this step
 };
 
 // A trace as one drawing shows it: which steps fold into module boxes, which
@@ -83,14 +91,13 @@ struct View {
   std::vector<char> hidden;    // per value: internal to a box
   std::set<std::string> wrappers;  // scopes that wrap all the others at their level: never folded
   int loss = -1;
+  std::vector<std::string> names;  // per value: its name in drawings (see name_values)
 
   View(const Trace& t, DumpOptions opts);
   const Trace::Value& value(int v) const { return tr.values()[static_cast<size_t>(v)]; }
   const Trace::Step& step(int s) const { return tr.steps()[static_cast<size_t>(s)]; }
-  std::string name(int v) const {
-    std::string n = value(v).name();
-    return n.empty() ? fmt::format("t{}", v) : n;
-  }
+  std::string name(int v) const { return names[static_cast<size_t>(v)]; }
+  void name_values();
   bool is_param(int v) const {
     const auto& val = value(v);
     return val.leaf && val.requires_grad && val.leaf->node < 0;
@@ -113,5 +120,10 @@ struct View {
 
 // The view as a DOT graph, as to_dot draws it (f null) or as backward frame f.
 std::string write_dot(const View& view, const Frame* f, const std::string& title);
+// The view as the HTML step-through's one picture: every node drawn once and
+// small (names, shapes, op names), with ids (v<value>, s<step>, e<step>_<input>,
+// e<step>_out) that the page's script restyles frame by frame, so the layout
+// never moves (view.o.fold must be off).
+std::string write_layout_dot(const View& view, const std::string& title);
 
 }  // namespace ag::dump

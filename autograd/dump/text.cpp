@@ -66,6 +66,25 @@ std::vector<std::string> describe(const Tensor& t, const DumpOptions& o) {
   return summary(t, o.digits);
 }
 
+std::vector<std::string> describe_rows(const Tensor& t, int digits, int64_t rows, int64_t cols) {
+  const int64_t n = t.numel(), last = t.dim() == 0 ? 1 : t.shape().back();
+  const int64_t have = last == 0 ? 0 : n / last;
+  if (have <= rows && last <= cols) return value_lines(t, digits);
+  std::vector<std::string> lines;
+  const int64_t show_rows = std::min(have, rows), show_cols = std::min(last, cols);
+  for (int64_t r = 0; r < show_rows; ++r) {
+    std::string line = r == 0 ? "[" : " ";
+    for (int64_t j = 0; j < show_cols; ++j) line += (j ? ", " : "") + element(t, r * last + j, digits);
+    if (show_cols < last) line += ", \u2026";
+    lines.push_back(line + (r + 1 < have ? "," : "]"));
+  }
+  const auto s = summary(t, digits);
+  std::string left = show_rows < have ? fmt::format("first {} of {} rows", show_rows, have) : "";
+  if (show_cols < last) left += fmt::format("{}first {} of {} columns", left.empty() ? "" : ", ", show_cols, last);
+  lines.push_back(fmt::format("\u2026 ({}; all {} values: {}, {}, {})", left, n, s[0], s[1], s[2]));
+  return lines;
+}
+
 double norm(const Tensor& t) {
   double s = 0;
   for (int64_t i = 0; i < t.numel(); ++i) s += t.value_at(i) * t.value_at(i);
