@@ -95,6 +95,9 @@ case "${1:-}" in
     ;;
   test)
     install_missing
+    # The backward step-through's browser test (tests/backward_html_test.py) drives headless
+    # Chromium; without it that one test reports itself skipped.
+    install_missing chromium || echo "dev.sh: chromium not installed; the browser test will be skipped"
     # 1. The core and nn tests under AddressSanitizer + UndefinedBehaviorSanitizer (any report fails the test) ...
     #    (only the programs of those suites: the demos are slow to build under the sanitizers)
     [ -f build-asan/build.ninja ] ||
