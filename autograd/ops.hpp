@@ -67,7 +67,8 @@ Tensor gelu(const Tensor& x);
 Tensor silu(const Tensor& x);
 // mask * a + (1 - mask) * b for a 0/1 mask (differentiable in a and b)
 Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b);
-// Explicit dtype conversion, recorded (its backward casts back).
+// Explicit dtype conversion, recorded (its backward casts back); to x's own dtype, a view of x
+// with its own node (Note [No aliases from differentiable ops], ops/builder.hpp).
 Tensor cast(const Tensor& x, DType dtype);
 // Not differentiable: 1 where x > 0 else 0; the sign of x; 1 where a == b else 0.
 Tensor heaviside(const Tensor& x);
@@ -92,7 +93,8 @@ Tensor operator/(double a, const Tensor& b);
 
 // The NumPy broadcast of two shapes; `op` names the caller in the error.
 Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op);
-// x expanded to `shape`: leading axes by reshape, size-1 axes by repeat nodes.
+// x expanded to `shape`: leading axes by reshape, size-1 axes by repeat nodes; x's own shape
+// gives a reshape view node, never x itself.
 Tensor broadcast_to(const Tensor& x, const Shape& shape);
 // The adjoint of broadcast_to: sums g over the broadcast axes down to `shape`.
 Tensor sum_to(const Tensor& g, const Shape& shape);
@@ -124,7 +126,8 @@ Tensor log_softmax(const Tensor& x, int64_t axis = -1);
 
 // A size-1 axis copied n times: (.., 1, ..) -> (.., n, ..). Backward sums it.
 Tensor repeat(const Tensor& x, int64_t axis, int64_t n);
-// Same data, new shape; one size may be -1 (inferred).
+// Same data, new shape; one size may be -1 (inferred). Always a new handle, a view of x with its
+// own node, even for x's own shape (Note [No aliases from differentiable ops], ops/builder.hpp).
 Tensor reshape(const Tensor& x, const Shape& shape);
 // Removes a size-1 axis / inserts one.
 Tensor squeeze(const Tensor& x, int64_t axis);
@@ -258,8 +261,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // (padding_idx, negative counts from the end) gets no gradient. Index out of range: an ag::Error.
 Tensor embedding(const Tensor& weight, const Tensor& indices, std::optional<int64_t> padding_idx = std::nullopt);
 // Inverted dropout: in training, each element kept iff u(seed, i) >= p (a stateless hash, the same
-// mask on every device), then scaled by 1 / (1 - p); the seed is drawn from gen. x itself when
-// p == 0 or not training; p outside [0, 1) is an error.
+// mask on every device), then scaled by 1 / (1 - p); the seed is drawn from gen. x itself (the
+// same handle, as PyTorch's dropout returns its input) when p == 0 or not training; p outside
+// [0, 1) is an error.
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen);
 // Dropout with the mask of a given seed (what dropout() draws; its backward reuses it).
 Tensor dropout_seeded(const Tensor& x, double p, uint64_t seed);

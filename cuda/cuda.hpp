@@ -18,7 +18,7 @@ std::string unavailable_reason();
 // Whether float32 matrix products (matmul, affine) on a GPU may use TF32 tensor
 // cores: inputs rounded to a 10-bit mantissa, float32 accumulation, several
 // times faster on Ampere and later. Off by default (exact float32). Process-wide;
-// stored but without effect on cuda_host, whose products are OpenBLAS's sgemm.
+// the cuda_host emulation of cuBLAS rounds its float32 inputs to TF32 likewise.
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 

@@ -10,6 +10,7 @@
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <fmt/core.h>
 #include <unistd.h>
@@ -25,6 +28,7 @@
 #include "autograd/tapegrad.hpp"
 #include "cuda/allocator.hpp"
 #include "cuda/cuda.hpp"
+#include "cuda/gemm.hpp"
 #include "helpers.hpp"
 #include "nn/nn.hpp"
 #include "nn/trainer.hpp"
@@ -164,6 +168,115 @@ TEST_CASE("TF32 is off by default, and float32 products with it allowed stay wit
   cuda::set_allow_tf32(false);
   // inputs rounded to a 10-bit mantissa (relative 2^-11) over sums of 96 products of N(0, 1)
   CHECK(mismatch(fast, exact, {0.05, 1e-2}) == "");
+}
+
+// Note [One GEMM description, two executors] (cuda/matmul.cu): on cuda_host these run the
+// cuBLAS arguments through the emulation, so a wrong leading dimension, stride or transpose flag
+// shows here. The backward products carry the transposes: dA = dY B^T, dB = A^T dY.
+TEST_CASE("matmul and affine match the cpu: non-square, batched, broadcast-batched and empty, every float dtype") {
+  const std::vector<std::pair<Shape, Shape>> matmuls = {
+      {{3, 5}, {5, 7}},          {{7, 5}, {5, 3}},       {{1, 5}, {5, 1}},     {{4, 3, 5}, {4, 5, 2}},
+      {{2, 1, 3, 5}, {4, 5, 2}}, {{3, 5}, {4, 5, 2}},    {{2, 3, 5}, {5, 4}},  {{3, 0}, {0, 4}},
+      {{2, 3, 0}, {2, 0, 4}},    {{0, 5}, {5, 4}},       {{3, 5}, {5, 0}},     {{0, 3, 5}, {0, 5, 2}},
+  };
+  const std::vector<std::pair<Shape, Shape>> affines = {{{3, 5}, {5, 7}}, {{7, 5}, {5, 3}}, {{3, 0}, {0, 7}},
+                                                        {{0, 5}, {5, 7}}};
+  Generator gen(31);
+  for (DType dtype : {DType::float32, DType::float64, DType::float16, DType::bfloat16}) {
+    const bool half = dtype == DType::float16 || dtype == DType::bfloat16;
+    const GradcheckOptions o = GradcheckOptions::for_dtype(dtype);
+    const Tolerance tol = half ? Tolerance{o.atol, o.rtol} : parity_tolerance(dtype);
+    const DType ref = half ? DType::float64 : dtype;  // the cpu computes 16-bit values in float64
+    for (bool is_affine : {false, true}) {
+      for (const auto& [sa, sb] : is_affine ? affines : matmuls) {
+        INFO((is_affine ? "affine " : "matmul ") << fmt::format("{} {}", sa, sb) << " " << dtype_name(dtype));
+        std::vector<Tensor> xs = {cast(randn(sa, gen, DType::float64), dtype),
+                                  cast(randn(sb, gen, DType::float64), dtype)};
+        if (is_affine) xs.push_back(cast(randn({sb.back()}, gen, DType::float64), dtype));
+        std::vector<Tensor> rounded;
+        for (const Tensor& x : xs) rounded.push_back(cast(x, ref));
+        std::vector<Tensor> host = leaves(rounded, Device::cpu()), dev = leaves(xs, g_device);
+        auto f = [&](const std::vector<Tensor>& in) {
+          return is_affine ? affine(in[0], in[1], in[2]) : matmul(in[0], in[1]);
+        };
+        const Tensor y_cpu = f(host), y_dev = f(dev);
+        REQUIRE(y_dev.device() == g_device);
+        CHECK(y_dev.dtype() == dtype);
+        CHECK(mismatch(y_cpu, cast(y_dev, ref), tol) == "");
+        const Tensor v = cast(randn(y_cpu.shape(), gen, DType::float64), dtype);
+        std::array<Tensor, 1> ys_cpu{y_cpu}, gs_cpu{cast(v, ref)}, ys_dev{y_dev}, gs_dev{v.to(g_device)};
+        // one tape holds both graphs, and a backward releases it all: the first keeps it
+        const auto g_cpu = grad(ys_cpu, host, gs_cpu, {.retain_graph = true}), g_dev = grad(ys_dev, dev, gs_dev);
+        for (size_t i = 0; i < g_cpu.size(); ++i) {
+          INFO("gradient of input " << i);
+          CHECK(g_dev[i].device() == g_device);
+          CHECK(mismatch(g_cpu[i], cast(g_dev[i], ref), tol) == "");
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("the cuBLAS arguments of a product: column-major, operands swapped; a wrong one is what cuBLAS rejects") {
+  using namespace ag::kernels;
+  float a[15] = {}, b[35] = {}, c[21] = {};
+  auto view = [](float* p, std::initializer_list<int64_t> shape) {
+    View v;
+    v.data = p;
+    v.numel = 1;
+    for (int64_t s : shape) {
+      v.shape[v.ndim++] = s;
+      v.numel *= s;
+    }
+    return v;
+  };
+  // row-major (3, 5) @ (5, 7): column-major (7, 3) = (7, 5) (5, 3), B's rows 7 long, A's 5, C's 7
+  GemmArgs g = gemm_args(view(a, {3, 5}), false, view(b, {5, 7}), false, view(c, {3, 7}), 3, 7, 5, 1, 0.0, false);
+  CHECK((g.transa == GemmOp::n && g.transb == GemmOp::n));
+  CHECK((g.m == 7 && g.n == 3 && g.k == 5));
+  CHECK((g.a == b && g.lda == 7 && g.b == a && g.ldb == 5 && g.c == c && g.ldc == 7));
+  CHECK(g.compute == GemmCompute::f32);
+  CHECK(gemm_invalid(g) == nullptr);
+  CHECK(gemm_outside(g) == nullptr);
+  // A^T B^T with A stored (5, 3) and B stored (7, 5): the flags stay, each ld is a stored row's length
+  GemmArgs t = gemm_args(view(a, {5, 3}), true, view(b, {7, 5}), true, view(c, {3, 7}), 3, 7, 5, 1, 0.0, true);
+  CHECK((t.transa == GemmOp::t && t.transb == GemmOp::t && t.lda == 5 && t.ldb == 3 && t.ldc == 7));
+  CHECK(t.compute == GemmCompute::f32_fast_tf32);
+  CHECK(gemm_invalid(t) == nullptr);
+  // a batch of 4: entries m k, k n and m n elements apart
+  float ab[60] = {}, bb[40] = {}, cb[24] = {};
+  GemmArgs s = gemm_args(view(ab, {4, 3, 5}), false, view(bb, {4, 5, 2}), false, view(cb, {4, 3, 2}), 3, 2, 5, 4, 0.0,
+                         false);
+  CHECK((s.batch == 4 && s.stride_a == 10 && s.stride_b == 15 && s.stride_c == 6));
+  CHECK(gemm_outside(s) == nullptr);
+
+  auto rejects = [](GemmArgs x, const char* what) {
+    const char* r = gemm_invalid(x);
+    return r != nullptr && std::string(r).find(what) != std::string::npos;
+  };
+  GemmArgs bad = g;
+  bad.lda = 5;  // the row length of the left operand instead of the right one's
+  CHECK(rejects(bad, "CUBLAS_STATUS_INVALID_VALUE: lda"));
+  bad = g;
+  bad.ldb = 3;
+  CHECK(rejects(bad, "CUBLAS_STATUS_INVALID_VALUE: ldb"));
+  bad = g;
+  bad.ldc = 3;  // m and n swapped
+  CHECK(rejects(bad, "CUBLAS_STATUS_INVALID_VALUE: ldc"));
+  bad = g;
+  bad.transa = GemmOp::t;  // A stored k x m: lda must be at least k = 5
+  bad.lda = 4;
+  CHECK(rejects(bad, "lda"));
+  bad = g;
+  bad.compute = GemmCompute::f64;
+  CHECK(rejects(bad, "CUBLAS_STATUS_NOT_SUPPORTED"));
+  bad = s;
+  bad.stride_c = 3;
+  CHECK(std::string(gemm_outside(bad)).find("overlap") != std::string::npos);
+  bad = s;
+  bad.stride_a = 11;  // accepted by cuBLAS, but reads past the 40 elements of the right operand
+  CHECK(gemm_invalid(bad) == nullptr);
+  CHECK(std::string(gemm_outside(bad)).find("A (lda, stride_a)") != std::string::npos);
 }
 
 TEST_CASE("int64 kernels (clone, cast, slice, index_select, one_hot) match the cpu") {

@@ -1,3 +1,4 @@
+#include <functional>
 #include <thread>
 
 #include "helpers.hpp"
@@ -322,6 +323,38 @@ TEST_CASE("a rule's gradient must have its input's shape, dtype and device; the 
   CHECK(msg.find(fmt::format("[backward] the custom rule returned a gradient on device {} for input 0, which is on "
                              "device cpu",
                              other)) == 0);
+}
+
+// Note [No aliases from differentiable ops]: PyTorch's torch.reshape(x, x.shape) and x.expand(x.shape)
+// give y.grad == c and x.grad == c + d here, through y's own use and x's.
+TEST_CASE("reshape, broadcast_to and cast to the same shape or dtype give a new handle with its own gradient") {
+  const std::vector<double> c{1, 2, 3, 4, 5, 6}, d{10, 20, 30, 40, 50, 60};
+  const std::vector<double> cd{11, 22, 33, 44, 55, 66};
+  const std::function<Tensor(const Tensor&)> same[] = {
+      [](const Tensor& x) { return reshape(x, {2, 3}); },
+      [](const Tensor& x) { return reshape(x, {-1, 3}); },
+      [](const Tensor& x) { return broadcast_to(x, {2, 3}); },
+      [](const Tensor& x) { return cast(x, DType::float64); },
+  };
+  for (const auto& f : same) {
+    Tensor x = from_vector(c, {2, 3}, DType::float64).requires_grad_();
+    Tensor y = f(x);
+    CHECK(y.impl() != x.impl());
+    CHECK(y.impl()->storage == x.impl()->storage);  // a view: no copy
+    CHECK(y.shape() == x.shape());
+    y.retain_grad();
+    Tensor cs = from_vector(c, {2, 3}, DType::float64), ds = from_vector(d, {2, 3}, DType::float64);
+    (sum(y * cs) + sum(x * ds)).backward();
+    check_values(y.grad(), c);
+    check_values(x.grad(), cd);
+  }
+}
+
+TEST_CASE("dropout in evaluation or with p = 0 returns its input itself, as PyTorch's does") {
+  Tensor x = ones({2, 3}).requires_grad_();
+  Generator gen(1);
+  CHECK(dropout(x, 0.5, false, gen).impl() == x.impl());
+  CHECK(dropout(x, 0.0, true, gen).impl() == x.impl());
 }
 
 }  // TEST_SUITE

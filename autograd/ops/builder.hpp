@@ -54,4 +54,32 @@ inline std::pair<Tensor, Node*> run(Op op, const std::array<Tensor, N>& in, cons
   return {std::move(y), n};
 }
 
+// Note [No aliases from differentiable ops]
+// A differentiable op returns a new handle even when its result equals its
+// input (reshape to the same shape, broadcast_to the same shape, cast to the
+// same dtype): a view that shares the input's storage, recorded as its own
+// node. y.grad() is then the gradient through y's own uses, as in PyTorch,
+// never its input's. The node costs no copy and no kernel. dropout is the
+// exception, as in PyTorch: in evaluation or with p = 0 it returns x itself
+// (ops.hpp).
+
+// An operand broadcast to `shape` inside a builder: x itself when it has that shape already,
+// so that broadcasting one operand of a binary op records no node for the other.
+inline Tensor broadcast_operand(const Tensor& x, const Shape& shape) {
+  return x.shape() == shape ? x : broadcast_to(x, shape);
+}
+
+// A new handle on x's storage with `shape` (same number of elements), recorded as `op`.
+inline Tensor view(Op op, const Tensor& x, const Shape& shape, const Attrs& attrs) {
+  auto impl = new_impl();
+  impl->storage = x.impl()->storage;
+  impl->shape = shape;
+  impl->numel = x.numel();
+  impl->dtype = x.dtype();
+  Tensor y(std::move(impl));
+  std::array<Tensor, 1> in{x};
+  record(op, in, y, attrs);
+  return y;
+}
+
 }  // namespace ag::detail

@@ -22,7 +22,7 @@ Tensor binary(Op op, const Tensor& a, const Tensor& b, bool save) {
   detail::check_float(op, a);
   if (a.shape() != b.shape()) {
     Shape s = broadcast_shapes(a.shape(), b.shape(), op_name(op));
-    return binary(op, broadcast_to(a, s), broadcast_to(b, s), save);
+    return binary(op, detail::broadcast_operand(a, s), detail::broadcast_operand(b, s), save);
   }
   auto [y, n] = run<2>(op, {a, b}, a.shape(), a.dtype());
   if (n && save) {
@@ -285,10 +285,11 @@ AG_BACKWARD(clone) { gx[0] = gy; }
 AG_SAMPLE(clone) { return x[0].clone(); }
 
 Tensor cast(const Tensor& x, DType dtype) {
-  if (x.dtype() == dtype) return x;
   Attrs a;
   a.dtype = dtype;
   a.src_dtype = x.dtype();
+  // To its own dtype: a view node (Note [No aliases from differentiable ops]).
+  if (x.dtype() == dtype) return detail::view(Op::cast, x, x.shape(), a);
   Tensor y = empty(x.shape(), dtype, x.device());
   std::array<Tensor, 1> in{x};
   dispatch(Op::cast, in, y, a);
@@ -308,7 +309,7 @@ Tensor where(const Tensor& mask, const Tensor& a, const Tensor& b) {
   detail::check_float(Op::where, a);
   if (mask.shape() != a.shape() || a.shape() != b.shape()) {
     Shape s = broadcast_shapes(broadcast_shapes(mask.shape(), a.shape(), "where"), b.shape(), "where");
-    return where(broadcast_to(mask, s), broadcast_to(a, s), broadcast_to(b, s));
+    return where(detail::broadcast_operand(mask, s), detail::broadcast_operand(a, s), detail::broadcast_operand(b, s));
   }
   auto [y, n] = run<3>(Op::where, {mask, a, b}, a.shape(), a.dtype());
   if (n) n->save(mask);

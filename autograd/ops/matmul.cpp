@@ -75,7 +75,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     Shape ta = batch, tb = batch;
     ta.insert(ta.end(), sa.end() - 2, sa.end());
     tb.insert(tb.end(), sb.end() - 2, sb.end());
-    return detail::matmul_ex(broadcast_to(a, ta), broadcast_to(b, tb), false, false);
+    return detail::matmul_ex(detail::broadcast_operand(a, ta), detail::broadcast_operand(b, tb), false, false);
   }
   return detail::matmul_ex(a, b, false, false);
 }

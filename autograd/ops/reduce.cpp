@@ -60,7 +60,8 @@ Tensor reduce(Op op, const Tensor& x, const Axes& axes, bool keepdims, bool save
 
 // gy brought back to the input's shape: reshaped to keepdims, then repeated.
 Tensor expand_back(const Tensor& gy, const Attrs& a) {
-  return broadcast_to(reshape(gy, reduced_shape(a.shape, a.axes, true)), a.shape);
+  const Shape kept = reduced_shape(a.shape, a.axes, true);
+  return detail::broadcast_operand(gy.shape() == kept ? gy : reshape(gy, kept), a.shape);
 }
 
 }  // namespace
@@ -86,7 +87,7 @@ static void backward_extremum(BackwardCtx& ctx, const Tensor& gy, Grads& gx) {
   const Attrs& a = ctx.attrs();
   Tensor x = ctx.saved(0);
   Tensor mask = eq(x, expand_back(ctx.saved(1), a));
-  gx[0] = mask * expand_back(gy, a) / broadcast_to(sum(mask, a.axes, true), a.shape);
+  gx[0] = mask * expand_back(gy, a) / detail::broadcast_operand(sum(mask, a.axes, true), a.shape);
 }
 AG_BACKWARD(max) { backward_extremum(ctx, gy, gx); }
 AG_BACKWARD(min) { backward_extremum(ctx, gy, gx); }

@@ -26,7 +26,8 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, std::string_view op) {
 }
 
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
-  if (x.shape() == shape) return x;
+  // Already that shape: a view node all the same (Note [No aliases from differentiable ops]).
+  if (x.shape() == shape) return reshape(x, shape);
   if (x.shape().size() > shape.size()) fail("broadcast_to", "cannot broadcast shape {} to {}", x.shape(), shape);
   Tensor y = x;
   if (x.shape().size() < shape.size()) {
@@ -102,19 +103,11 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   }
   if (checked_numel(s, "reshape") != x.numel())
     fail("reshape", "cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), s, shape_numel(s));
-  if (s == x.shape()) return x;
-  // A view: same storage, new shape (and a version counter shared with x).
-  auto impl = new_impl();
-  impl->storage = x.impl()->storage;
-  impl->shape = s;
-  impl->numel = x.numel();
-  impl->dtype = x.dtype();
-  Tensor y(std::move(impl));
+  // A view: same storage, new shape (and a version counter shared with x), even when the
+  // shape is x's own (Note [No aliases from differentiable ops]).
   Attrs attrs;
   attrs.shape = x.shape();
-  std::array<Tensor, 1> in{x};
-  record(Op::reshape, in, y, attrs);
-  return y;
+  return detail::view(Op::reshape, x, s, attrs);
 }
 // d reshape(x)/dx: the gradient reshaped back to x's shape
 AG_BACKWARD(reshape) { gx[0] = reshape(gy, ctx.attrs().shape); }
