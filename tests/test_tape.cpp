@@ -324,4 +324,32 @@ TEST_CASE("a rule's gradient must have its input's shape, dtype and device; the 
                              other)) == 0);
 }
 
+TEST_CASE("backward hooks: each leaf is reported once, after its last gradient, and the pass's end after all") {
+  // a feeds two nodes (recorded 1st and 3rd), b one (2nd): b is final before a, 
+  Tensor a = tensor({1, 2}, {2}, DType::float64).requires_grad_();
+  Tensor b = tensor({3, 4}, {2}, DType::float64).requires_grad_();
+  struct Log : ag::BackwardHook {
+    std::vector<std::string> seen;
+    Tensor a;
+    void leaf_ready(ag::TensorImpl* leaf, bool received) override {
+      // the value is final: a's gradient is already the sum of both branches
+      seen.push_back(fmt::format("{}:{}", leaf == a.impl() ? "a" : "b", received));
+      if (leaf == a.impl()) seen.back() += fmt::format(":{}", Tensor(leaf->grad).value_at(0));
+    }
+    void backward_done(bool ok) override { seen.push_back(ok ? "done" : "failed"); }
+  } log;
+  log.a = a;
+  ag::add_backward_hook(&log);
+  Tensor u = ag::mul_scalar(a, 2.0);
+  Tensor v = ag::mul(u, b);
+  Tensor y = ag::sum(ag::add(v, a));
+  y.backward();
+  ag::remove_backward_hook(&log);
+  // dy/da = 2b + 1 = 7 at a[0]
+  CHECK(log.seen == std::vector<std::string>{"b:true", "a:true:7", "done"});
+  // without the hook nothing is reported
+  ag::sum(ag::mul(a, b)).backward();
+  CHECK(log.seen.size() == 3);
+}
+
 }  // TEST_SUITE
