@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "autograd/tapegrad.hpp"
+#include "cuda/cuda.hpp"
 #include "nn/nn.hpp"
 
 namespace dist = ag::dist;
@@ -292,8 +293,45 @@ TEST_CASE("DistributedSampler: disjoint equal shards that cover the data, padded
 
 }  // TEST_SUITE
 
+TEST_SUITE("nccl") {
+
+// Run by `--nccl` (meson: 'dist: NCCL collectives on GPUs'): one process per GPU.
+TEST_CASE("nccl: collectives on CUDA tensors equal the cpu's") {
+  const int w = dist::world_size(), r = dist::rank();
+  const ag::Device gpu = ag::Device::cuda(r % ag::cuda::device_count());
+  for (const ag::Shape& s : kShapes) {
+    for (DType d : {DType::float32, DType::float64, DType::bfloat16}) {
+      Tensor t = rank_tensor(s, d, r).to(gpu);
+      dist::all_reduce(t, dist::ReduceOp::sum);
+      Tensor want = rank_tensor(s, d, r);
+      dist::all_reduce(want, dist::ReduceOp::sum);
+      CHECK(max_rel_diff(t.to(ag::Device::cpu()), want) == 0);
+      Tensor b = rank_tensor(s, d, r).to(gpu);
+      dist::broadcast(b, w - 1);
+      CHECK(max_rel_diff(b.to(ag::Device::cpu()), rank_tensor(s, d, w - 1)) == 0);
+      Tensor g = dist::all_gather(rank_tensor(s, d, r).to(gpu));
+      CHECK(max_rel_diff(g.to(ag::Device::cpu()), dist::all_gather(rank_tensor(s, d, r))) == 0);
+    }
+  }
+  Tensor t = rank_tensor({7, 3}, DType::float32, r);
+  Tensor part = dist::reduce_scatter(t.to(gpu));
+  CHECK(max_rel_diff(part.to(ag::Device::cpu()), dist::reduce_scatter(t)) == 0);
+}
+
+}  // TEST_SUITE
+
 int main(int argc, char** argv) {
   dist::init();
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) != "--nccl") continue;
+    if (!dist::built_with_nccl() || !ag::cuda::is_available()) {
+      std::printf("NCCL collectives: %s (skipped)\n", dist::built_with_nccl() ? "no GPU here" : "built without NCCL");
+      return 77;
+    }
+    doctest::Context ctx;
+    ctx.setOption("test-suite", "nccl");
+    return ctx.run();
+  }
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a != "--crash=throw" && a != "--crash=silent") continue;
@@ -313,6 +351,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   doctest::Context ctx(argc, argv);
+  ctx.setOption("test-suite-exclude", "nccl");
   if (dist::rank() != 0) ctx.setOption("minimal", true);
   const int rc = ctx.run();
   // one rank's failure is the job's failure, whichever rank saw it

@@ -16,6 +16,9 @@
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 #endif
+#ifdef AG_HAVE_NCCL
+#include "autograd/dist/nccl.hpp"
+#endif
 
 namespace ag::dist {
 
@@ -84,7 +87,13 @@ bool built_with_mpi() {
   return false;
 #endif
 }
-bool built_with_nccl() { return false; }  // NCCL: see docs/distributed.md
+bool built_with_nccl() {
+#ifdef AG_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
 bool is_mpi() { return state().mpi; }
 int rank() { return state().rank; }
 int world_size() { return state().world; }
@@ -298,6 +307,9 @@ void all_reduce(Tensor& t, ReduceOp op) {
   check_reduce(t, op, "all_reduce");
   if (state().world == 1) return;
   check_header(Coll::all_reduce, &t, static_cast<int64_t>(op));
+#ifdef AG_HAVE_NCCL
+  if (nccl::handles(t)) return nccl::all_reduce(t, op, state().rank, state().world);
+#endif
   through_host(t, reduced_in_float32(t.dtype()), true, [&](Tensor& h) {
     MPI_Request req;
     MPI_Iallreduce(MPI_IN_PLACE, h.impl()->storage->data, count_of(h.numel(), "all_reduce"), mpi_type(h.dtype()),
@@ -313,6 +325,9 @@ void broadcast(Tensor& t, int root) {
     fail("broadcast", "root {} is not a rank of this world of {}", root, state().world);
   if (state().world == 1) return;
   check_header(Coll::broadcast, &t, root);
+#ifdef AG_HAVE_NCCL
+  if (nccl::handles(t)) return nccl::broadcast(t, root, state().rank, state().world);
+#endif
   through_host(t, false, state().rank != root, [&](Tensor& h) {
     MPI_Request req;
     MPI_Ibcast(h.impl()->storage->data, count_of(h.numel() * static_cast<int64_t>(dtype_size(h.dtype())), "broadcast"),
@@ -328,6 +343,13 @@ Tensor all_gather(const Tensor& t) {
   NoGradGuard off;
   if (state().world == 1) return t.detach().clone().reshape(s);
   check_header(Coll::all_gather, &t, 0);
+#ifdef AG_HAVE_NCCL
+  if (nccl::handles(t)) {
+    Tensor out = empty(s, t.dtype(), t.device());
+    nccl::all_gather(t, out, state().rank, state().world);
+    return out;
+  }
+#endif
   const Tensor h = t.device().is_cpu() ? t : t.to(Device::cpu());
   Tensor out = empty(s, t.dtype());
   const int bytes = count_of(t.numel() * static_cast<int64_t>(dtype_size(t.dtype())), "all_gather");
@@ -348,6 +370,15 @@ Tensor reduce_scatter(const Tensor& t, ReduceOp op) {
   NoGradGuard off;
   if (w == 1) return t.detach().clone();
   check_header(Coll::reduce_scatter, &t, static_cast<int64_t>(op));
+#ifdef AG_HAVE_NCCL
+  if (nccl::handles(t)) {
+    std::vector<int64_t> counts(static_cast<size_t>(w));
+    for (int k = 0; k < w; ++k) counts[static_cast<size_t>(k)] = (n * (k + 1) / w - n * k / w) * row;
+    Tensor out = empty(s, t.dtype(), t.device());
+    nccl::reduce_scatter(t, out, op, counts, r, w);
+    return out;
+  }
+#endif
   const bool f32 = reduced_in_float32(t.dtype());
   Tensor h = t.device().is_cpu() ? t : t.to(Device::cpu());
   if (f32) h = cast(h, DType::float32);
