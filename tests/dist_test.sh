@@ -10,10 +10,13 @@ command -v mpirun >/dev/null 2>&1 || { echo "mpirun not found: install openmpi-b
 root=""
 [ "$(id -u)" = 0 ] && root=--allow-run-as-root
 out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 start=$(date +%s)
 # one thread per rank: the ranks share the machine's cores
+pass_timeout=""
+[ -n "${TAPEGRAD_DIST_TIMEOUT:-}" ] && pass_timeout="-x TAPEGRAD_DIST_TIMEOUT"
 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 timeout 120 mpirun $root --oversubscribe --bind-to none -np "$np" \
-  -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS -x TAPEGRAD_DIST_TIMEOUT "$@" >"$out" 2>&1
+  -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS $pass_timeout "$@" >"$out" 2>&1
 rc=$?
 elapsed=$(( $(date +%s) - start ))
 cat "$out"
