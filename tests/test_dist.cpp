@@ -259,6 +259,38 @@ TEST_CASE("no_sync accumulates locally; the next backward averages the sum") {
   for (size_t k = 0; k < p.size(); ++k) CHECK(max_rel_diff(p[k].grad(), q[k].grad()) <= 1e-12);
 }
 
+TEST_CASE("Trainer, distributed: the same parameters and loss as one process on the global batches") {
+  const int w = dist::world_size();
+  // 24 examples: batches of 4 per rank make global batches of 4w, which divide 24 for w = 1, 2, 3
+  ag::Generator gen(3);
+  std::vector<double> xv(24 * 6), tv(24 * 3);
+  for (double& v : xv) v = gen.normal();
+  for (double& v : tv) v = gen.normal();
+  nn::Dataset data{ag::from_vector(xv, {24, 6}, DType::float64), ag::from_vector(tv, {24, 3}, DType::float64)};
+  auto fit = [&](bool distributed) {
+    auto model = mlp(7, DType::float64);
+    nn::SGD opt(model->parameters(), 0.1);
+    nn::DataLoaderOptions lo{.batch_size = distributed ? 4 : 4 * w, .seed = 2};
+    if (distributed) lo.sampler = nn::DistributedSampler::world();
+    nn::DataLoader loader(data, lo);
+    nn::TrainerOptions to;
+    to.epochs = 3;
+    to.loss = [](const Tensor& y, const Tensor& t) { return ag::mse(y, t); };
+    to.classification = false;
+    to.progress = false;
+    to.distributed = distributed;
+    nn::Trainer trainer(*model, opt, to);
+    auto history = trainer.fit(loader);
+    return std::make_pair(model, history);
+  };
+  auto [dp_model, dp_history] = fit(true);
+  auto [ref_model, ref_history] = fit(false);
+  auto p = dp_model->parameters(), q = ref_model->parameters();
+  for (size_t k = 0; k < p.size(); ++k) CHECK(max_rel_diff(p[k], q[k]) <= 1e-12);
+  REQUIRE(dp_history.size() == 3);
+  for (size_t e = 0; e < 3; ++e) CHECK(dp_history[e].loss == doctest::Approx(ref_history[e].loss).epsilon(1e-12));
+}
+
 TEST_CASE("DistributedSampler: disjoint equal shards that cover the data, padded or dropped") {
   std::vector<int64_t> order = {9, 3, 7, 1, 0, 5, 2};
   for (int w = 1; w <= 4; ++w) {
