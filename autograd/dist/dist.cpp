@@ -38,7 +38,7 @@ State& state() {
 }
 
 enum class Coll : int64_t { barrier = 1, all_reduce, broadcast, all_gather, reduce_scatter };
-const char* coll_name(Coll c) {
+[[maybe_unused]] const char* coll_name(Coll c) {
   switch (c) {
     case Coll::barrier: return "barrier";
     case Coll::all_reduce: return "all_reduce";
@@ -48,7 +48,7 @@ const char* coll_name(Coll c) {
   }
   return "?";
 }
-const char* reduce_name(ReduceOp op) {
+[[maybe_unused]] const char* reduce_name(ReduceOp op) {
   switch (op) {
     case ReduceOp::sum: return "sum";
     case ReduceOp::avg: return "avg";
@@ -58,7 +58,7 @@ const char* reduce_name(ReduceOp op) {
 }
 
 // 16-bit tensors are reduced in float32 (see all_reduce's doc).
-bool reduced_in_float32(DType d) { return is_half(d); }
+[[maybe_unused]] bool reduced_in_float32(DType d) { return is_half(d); }
 
 void check_reduce(const Tensor& t, ReduceOp op, const char* who) {
   if (!t.defined()) fail(who, "got an undefined tensor");
@@ -67,7 +67,7 @@ void check_reduce(const Tensor& t, ReduceOp op, const char* who) {
 }
 
 // Divides by the world size in place (avg = sum / w, divided rather than scaled, as a mean is).
-void divide_by_world(Tensor& t) {
+[[maybe_unused]] void divide_by_world(Tensor& t) {
   const double w = state().world;
   visit_dtype(t.dtype(), [&](auto z) {
     using T = decltype(z);
