@@ -352,4 +352,29 @@ TEST_CASE("backward hooks: each leaf is reported once, after its last gradient, 
   CHECK(log.seen.size() == 3);
 }
 
+TEST_CASE("backward hooks: a leaf on a branch the loss does not use is reported as not received; ag::grad reports nothing") {
+  Tensor a = tensor({1, 2}, {2}, DType::float64).requires_grad_();
+  Tensor b = tensor({3, 4}, {2}, DType::float64).requires_grad_();
+  struct Log : ag::BackwardHook {
+    std::vector<std::pair<ag::TensorImpl*, bool>> seen;
+    int done = 0;
+    void leaf_ready(ag::TensorImpl* leaf, bool received) override { seen.emplace_back(leaf, received); }
+    void backward_done(bool) override { ++done; }
+  } log;
+  ag::add_backward_hook(&log);
+  Tensor unused = ag::mul_scalar(b, 2.0);  // recorded first, but the loss does not depend on it
+  Tensor y = ag::sum(ag::mul(a, a));
+  y.backward();
+  CHECK(log.seen.size() == 2);
+  for (auto& [leaf, received] : log.seen) CHECK(received == (leaf == a.impl()));
+  CHECK(log.done == 1);
+  Tensor z = ag::sum(ag::mul(a, a));
+  Tensor x[1] = {a};
+  ag::grad({&z, 1}, x);
+  CHECK(log.seen.size() == 2);
+  CHECK(log.done == 1);
+  ag::remove_backward_hook(&log);
+  (void)unused;
+}
+
 }  // TEST_SUITE
