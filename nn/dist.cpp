@@ -43,7 +43,7 @@ DataParallel::DataParallel(Module& module, const DataParallelOptions& opts)
     const ag::Tensor& t = params_[k].second;
     const ag::DType d = bucket_dtype(t.dtype());
     const double b = static_cast<double>(t.numel() * static_cast<int64_t>(ag::dtype_size(d)));
-    if (buckets_.empty() || bytes + b > cap && !buckets_.back().params.empty() ||
+    if (buckets_.empty() || (bytes + b > cap && !buckets_.back().params.empty()) ||
         buckets_.back().flat.dtype() != d) {
       buckets_.emplace_back();
       buckets_.back().flat = ag::zeros({0}, d);
