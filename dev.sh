@@ -20,6 +20,8 @@ PACKAGES+=(libcli11-dev)
 PACKAGES+=(cmake)
 # The loaders' libFuzzer targets (tests/sanitizers.sh, docs/fuzzing.md): clang and its fuzzer runtime.
 PACKAGES+=(clang libclang-rt-14-dev)
+# Data-parallel training (ag::dist, docs/distributed.md) and its test suite under mpirun: Open MPI.
+PACKAGES+=(libopenmpi-dev openmpi-bin)
 
 install_missing() {  # install_missing [package...]  (default: PACKAGES)
   local missing=() wanted=("$@")

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <unordered_map>
 
 #include "autograd/function.hpp"
 #include "autograd/ops.hpp"
@@ -333,6 +335,43 @@ std::vector<Capture> captures_of(std::span<const Tensor> inputs, const std::shar
   return caps;
 }
 
+std::vector<BackwardHook*>& backward_hooks() {
+  thread_local std::vector<BackwardHook*> hooks;
+  return hooks;
+}
+
+// Note [Backward hooks]: when each leaf of a pass gets its last gradient.
+struct LeafTracker {
+  struct Entry {
+    int32_t last = -1;  // the lowest node with an edge to the leaf
+    bool received = false;
+  };
+  std::unordered_map<TensorImpl*, Entry> leaves;
+  std::vector<std::pair<int32_t, TensorImpl*>> order;  // by last sender, highest first
+  size_t next = 0;
+
+  void build(const Graph& g, int32_t top) {
+    for (int32_t i = 0; i <= top; ++i)
+      for (const Edge& e : g.nodes[static_cast<size_t>(i)].inputs)
+        if (e.leaf) leaves.try_emplace(e.leaf.get(), Entry{i, false});
+    order.reserve(leaves.size());
+    for (auto& [leaf, entry] : leaves) order.emplace_back(entry.last, leaf);
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  }
+  void delivered(TensorImpl* leaf) {
+    auto it = leaves.find(leaf);
+    if (it != leaves.end()) it->second.received = true;
+  }
+  // Reports every leaf whose last sender is at or above node i.
+  void ready_down_to(int32_t i) {
+    for (; next < order.size() && order[next].first >= i; ++next) {
+      TensorImpl* leaf = order[next].second;
+      const bool got = leaves[leaf].received;
+      for (BackwardHook* h : backward_hooks()) h->leaf_ready(leaf, got);
+    }
+  }
+};
+
 // One run of the engine over a graph, in one of two modes: backward()
 // accumulates into the leaves' (and retained outputs') .grad; ag::grad
 // (capture) collects the gradients of its inputs and leaves every .grad alone.
@@ -342,11 +381,14 @@ struct BackwardPass {
   std::vector<Capture> caps;
   bool capture = false;
   std::string_view who;
+  LeafTracker* tracker = nullptr;  // Note [Backward hooks]
 
   // A gradient for a leaf: into its .grad, or into the captures that name it.
   void deliver_leaf(TensorImpl* leaf, const Tensor& g) {
     if (!capture) {
       accumulate_leaf(leaf, g, opts.create_graph);
+      if (tracker) [[unlikely]]
+        tracker->delivered(leaf);
       if (detail::tl_trace) [[unlikely]]
         detail::tl_trace->on_leaf_grad(leaf);
       return;
@@ -487,21 +529,39 @@ std::vector<Tensor> run_backward(std::span<const Tensor> roots, std::span<const 
   BackwardPass pass{graph, opts, captures_of(inputs, graph, who), !inputs.empty(), who};
 
   GradModeGuard mode(opts.create_graph);
+  std::optional<LeafTracker> tracker;
+  const bool hooked = !pass.capture && !backward_hooks().empty();
   try {
+    const int32_t top = pass.seed(roots, root_grads);
+    if (hooked && graph) {
+      tracker.emplace();
+      tracker->build(*graph, top);
+      pass.tracker = &*tracker;
+    }
     // Recording order is topological, so walking the tape backwards from the
     // highest root runs each node after every node that sends it a gradient.
-    for (int32_t i = pass.seed(roots, root_grads); i >= 0; --i) pass.run_node(i);
+    for (int32_t i = top; i >= 0; --i) {
+      pass.run_node(i);
+      if (tracker) tracker->ready_down_to(i);
+    }
   } catch (...) {
     if (graph)
       for (Node& n : graph->nodes) n.grad = Tensor();
+    if (hooked)
+      for (BackwardHook* h : backward_hooks()) h->backward_done(false);
     throw;
   }
 
   if (!opts.retain_graph) release(graph);
+  if (hooked)  // after the release: a hook that throws leaves the tape as a plain backward would
+    for (BackwardHook* h : backward_hooks()) h->backward_done(true);
   return pass.results(inputs, allow_unused);
 }
 
 }  // namespace
+
+void add_backward_hook(BackwardHook* hook) { backward_hooks().push_back(hook); }
+void remove_backward_hook(BackwardHook* hook) { std::erase(backward_hooks(), hook); }
 
 void backward(const Tensor& root, const Tensor& grad, const BackwardOptions& opts) {
   Tensor g[1] = {grad};

@@ -293,6 +293,28 @@ std::vector<Tensor> grad(std::span<const Tensor> outputs, std::span<const Tensor
                          std::span<const Tensor> grad_outputs = {}, const BackwardOptions& opts = {},
                          bool allow_unused = false);
 
+// Note [Backward hooks]
+// A hook sees a backward() pass (not ag::grad) on its thread as it runs: each
+// leaf is reported once, right after the last accumulation into its .grad in
+// this pass, so the value is final while the engine goes on with the nodes
+// below. The engine finds each leaf's last sender before the walk (the
+// lowest-numbered node with an edge to it: the walk goes downwards) and calls
+// leaf_ready after running (or skipping) that node; `received` says whether
+// the pass delivered a gradient at all (false: the leaf is on the graph but
+// no gradient reached it). backward_done follows the walk (ok = false when it
+// threw). nn::DataParallel starts its bucketed allreduce from leaf_ready and
+// waits for it in backward_done. Without hooks the pass costs nothing extra;
+// with one, a map from leaf to last sender is built per pass (O(edges)).
+class BackwardHook {
+ public:
+  virtual ~BackwardHook() = default;
+  virtual void leaf_ready(TensorImpl* leaf, bool received) = 0;
+  virtual void backward_done(bool ok) { (void)ok; }
+};
+// Registers a hook for this thread's backward() passes; the caller keeps it alive until removed.
+void add_backward_hook(BackwardHook* hook);
+void remove_backward_hook(BackwardHook* hook);
+
 // What this thread's tape holds now.
 struct TapeStats {
   size_t nodes = 0;        // nodes alive (not yet released)

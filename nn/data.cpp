@@ -57,15 +57,18 @@ DataLoader::DataLoader(Dataset data, const DataLoaderOptions& opts)
   if (opts_.batch_size <= 0) ag::fail("DataLoader", "needs a positive batch size, got {}", opts_.batch_size);
   order_.resize(static_cast<size_t>(data_.size()));
   std::iota(order_.begin(), order_.end(), int64_t{0});
+  if (opts_.sampler) order_ = opts_.sampler->shard(order_);
 }
 
 int64_t DataLoader::size() const {
-  const int64_t n = data_.size(), b = opts_.batch_size;
+  const auto n = static_cast<int64_t>(order_.size());  // the data set, or this rank's shard
+  const int64_t b = opts_.batch_size;
   return opts_.drop_last ? n / b : (n + b - 1) / b;
 }
 
 DataLoader::Iterator DataLoader::begin() {
   if (opts_.shuffle) order_ = permutation(data_.size(), gen_);
+  if (opts_.shuffle && opts_.sampler) order_ = opts_.sampler->shard(order_);
   return Iterator(this, 0);
 }
 
@@ -74,7 +77,7 @@ DataLoader::Iterator DataLoader::end() { return Iterator(this, size()); }
 Batch DataLoader::batch(int64_t i) const {
   if (i < 0 || i >= size()) ag::fail("DataLoader", "batch {} does not exist; an epoch has {} batches", i, size());
   const int64_t b = opts_.batch_size;
-  const int64_t start = i * b, stop = std::min(start + b, data_.size());
+  const int64_t start = i * b, stop = std::min(start + b, static_cast<int64_t>(order_.size()));
   std::vector<int64_t> index(order_.begin() + start, order_.begin() + stop);
   Batch batch = subset(data_, index);
   if (opts_.transform) {

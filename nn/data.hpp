@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,23 @@ std::vector<int64_t> permutation(int64_t n, ag::Generator& gen);
 // round(fraction * n) examples; fraction in (0, 1), both parts non-empty.
 std::pair<Dataset, Dataset> train_val_split(const Dataset& d, double val_fraction, uint64_t seed = 0);
 
+// Which examples of a data set each rank of a data-parallel job reads
+// (DataLoaderOptions::sampler; docs/distributed.md). Every rank draws the same
+// order of the n examples (the loader's seed, a new order each epoch when
+// shuffling), makes its length a multiple of the world size w (by default
+// repeating examples from its start, at most w - 1 of them; with drop_last by
+// dropping the last n mod w), and rank r takes positions r, r + w, r + 2w, ...:
+// disjoint shards of equal size, so every rank takes the same number of steps.
+struct DistributedSampler {
+  int num_replicas = 1;
+  int rank = 0;
+  bool drop_last = false;
+  // For this process: ag::dist::world_size() and rank() (nn/dist.hpp; calls ag::dist::init()).
+  static DistributedSampler world(bool drop_last = false);
+  // This rank's shard of one epoch's order.
+  std::vector<int64_t> shard(const std::vector<int64_t>& order) const;
+};
+
 struct DataLoaderOptions {
   int64_t batch_size = 32;
   bool shuffle = true;     // a new seeded order at the start of every epoch
@@ -41,6 +59,8 @@ struct DataLoaderOptions {
   // training loader, e.g. [aug](const ag::Tensor& x) { return (*aug)(x); } with
   // a shared nn::Compose (nn/augment.hpp). Empty: the inputs as stored.
   std::function<ag::Tensor(const ag::Tensor&)> transform{};
+  // Data-parallel training: each epoch reads only this rank's shard (size() counts its batches).
+  std::optional<DistributedSampler> sampler{};
 };
 
 // Mini-batches of a Dataset, for range-for: each `for (const Batch& b : loader)`
@@ -56,7 +76,7 @@ class DataLoader {
   DataLoader(Dataset data, int64_t batch_size, bool shuffle = true, uint64_t seed = 0, bool drop_last = false)
       : DataLoader(std::move(data), DataLoaderOptions{batch_size, shuffle, drop_last, seed}) {}
 
-  // The number of batches in one epoch.
+  // The number of batches in one epoch (of this rank's shard with a sampler).
   int64_t size() const;
   // The number of examples in the data set.
   int64_t num_examples() const { return data_.size(); }

@@ -12,6 +12,7 @@
 #include "csv.hpp"
 #include "data.hpp"
 #include "datasets.hpp"
+#include "dist.hpp"
 #include "init.hpp"
 #include "layers.hpp"
 #include "mnist.hpp"

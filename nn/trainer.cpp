@@ -11,6 +11,7 @@
 
 #include "autograd/atomic_file.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/dist.hpp"
 #include "nn/layers.hpp"
 
 namespace nn {
@@ -42,7 +43,14 @@ Trainer::Trainer(Module& model, Optimizer& optimizer, TrainerOptions opts)
   if (!opts_.loss) opts_.loss = [](const Tensor& y, const Tensor& t) { return ag::softmax_cross_entropy(y, t); };
   if (!opts_.out) opts_.out = stdout;
   model_.to(opts_.device);
+  if (opts_.distributed) {
+    dp_ = std::make_unique<DataParallel>(model_);
+    lead_ = ag::dist::rank() == 0;
+    if (!lead_) opts_.progress = false;
+  }
 }
+
+Trainer::~Trainer() = default;
 
 std::pair<double, double> Trainer::evaluate(const Dataset& data, int64_t batch_size) {
   check_dataset(data, "evaluate");
@@ -124,13 +132,18 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
       }
     }
     st.lr_end = opt_.lr();
+    if (dp_) {  // every rank's batches count
+      Tensor sums = ag::from_vector(std::vector<double>{loss_sum, hits, seen}, {3}, ag::DType::float64);
+      ag::dist::all_reduce(sums);
+      loss_sum = sums.value_at(0), hits = sums.value_at(1), seen = sums.value_at(2);
+    }
     st.loss = seen > 0 ? loss_sum / seen : NAN;
     st.accuracy = opts_.classification && seen > 0 ? hits / seen : NAN;
     if (opts_.evaluate_train) std::tie(st.loss, st.accuracy) = evaluate(train.dataset());
     if (validation) std::tie(st.val_loss, st.val_accuracy) = evaluate(*validation);
     st.seconds = std::chrono::duration<double>(Clock::now() - start).count();
     history_.push_back(st);
-    if (!opts_.checkpoint.empty()) save(opts_.checkpoint, train);
+    if (!opts_.checkpoint.empty() && lead_) save(opts_.checkpoint, train);
     const bool last = epoch + 1 == stop;
     if (opts_.progress && (epoch % std::max(1, opts_.print_every) == 0 || epoch == first || last)) {
       std::string line = fmt::format("epoch {:3d}  loss {:.4f}", epoch, st.loss);
@@ -228,6 +241,7 @@ void Trainer::resume(const std::string& path, DataLoader& train) {
 }
 
 void Trainer::write_history_csv(const std::string& path) const {
+  if (!lead_) return;  // data-parallel: rank 0 writes
   std::string s = std::string(kHistoryHeader) + "\n";
   for (const EpochStats& e : history_)
     s += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f},{:.6g}\n", e.epoch, e.loss, e.accuracy, e.val_loss,
@@ -236,6 +250,10 @@ void Trainer::write_history_csv(const std::string& path) const {
 }
 
 bool Trainer::plot_history(const std::string& path, std::string* why) const {
+  if (!lead_) {
+    if (why) *why = "data-parallel training: rank 0 draws the plot";
+    return false;
+  }
   const bool svg = path.size() > 4 && path.substr(path.size() - 4) == ".svg";
   const std::string data = path + ".csv", script = path + ".gp";
   write_history_csv(data);

@@ -51,6 +51,13 @@ struct TrainerOptions {
   // Products in this 16-bit type during training and evaluation (ag::AutocastGuard,
   // Note [Autocast]); the weights stay float32. Needs a device with 16-bit kernels.
   std::optional<ag::DType> autocast;
+  // Data-parallel training on ag::dist's world (docs/distributed.md): the model
+  // is wrapped in an nn::DataParallel (gradients averaged across ranks each
+  // step); give the training DataLoader a DistributedSampler so that each rank
+  // reads its own shard. The epoch's loss and accuracy are reduced over all
+  // ranks; validation runs whole on every rank (the replicas are equal); only
+  // rank 0 prints, writes checkpoints, the CSV and the plot.
+  bool distributed = false;
 };
 
 struct EpochStats {
@@ -61,9 +68,12 @@ struct EpochStats {
   double seconds = 0;
 };
 
+class DataParallel;
+
 class Trainer {
  public:
   Trainer(Module& model, Optimizer& optimizer, TrainerOptions opts = {});
+  ~Trainer();
   // Trains for opts.epochs (or until early stopping); returns the history.
   const std::vector<EpochStats>& fit(DataLoader& train, const Dataset* validation = nullptr);
   // Restores a run from the checkpoint opts.checkpoint-style saving wrote at the
@@ -76,7 +86,8 @@ class Trainer {
   // Mean loss and accuracy over a data set, in evaluation mode and without recording.
   std::pair<double, double> evaluate(const Dataset& data, int64_t batch_size = 1000);
   const std::vector<EpochStats>& history() const { return history_; }
-  // The history as CSV (epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds), written atomically.
+  // The history as CSV (epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds), written atomically (by rank 0 only
+  // when distributed).
   void write_history_csv(const std::string& path) const;
   // Loss and accuracy curves as a PNG or SVG (by extension) through gnuplot;
   // false, with the reason in *why, when gnuplot is not installed (the data and script are still written).
@@ -91,6 +102,8 @@ class Trainer {
   std::vector<EpochStats> history_;
   int64_t iteration_ = 0;  // optimiser steps taken by fit() so far (per-iteration schedules)
   bool resumed_ = false;   // the next fit() finishes the run resume() restored
+  std::unique_ptr<DataParallel> dp_;  // opts.distributed
+  bool lead_ = true;                  // prints and writes files: rank 0
 };
 
 }  // namespace nn

@@ -357,4 +357,57 @@ TEST_CASE("dropout in evaluation or with p = 0 returns its input itself, as PyTo
   CHECK(dropout(x, 0.0, true, gen).impl() == x.impl());
 }
 
+TEST_CASE("backward hooks: each leaf is reported once, after its last gradient, and the pass's end after all") {
+  // a feeds two nodes (recorded 1st and 3rd), b one (2nd): b is final before a
+  Tensor a = tensor({1, 2}, {2}, DType::float64).requires_grad_();
+  Tensor b = tensor({3, 4}, {2}, DType::float64).requires_grad_();
+  struct Log : ag::BackwardHook {
+    std::vector<std::string> seen;
+    Tensor a;
+    void leaf_ready(ag::TensorImpl* leaf, bool received) override {
+      // the value is final: a's gradient is already the sum of both branches
+      seen.push_back(fmt::format("{}:{}", leaf == a.impl() ? "a" : "b", received));
+      if (leaf == a.impl()) seen.back() += fmt::format(":{}", Tensor(leaf->grad).value_at(0));
+    }
+    void backward_done(bool ok) override { seen.push_back(ok ? "done" : "failed"); }
+  } log;
+  log.a = a;
+  ag::add_backward_hook(&log);
+  Tensor u = ag::mul_scalar(a, 2.0);
+  Tensor v = ag::mul(u, b);
+  Tensor y = ag::sum(ag::add(v, a));
+  y.backward();
+  ag::remove_backward_hook(&log);
+  // dy/da = 2b + 1 = 7 at a[0]
+  CHECK(log.seen == std::vector<std::string>{"b:true", "a:true:7", "done"});
+  // without the hook nothing is reported
+  ag::sum(ag::mul(a, b)).backward();
+  CHECK(log.seen.size() == 3);
+}
+
+TEST_CASE("backward hooks: a leaf on a branch the loss does not use is reported as not received; ag::grad reports nothing") {
+  Tensor a = tensor({1, 2}, {2}, DType::float64).requires_grad_();
+  Tensor b = tensor({3, 4}, {2}, DType::float64).requires_grad_();
+  struct Log : ag::BackwardHook {
+    std::vector<std::pair<ag::TensorImpl*, bool>> seen;
+    int done = 0;
+    void leaf_ready(ag::TensorImpl* leaf, bool received) override { seen.emplace_back(leaf, received); }
+    void backward_done(bool) override { ++done; }
+  } log;
+  ag::add_backward_hook(&log);
+  Tensor unused = ag::mul_scalar(b, 2.0);  // recorded first, but the loss does not depend on it
+  Tensor y = ag::sum(ag::mul(a, a));
+  y.backward();
+  CHECK(log.seen.size() == 2);
+  for (auto& [leaf, received] : log.seen) CHECK(received == (leaf == a.impl()));
+  CHECK(log.done == 1);
+  Tensor z = ag::sum(ag::mul(a, a));
+  Tensor x[1] = {a};
+  ag::grad({&z, 1}, x);
+  CHECK(log.seen.size() == 2);
+  CHECK(log.done == 1);
+  ag::remove_backward_hook(&log);
+  (void)unused;
+}
+
 }  // TEST_SUITE
