@@ -140,7 +140,8 @@ int main(int argc, char** argv) try {
   int epochs = 2;
   int64_t limit = -1;
   cli.option("--data", mnist_dir, "the folder with the four MNIST files, for the autocast comparison (part 5)")
-      ->type_name("DIR");
+      ->type_name("DIR")
+      ->default_str(mnist_dir.empty() ? "$TAPEGRAD_MNIST_DIR, else part 5 is skipped" : mnist_dir);
   cli.option("--epochs", epochs, "epochs of the MNIST runs of part 5");
   cli.option("--limit", limit, "use only the first N training and test images in part 5 (-1: all)");
   cli.flag("--check", check,
