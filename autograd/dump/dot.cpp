@@ -208,6 +208,14 @@ std::string step_edges(const View& view, int s, const Frame* f) {
   return out;
 }
 
+// The whole digraph: the graph's attributes, the node and edge defaults, the
+// clusters with their nodes, then the edges.
+std::string digraph(const std::string& graph, const std::string& defaults, Clusters& cl, const std::string& edges) {
+  std::string out = "digraph tape {\n  graph [" + graph + "];\n" + defaults;
+  cl.emit(out, "", 0);
+  return out + edges + "}\n";
+}
+
 }  // namespace
 
 std::string write_dot(const View& view, const Frame* f, const std::string& title) {
@@ -238,23 +246,19 @@ std::string write_dot(const View& view, const Frame* f, const std::string& title
       }
     }
   }
-  std::string out = "digraph tape {\n";
-  out += fmt::format("  graph [rankdir={}, ordering=in, fontname=\"Helvetica\", fontsize=12, nodesep=0.25, "
-                     "ranksep=0.35",
-                     view.o.rankdir);
+  std::string graph = fmt::format("rankdir={}, ordering=in, fontname=\"Helvetica\", fontsize=12, nodesep=0.25, "
+                                  "ranksep=0.35",
+                                  view.o.rankdir);
   if (!title.empty()) {
     std::string lines = esc(title);
     for (size_t at = lines.find('\n'); at != std::string::npos; at = lines.find('\n', at))
       lines.replace(at, 1, "<br/>");
-    out += fmt::format(", labelloc=t, label=<<b>{}</b>>", lines);
+    graph += fmt::format(", labelloc=t, label=<<b>{}</b>>", lines);
   }
-  out += "];\n";
-  out += "  node [fontname=\"Helvetica\", fontsize=11, margin=\"0.08,0.04\"];\n";
-  out += "  edge [fontname=\"Helvetica\", fontsize=10, color=\"#555555\", arrowsize=0.7];\n";
-  cl.emit(out, "", 0);
-  out += edges;
-  out += "}\n";
-  return out;
+  return digraph(graph,
+                 "  node [fontname=\"Helvetica\", fontsize=11, margin=\"0.08,0.04\"];\n"
+                 "  edge [fontname=\"Helvetica\", fontsize=10, color=\"#555555\", arrowsize=0.7];\n",
+                 cl, edges);
 }
 
 // ---- The HTML step-through's one picture ---------------------------------------------
@@ -299,18 +303,14 @@ std::string write_layout_dot(const View& view, const std::string& title) {
       edges += edge(fmt::format("v{}", st.inputs[i]), fmt::format("s{}", s), fmt::format("id=\"e{}_{}\"", s, i));
     edges += edge(fmt::format("s{}", s), fmt::format("v{}", st.output), fmt::format("id=\"e{}_out\"", s));
   }
-  std::string out = "digraph tape {\n";
-  out += fmt::format("  graph [id=\"graph\", rankdir={}, ordering=in, fontname=\"Helvetica\", fontsize=16, "
-                     "nodesep=0.2, ranksep=0.22",
-                     view.o.rankdir);
-  if (!title.empty()) out += fmt::format(", labelloc=t, label=<<b>{}</b>>", esc(title));
-  out += "];\n";
-  out += "  node [fontname=\"Helvetica\", fontsize=14, margin=\"0.06,0.02\", height=0.3, width=0.3];\n";
-  out += "  edge [color=\"#555555\", arrowsize=0.7];\n";
-  cl.emit(out, "", 0);
-  out += edges;
-  out += "}\n";
-  return out;
+  std::string graph = fmt::format("id=\"graph\", rankdir={}, ordering=in, fontname=\"Helvetica\", fontsize=16, "
+                                  "nodesep=0.2, ranksep=0.22",
+                                  view.o.rankdir);
+  if (!title.empty()) graph += fmt::format(", labelloc=t, label=<<b>{}</b>>", esc(title));
+  return digraph(graph,
+                 "  node [fontname=\"Helvetica\", fontsize=14, margin=\"0.06,0.02\", height=0.3, width=0.3];\n"
+                 "  edge [color=\"#555555\", arrowsize=0.7];\n",
+                 cl, edges);
 }
 
 }  // namespace ag::dump
