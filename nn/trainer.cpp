@@ -259,12 +259,16 @@ bool Trainer::plot_history(const std::string& path, std::string* why) const {
   write_history_csv(data);
   const bool val = !history_.empty() && std::isfinite(history_.front().val_loss);
   const std::string style = history_.size() > 40 ? "lines lw 2" : "linespoints pt 7 ps 0.6";
+  // whole epochs on the x axis, at most 7 ticks: 1, 2 or 5 times a power of ten apart
+  const double epochs = history_.empty() ? 1.0 : static_cast<double>(history_.back().epoch);
+  double tick = 1;
+  for (int k = 0; epochs / tick > 7; ++k) tick *= k % 3 == 1 ? 2.5 : 2.0;
   auto script_for = [&](const std::string& output) {
     const std::string legend = opts_.validation_name == "val" ? "validation" : opts_.validation_name;
     const std::string train = opts_.evaluate_train ? "train (at the end of each epoch)" : "train (mean over the epoch)";
     return fmt::format(
         "set terminal {0} size 1000,430 noenhanced\nset output '{1}'\nset datafile separator ','\n"
-        "set multiplot layout 1,2 title '{6}'\nset xlabel 'epoch'\nset grid\nset xtics out nomirror\n"
+        "set multiplot layout 1,2 title '{6}'\nset xlabel 'epoch'\nset grid\nset xtics out nomirror {8:g}\n"
         "set key top right\nset title 'loss'\nset ylabel 'loss'\n"
         "plot '{2}' every ::1 using 1:2 with {3} title '{7}'{4}\n"
         "set key bottom right\nset title 'accuracy'\nset ylabel 'accuracy'\n"
@@ -272,7 +276,7 @@ bool Trainer::plot_history(const std::string& path, std::string* why) const {
         svg ? "svg" : "pngcairo", output, data, style,
         val ? fmt::format(", '' every ::1 using 1:4 with {} title '{}'", style, legend) : "",
         val ? fmt::format(", '' every ::1 using 1:5 with {} title '{}'", style, legend) : "",
-        opts_.title.empty() ? std::string("training history") : opts_.title, train);
+        opts_.title.empty() ? std::string("training history") : opts_.title, train, tick);
   };
   ag::write_file(script, script_for(path));  // for the user to re-run or edit
   if (std::system("command -v gnuplot > /dev/null 2>&1") != 0) {
