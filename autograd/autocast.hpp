@@ -26,6 +26,8 @@ namespace ag {
 class AutocastGuard {
  public:
   explicit AutocastGuard(DType dtype, bool enabled = true);
+  // Autocast to *dtype when it is set; nullopt leaves this thread's setting as it is.
+  explicit AutocastGuard(std::optional<DType> dtype);
   ~AutocastGuard();
   AutocastGuard(const AutocastGuard&) = delete;
   AutocastGuard& operator=(const AutocastGuard&) = delete;

@@ -54,6 +54,9 @@ Tensor reference_copy(const Tensor& t) {
   return cast(t.detach(), DType::float64);
 }
 
+// A node's name in reports: its NameScope path, then its op ("affine1/matmul").
+std::string node_name(const std::string& scope, const std::string& op) { return scope.empty() ? op : scope + "/" + op; }
+
 std::string index_text(const Shape& shape, int64_t flat) {
   if (flat < 0) return "-";
   Shape idx(shape.size());
@@ -358,16 +361,6 @@ Tensor node_forward(const Node& node, const Trace::Step& st, std::span<const Ten
   return out;
 }
 
-// A float64 copy on the cpu of a value the trace saw on any device: the
-// numerical reference always runs there, on the cpu kernels (int64 values are
-// copied as they are).
-Tensor host_reference(const Tensor& t) {
-  GradModeGuard off(false);
-  Tensor h = t.detach().to(Device::cpu());
-  if (!is_floating(h.dtype())) return h;
-  return h.dtype() == DType::float64 ? h.clone() : cast(h, DType::float64);
-}
-
 // One device's per-node check, and per node the analytic gradient of each
 // checked input (empty where an input is not checked), for the cross-device
 // comparison.
@@ -406,7 +399,8 @@ NodeRun run_node_checks(const std::function<Tensor()>& build_loss, const NodeChe
     for (int id : st.inputs) {
       const Trace::Value& v = values[static_cast<size_t>(id)];
       nc.input_shapes.push_back(v.shape);
-      xs.push_back(host_reference(v.data));
+      // the numerical reference runs on the cpu kernels, whatever device the model ran on
+      xs.push_back(reference_copy(v.data.detach().to(Device::cpu())));
     }
     std::vector<std::vector<double>> grads(xs.size());
     const GradcheckOptions tol = GradcheckOptions::for_dtype(node.out_dtype);
@@ -506,7 +500,7 @@ NodeCompareReport check_nodes_compare(const std::function<Tensor(Device)>& build
       fail(who, "the model records {} nodes on {} but {} on {}: build_loss must build the same graph on every device",
            first.size(), devices[0], other.size(), devices[d]);
     for (size_t k = 0; k < first.size(); ++k) {
-      auto name = [](const NodeCheck& n) { return n.scope.empty() ? n.op : n.scope + "/" + n.op; };
+      auto name = [](const NodeCheck& n) { return node_name(n.scope, n.op); };
       if (name(first[k]) != name(other[k]))
         fail(who, "node {} is {} on {} but {} on {}: build_loss must build the same graph on every device",
              first[k].step, name(first[k]), devices[0], name(other[k]), devices[d]);
@@ -572,7 +566,7 @@ size_t NodeCompareReport::failures() const {
 
 std::string NodeCompareReport::table() const {
   auto shapes = [](const std::vector<Shape>& in) { return fmt::format("{}", fmt::join(in, " ")); };
-  auto name = [](const std::string& scope, const std::string& op) { return scope.empty() ? op : scope + "/" + op; };
+  const auto& name = node_name;
   auto at = [&](const NodeCompare& n, const NodeCompare::Element& e) {
     return index_text(n.input_shapes[static_cast<size_t>(e.input)], e.index);
   };
@@ -648,13 +642,13 @@ std::string NodeCheckReport::table() const {
   };
   size_t op_w = 2, in_w = 6;
   for (const NodeCheck& n : nodes) {
-    op_w = std::max(op_w, n.op.size() + (n.scope.empty() ? 0 : n.scope.size() + 1));
+    op_w = std::max(op_w, node_name(n.scope, n.op).size());
     in_w = std::max(in_w, shapes(n).size());
   }
   std::string s = fmt::format("{:>4}  {:<{}}  {:<{}}  {:>11}  {:>11}  {}\n", "node", "op", op_w, "inputs", in_w,
                               "max abs err", "max rel err", "result");
   for (const NodeCheck& n : nodes) {
-    std::string op = n.scope.empty() ? n.op : n.scope + "/" + n.op;
+    std::string op = node_name(n.scope, n.op);
     s += fmt::format("{:>4}  {:<{}}  {:<{}}  {:>11.2e}  {:>11.2e}  {}{}\n", n.step, op, op_w, shapes(n), in_w,
                      n.max_abs_error, n.max_rel_error, n.ok ? "PASS" : "FAIL", n.sampled ? " (sampled)" : "");
     if (!n.error.empty()) s += fmt::format("      the rule threw: {}\n", n.error);

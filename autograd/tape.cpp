@@ -21,10 +21,16 @@ AG_TLS_FAST thread_local Trace* tl_trace = nullptr;
 thread_local std::optional<DType> tl_autocast;  // Note [Autocast] in autocast.hpp
 }  // namespace detail
 
-AutocastGuard::AutocastGuard(DType dtype, bool enabled) : prev_(detail::tl_autocast) {
-  if (enabled && !is_half(dtype))
-    fail("AutocastGuard", "autocasts to float16 or bfloat16, got {}", dtype);
+namespace {
+void set_autocast(DType dtype, bool enabled) {
+  if (enabled && !is_half(dtype)) fail("AutocastGuard", "autocasts to float16 or bfloat16, got {}", dtype);
   detail::tl_autocast = enabled ? std::optional<DType>(dtype) : std::nullopt;
+}
+}  // namespace
+
+AutocastGuard::AutocastGuard(DType dtype, bool enabled) : prev_(detail::tl_autocast) { set_autocast(dtype, enabled); }
+AutocastGuard::AutocastGuard(std::optional<DType> dtype) : prev_(detail::tl_autocast) {
+  if (dtype) set_autocast(*dtype, true);
 }
 AutocastGuard::~AutocastGuard() { detail::tl_autocast = prev_; }
 std::optional<DType> autocast_dtype() { return detail::tl_autocast; }

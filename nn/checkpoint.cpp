@@ -263,7 +263,11 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
 }
 
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model, Optimizer* optimizer) {
-  SafeTensors st = load_safetensors(path);
+  return load_checkpoint(load_safetensors(path), model, optimizer, path);
+}
+
+std::map<std::string, std::string> load_checkpoint(const SafeTensors& st, Module& model, Optimizer* optimizer,
+                                                   const std::string& path) {
   NamedTensors params, state, buffers;
   for (const auto& [n, t] : st.tensors) {
     if (n.rfind("model.", 0) == 0) params.emplace_back(n.substr(6), t);

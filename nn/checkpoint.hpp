@@ -44,6 +44,9 @@ void save_checkpoint(const std::string& path, const Module& model, const Optimiz
 // Returns the metadata.
 std::map<std::string, std::string> load_checkpoint(const std::string& path, Module& model,
                                                    Optimizer* optimizer = nullptr);
+// The same from a file already read (`path` names it in errors).
+std::map<std::string, std::string> load_checkpoint(const SafeTensors& st, Module& model, Optimizer* optimizer,
+                                                   const std::string& path);
 
 }  // namespace nn
 

@@ -57,8 +57,7 @@ std::pair<double, double> Trainer::evaluate(const Dataset& data, int64_t batch_s
   const bool was_training = model_.is_training();
   model_.eval();
   ag::NoGradGuard off;
-  std::optional<ag::AutocastGuard> autocast;  // only when asked: a caller's own guard stays in force otherwise
-  if (opts_.autocast) autocast.emplace(*opts_.autocast);
+  ag::AutocastGuard autocast(opts_.autocast);  // unset: a caller's own guard stays in force
   double loss = 0, hits = 0;
   DataLoader loader(data, {.batch_size = batch_size, .shuffle = false});
   for (const Batch& b : loader) {
@@ -78,14 +77,16 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
   const int64_t batches = train.size();
   double best = INFINITY;
   int since_best = 0;
-  for (const EpochStats& e : history_) {  // early stopping goes on counting across fit() calls and resumes
-    if (e.val_loss < best) {
-      best = e.val_loss;
+  auto track = [&](double val_loss) {  // early stopping: the best validation loss, and epochs since
+    if (val_loss < best) {
+      best = val_loss;
       since_best = 0;
-    } else if (std::isfinite(e.val_loss)) {
+    } else {
       ++since_best;
     }
-  }
+  };
+  for (const EpochStats& e : history_)  // it goes on counting across fit() calls and resumes
+    if (!std::isnan(e.val_loss)) track(e.val_loss);
   int64_t& iteration = iteration_;
   const int first = history_.empty() ? 1 : history_.back().epoch + 1;
   const int stop = resumed_ ? opts_.epochs + 1 : first + opts_.epochs;
@@ -106,8 +107,7 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
       const Tensor t = b.t.to(opts_.device);
       Tensor y, loss;
       {
-        std::optional<ag::AutocastGuard> autocast;
-        if (opts_.autocast) autocast.emplace(*opts_.autocast);
+        ag::AutocastGuard autocast(opts_.autocast);
         y = model_(b.x.to(opts_.device));
         loss = opts_.loss(y, t);
       }
@@ -159,10 +159,8 @@ const std::vector<EpochStats>& Trainer::fit(DataLoader& train, const Dataset* va
       fmt::print(opts_.out, "\r\033[K");
     }
     if (validation && opts_.early_stopping_patience > 0) {
-      if (st.val_loss < best) {
-        best = st.val_loss;
-        since_best = 0;
-      } else if (++since_best >= opts_.early_stopping_patience) {
+      track(st.val_loss);
+      if (since_best >= opts_.early_stopping_patience) {
         if (opts_.progress)
           fmt::print(opts_.out, "early stopping: no better {} loss for {} epochs\n", opts_.validation_name, since_best);
         break;
@@ -176,17 +174,19 @@ namespace {
 const char* const kHistoryHeader = "epoch,loss,accuracy,val_loss,val_accuracy,lr,seconds,lr_end";
 }  // namespace
 
-std::string Trainer::history_csv() const {
+std::string Trainer::history_csv(bool exact) const {
+  // exact: every double round-trips (checkpoints); else 6 digits, for people and plots
+  const int digits = exact ? 17 : 6, second_digits = exact ? 6 : 4;
   std::string s = std::string(kHistoryHeader) + "\n";
   for (const EpochStats& e : history_)
-    s += fmt::format("{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.6f},{:.17g}\n", e.epoch, e.loss, e.accuracy,
-                     e.val_loss, e.val_accuracy, e.lr, e.seconds, e.lr_end);
+    s += fmt::format("{0},{1:.{8}g},{2:.{8}g},{3:.{8}g},{4:.{8}g},{5:.{8}g},{6:.{9}f},{7:.{8}g}\n", e.epoch, e.loss,
+                     e.accuracy, e.val_loss, e.val_accuracy, e.lr, e.seconds, e.lr_end, digits, second_digits);
   return s;
 }
 
 void Trainer::save(const std::string& path, const DataLoader& train) const {
   save_checkpoint(path, model_, &opt_,
-                  {{"trainer.history", history_csv()},
+                  {{"trainer.history", history_csv(true)},
                    {"trainer.iteration", std::to_string(iteration_)},
                    {"trainer.loader", train.rng_state()}});
 }
@@ -233,7 +233,7 @@ void Trainer::resume(const std::string& path, DataLoader& train) {
     ag::fail("Trainer::resume", "{}: trainer.iteration is '{}', not a count", path, meta("trainer.iteration"));
   }
   const std::string loader = meta("trainer.loader");
-  load_checkpoint(path, model_, &opt_);
+  load_checkpoint(st, model_, &opt_, path);
   train.set_rng_state(loader);
   history_ = std::move(history);
   iteration_ = iteration;
@@ -242,11 +242,7 @@ void Trainer::resume(const std::string& path, DataLoader& train) {
 
 void Trainer::write_history_csv(const std::string& path) const {
   if (!lead_) return;  // data-parallel: rank 0 writes
-  std::string s = std::string(kHistoryHeader) + "\n";
-  for (const EpochStats& e : history_)
-    s += fmt::format("{},{:.6g},{:.6g},{:.6g},{:.6g},{:.6g},{:.4f},{:.6g}\n", e.epoch, e.loss, e.accuracy, e.val_loss,
-                     e.val_accuracy, e.lr, e.seconds, e.lr_end);
-  ag::write_file(path, s);
+  ag::write_file(path, history_csv(false));
 }
 
 bool Trainer::plot_history(const std::string& path, std::string* why) const {

@@ -94,7 +94,7 @@ class Trainer {
   bool plot_history(const std::string& path, std::string* why = nullptr) const;
 
  private:
-  std::string history_csv() const;  // full precision, for checkpoints
+  std::string history_csv(bool exact) const;  // exact: full precision, for checkpoints
   void save(const std::string& path, const DataLoader& train) const;
   Module& model_;
   Optimizer& opt_;
