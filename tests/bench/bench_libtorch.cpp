@@ -157,6 +157,12 @@ struct Workloads {
 };
 
 int main(int argc, char** argv) try {
+  // --config: the version and how this LibTorch was built (its BLAS, oneDNN,
+  // CPU capability), printed once by compare.py above the table.
+  if (argc == 2 && std::strcmp(argv[1], "--config") == 0) {
+    std::printf("version %s\n%s\n", TORCH_VERSION, torch::show_config().c_str());
+    return 0;
+  }
   const bench::Args args = bench::parse(argc, argv, "bench_libtorch");
   torch::set_num_threads(args.threads);
   std::printf("LibTorch %s: %d thread(s)\n", TORCH_VERSION, torch::get_num_threads());
