@@ -55,6 +55,39 @@ for t in json.load(sys.stdin):
 ' "$@" | sort -u
 }
 
+fetch_libtorch_wheel() {  # fetch_libtorch_wheel latest|VERSION: prints the folder of its unpacked torch/
+  local spec=torch dest=build/libtorch-wheel
+  [ "$1" != latest ] && spec="torch==$1"
+  mkdir -p "$dest"
+  if [ ! -f "$dest/$1/torch/lib/libtorch_cpu.so" ]; then
+    echo "dev.sh: downloading the $spec wheel from PyPI (about 550 MB) into $dest" >&2
+    rm -rf "$dest/download" "$dest/$1"
+    python3 -m pip download -q --no-deps "$spec" -d "$dest/download" >&2
+    # Only what the CPU benchmark needs: headers, CMake config, torch_cpu, c10 and their runtime libraries.
+    python3 - "$dest/download"/torch-*.whl "$dest/$1" <<'PY'
+import sys, zipfile
+wheel, out = sys.argv[1], sys.argv[2]
+libs = ("libtorch_cpu.so", "libc10.so", "libgomp", "libgfortran")
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        base = name.rsplit("/", 1)[-1]
+        if name.startswith(("torch/include/", "torch/share/cmake/")) or \
+           (name.startswith("torch/lib/") and base.startswith(libs)):
+            z.extract(name, out)
+PY
+    rm -rf "$dest/download"
+  fi
+  local missing
+  missing=$(ldd "$dest/$1/torch/lib/libtorch_cpu.so" | grep "not found" || true)
+  if [ -n "$missing" ]; then
+    echo "dev.sh: the wheel's libtorch_cpu.so needs libraries this machine lacks (the CUDA toolkit's" \
+         "runtime; add its lib folder to LD_LIBRARY_PATH):" >&2
+    echo "$missing" >&2
+    exit 1
+  fi
+  echo "$PWD/$dest/$1/torch"
+}
+
 has_gpu() {  # an NVIDIA GPU the driver can see
   command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q "^GPU"
 }
@@ -130,14 +163,32 @@ case "${1:-}" in
   bench)
     shift
     install_missing
+    # --libtorch-wheel[=VERSION]: also compare against LibTorch 2.x from PyPI's torch wheel (latest
+    # or VERSION), unpacked into build/libtorch-wheel/ (torch_cpu and c10 only; docs/performance.md).
+    wheel="" args=()
+    for a in "$@"; do
+      case $a in
+        --libtorch-wheel) wheel=latest ;;
+        --libtorch-wheel=*) wheel=${a#*=} ;;
+        *) args+=("$a") ;;
+      esac
+    done
     # LibTorch (Debian's 1.13) is only needed for the comparison; without it the suite still runs.
     install_missing libtorch-dev || echo "dev.sh: libtorch-dev not installed; the LibTorch comparison will be skipped"
-    [ -f build/build.ninja ] && meson setup --reconfigure build >/dev/null
+    options=()
+    [ -n "$wheel" ] && options+=("-Dlibtorch_dir=$(fetch_libtorch_wheel "$wheel")")
+    if [ -f build/build.ninja ]; then
+      meson setup --reconfigure build "${options[@]}" >/dev/null
+    else
+      meson setup build "${options[@]}"
+    fi
     build build
     mnist=${TAPEGRAD_MNIST_DIR:-../shared/data/mnist}
     torch=()
-    [ -x build/tests/bench/bench_libtorch ] && torch=(--libtorch build/tests/bench/bench_libtorch)
-    python3 tests/bench/compare.py --tapegrad build/tests/bench/bench_tapegrad "${torch[@]}" --mnist "$mnist" "$@"
+    for p in build/tests/bench/bench_libtorch build/tests/bench/bench_libtorch_dir; do
+      [ -x "$p" ] && torch+=(--libtorch "$p")
+    done
+    python3 tests/bench/compare.py --tapegrad build/tests/bench/bench_tapegrad "${torch[@]}" --mnist "$mnist" "${args[@]}"
     # The GPU benchmarks (docs/performance.md, section GPU) when there is a GPU; 77 means there is none.
     if [ -x build/tests/bench/bench_cuda ]; then
       rc=0

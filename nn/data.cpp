@@ -1,9 +1,14 @@
 #include "nn/data.hpp"
 
 #include <cmath>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "autograd/ops.hpp"
+#include "autograd/parallel.hpp"
 #include "autograd/tape.hpp"
 
 namespace nn {
@@ -66,6 +71,85 @@ int64_t DataLoader::size() const {
   return opts_.drop_last ? n / b : (n + b - 1) / b;
 }
 
+namespace detail {
+
+// Note [Prefetching batches] (data.hpp): one background thread per epoch (per
+// iterator from begin()) and one batch in flight. request(i) hands batch i to
+// the thread; take(i) waits for it (or, when i is not the batch in flight,
+// assembles i here), so every batch is built by DataLoader::batch exactly as
+// without prefetching and the transform sees the batches in the same order.
+// The thread ends with the epoch's iterator, before the next begin()
+// reshuffles the order it reads.
+class Prefetcher {
+ public:
+  explicit Prefetcher(const DataLoader* loader) : loader_(loader), thread_([this] { work(); }) {}
+  ~Prefetcher() {
+    {
+      std::lock_guard lock(m_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void request(int64_t i) {
+    {
+      std::lock_guard lock(m_);
+      wanted_ = i;
+      done_ = false;
+      error_ = nullptr;
+    }
+    cv_.notify_all();
+  }
+
+  Batch take(int64_t i) {
+    std::unique_lock lock(m_);
+    cv_.wait(lock, [&] { return wanted_ < 0 || done_; });
+    const bool hit = wanted_ == i;
+    wanted_ = -1;
+    if (!hit) {
+      lock.unlock();
+      return loader_->batch(i);
+    }
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    return std::move(ready_);
+  }
+
+ private:
+  void work() {
+    std::unique_lock lock(m_);
+    for (;;) {
+      cv_.wait(lock, [&] { return stop_ || (wanted_ >= 0 && !done_); });
+      if (stop_) return;
+      const int64_t i = wanted_;
+      lock.unlock();
+      Batch b;
+      std::exception_ptr error;
+      try {
+        b = loader_->batch(i);
+      } catch (...) {
+        error = std::current_exception();
+      }
+      lock.lock();
+      ready_ = std::move(b);
+      error_ = error;
+      done_ = true;
+      cv_.notify_all();
+    }
+  }
+
+  const DataLoader* loader_;
+  std::mutex m_;
+  std::condition_variable cv_;
+  int64_t wanted_ = -1;  // the batch in flight or ready; -1: none
+  bool done_ = false, stop_ = false;
+  Batch ready_;
+  std::exception_ptr error_;
+  std::thread thread_;  // last: started once the fields above exist
+};
+
+}  // namespace detail
+
 DataLoader::Iterator DataLoader::begin() {
   if (opts_.shuffle) order_ = permutation(data_.size(), gen_);
   if (opts_.shuffle && opts_.sampler) order_ = opts_.sampler->shard(order_);
@@ -89,9 +173,19 @@ Batch DataLoader::batch(int64_t i) const {
   return batch;
 }
 
+DataLoader::Iterator::Iterator(const DataLoader* loader, int64_t i) : loader_(loader), i_(i) {
+  if (loader->opts_.prefetch && ag::num_threads() > 1 && i < loader->size())
+    prefetch_ = std::make_shared<detail::Prefetcher>(loader);
+}
+
 const Batch& DataLoader::Iterator::operator*() {
   if (!cached_) {
-    batch_ = loader_->batch(i_);
+    if (prefetch_) {
+      batch_ = prefetch_->take(i_);
+      if (i_ + 1 < loader_->size()) prefetch_->request(i_ + 1);
+    } else {
+      batch_ = loader_->batch(i_);
+    }
     cached_ = true;
   }
   return batch_;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -61,7 +62,19 @@ struct DataLoaderOptions {
   std::function<ag::Tensor(const ag::Tensor&)> transform{};
   // Data-parallel training: each epoch reads only this rank's shard (size() counts its batches).
   std::optional<DistributedSampler> sampler{};
+  // Note [Prefetching batches]: while the training step of batch i runs, a
+  // background thread of the loader assembles batch i + 1 (the gather and the
+  // transform), when more than one thread is set (ag::set_num_threads); at one
+  // thread everything stays on the calling thread. Batches and their order are
+  // the same either way. The transform then runs beside the training step, so
+  // it must not share mutable state (a Generator, say) with the model; set
+  // false for a transform that does.
+  bool prefetch = true;
 };
+
+namespace detail {
+class Prefetcher;
+}
 
 // Mini-batches of a Dataset, for range-for: each `for (const Batch& b : loader)`
 // is one epoch. With shuffle, every epoch draws a new order from the loader's
@@ -98,7 +111,7 @@ class DataLoader {
 
   class Iterator {
    public:
-    Iterator(const DataLoader* loader, int64_t i) : loader_(loader), i_(i) {}
+    Iterator(const DataLoader* loader, int64_t i);
     const Batch& operator*();
     const Batch* operator->() { return &**this; }
     Iterator& operator++() {
@@ -113,6 +126,8 @@ class DataLoader {
     int64_t i_;
     bool cached_ = false;
     Batch batch_;
+    // The epoch's prefetch thread (Note [Prefetching batches]); null at one thread or without prefetch.
+    std::shared_ptr<detail::Prefetcher> prefetch_;
   };
 
  private:

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include <unistd.h>
 #include <zlib.h>
@@ -214,6 +215,58 @@ TEST_CASE("DataLoader: a seed reproduces the epochs, epochs differ, no shuffle k
     for (int64_t r = 0; r < b.t.numel(); ++r) order.push_back(b.t.at<int64_t>({r}));
   CHECK(order == d.t.to_vector<int64_t>());
   check_values(plain.batch(1).x, values(slice(d.x, 0, 7, 14)));
+}
+
+TEST_CASE("DataLoader: prefetching at 2 threads gives the batches of 1 thread, in order, and its errors") {
+  const int before = num_threads();
+  nn::Dataset d = nn::spiral(30, 3);
+  // Two epochs, the first left early; the transform draws noise from its own generator.
+  auto run = [&](int threads, bool prefetch, std::set<std::thread::id>* workers) {
+    set_num_threads(threads);
+    Generator noise(4);
+    std::vector<std::vector<float>> seen;
+    nn::DataLoader loader(d, {.batch_size = 7, .seed = 3,
+                              .transform = [&](const Tensor& x) {
+                                if (workers) workers->insert(std::this_thread::get_id());
+                                return x + randn(x.shape(), noise);
+                              },
+                              .prefetch = prefetch});
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      int taken = 0;
+      for (const nn::Batch& b : loader) {
+        seen.push_back(b.x.to_vector<float>());
+        for (int64_t v : b.t.to_vector<int64_t>()) seen.back().push_back(static_cast<float>(v));
+        if (epoch == 0 && ++taken == 3) break;
+      }
+    }
+    return seen;
+  };
+  std::set<std::thread::id> workers;
+  const auto one = run(1, true, nullptr);
+  CHECK(one.size() == 3 + 13);
+  CHECK(run(2, true, &workers) == one);
+  CHECK(run(2, false, nullptr) == one);
+  // The batches after the first were assembled on the loader's own thread.
+  workers.erase(std::this_thread::get_id());
+  CHECK(workers.size() >= 1);
+
+  // An error in the prefetch thread reaches the loop at the batch it belongs to.
+  set_num_threads(2);
+  int calls = 0;
+  nn::DataLoader failing(d, {.batch_size = 10, .shuffle = false, .transform = [&](const Tensor& x) {
+                               if (++calls == 3) fail("augment", "broken at call 3");
+                               return x;
+                             }});
+  int batches = 0;
+  auto loop = [&] {
+    for (const nn::Batch& b : failing) {
+      (void)b;
+      ++batches;
+    }
+  };
+  CHECK(error_of(loop) == "[augment] broken at call 3");
+  CHECK(batches == 2);
+  set_num_threads(before);
 }
 
 TEST_CASE("DataLoader: bad batch sizes and mismatched data sets are errors") {

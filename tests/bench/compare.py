@@ -2,14 +2,18 @@
 """Runs the benchmark workloads against tapegrad and LibTorch, alternately, and
 prints one table per thread count plus machine-readable lines:
 
-    speedup NAME X   X = LibTorch's time / tapegrad's time (> 1: tapegrad is faster)
-    ceiling NAME Y   Y = tapegrad's throughput / the sgemm or copy ceiling
+    speedup NAME@T X   X = LibTorch's time / tapegrad's time at T threads (> 1: tapegrad is faster)
+    ceiling NAME@T Y   Y = tapegrad's throughput / the best GEMM or copy measured in the run
 
-LibTorch is run in several thread settings and compared at its best one, named
-on each line. Without --libtorch the tapegrad figures are printed alone and the
-comparison is reported as skipped. Usage:
+Each LibTorch (--libtorch, once per build: Debian's 1.13, the PyPI wheel's 2.x)
+is run in several thread settings, and tapegrad is compared against the best
+of all of them, named on each line (version and setting). The ceiling of a
+matrix product is the fastest GEMM of the run: every GEMM library tapegrad
+was built with, called directly, and LibTorch's own mm. Without --libtorch
+the tapegrad figures are printed alone and the comparison is reported as
+skipped. Usage:
 
-    compare.py --tapegrad build/tests/bench/bench_tapegrad [--libtorch build/tests/bench/bench_libtorch]
+    compare.py --tapegrad build/tests/bench/bench_tapegrad [--libtorch build/tests/bench/bench_libtorch]...
                [--mnist DIR] [--threads 1,2] [--rounds 2] [--only mlp_small,matmul] [--quick]
 """
 import argparse
@@ -82,55 +86,84 @@ def better(a, b, larger):
     return a if b is None or (a > b if larger else a < b) else b
 
 
+def libtorch_config(prog):
+    """(version, show_config text) of one bench_libtorch build."""
+    p = subprocess.run([prog, "--config"], capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"[bench] {prog} --config failed ({p.returncode}):\n{p.stdout}{p.stderr}")
+    first, _, rest = p.stdout.partition("\n")
+    return first.split()[1], rest.rstrip()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tapegrad", required=True)
-    ap.add_argument("--libtorch")
+    ap.add_argument("--libtorch", action="append", default=[],
+                    help="a bench_libtorch program; give it once per LibTorch build")
     ap.add_argument("--mnist", default="")
     ap.add_argument("--threads", default=f"1,{os.cpu_count()}")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--only", default="")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
-    if a.libtorch and not os.path.exists(a.libtorch):
-        a.libtorch = None
+    torches = []  # (version, program)
+    for prog in a.libtorch:
+        if not os.path.exists(prog):
+            print(f"LibTorch program {prog} not built; left out")
+            continue
+        version, config = libtorch_config(prog)
+        print(f"LibTorch {version} ({prog}), torch::show_config():\n{config}\n")
+        torches.append((version, prog))
     common = (["--mnist", a.mnist] if a.mnist else []) + (["--only", a.only] if a.only else []) + \
              (["--quick"] if a.quick else [])
     thread_counts = sorted({int(t) for t in a.threads.split(",")})
     print(f"tapegrad benchmark suite: {os.cpu_count()} cores, thread counts {thread_counts}, "
           f"{a.rounds} alternated round(s), best of the rounds per program")
-    if not a.libtorch:
+    if not torches:
         print("LibTorch comparison skipped: bench_libtorch was not built "
               "(install libtorch-dev or set -Dlibtorch_dir, then reconfigure)")
+    versions = [v for v, _ in torches]
     machine = []
     for threads in thread_counts:
-        tg, torch, torch_label, units, skipped = {}, {}, {}, {}, {}
+        # torch[version][key] = (value, setting label): each version at its best setting
+        tg, units, skipped = {}, {}, {}
+        torch = {v: {} for v in versions}
         for r in range(a.rounds):
             res, sk = run([a.tapegrad, "--threads", str(threads)] + common, {})
             skipped.update(sk)
             for k, (v, unit) in res.items():
                 units[k] = unit
-                larger = unit in ("GFLOP/s", "GB/s")
-                tg[k] = better(v, tg.get(k), larger)
-            if not a.libtorch:
-                continue
-            for label, t, env in torch_settings(threads):
-                res, _ = run([a.libtorch, "--threads", str(t)] + common, env)
-                for k, (v, unit) in res.items():
-                    larger = unit in ("GFLOP/s", "GB/s")
-                    if better(v, torch.get(k), larger) == v:
-                        torch[k], torch_label[k] = v, label
+                tg[k] = better(v, tg.get(k), unit in ("GFLOP/s", "GB/s"))
+            for version, prog in torches:
+                for label, t, env in torch_settings(threads):
+                    res, _ = run([prog, "--threads", str(t)] + common, env)
+                    for k, (v, unit) in res.items():
+                        old = torch[version].get(k)
+                        if better(v, old and old[0], unit in ("GFLOP/s", "GB/s")) == v:
+                            torch[version][k] = (v, label)
+
+        def best_torch(key, larger):
+            """(value, 'VERSION: setting') of the fastest LibTorch on `key`, or None."""
+            found = [(torch[v][key][0], f"{v}: {torch[v][key][1]}") for v in versions if key in torch[v]]
+            if not found:
+                return None
+            return max(found, key=lambda f: f[0] if larger else -f[0])
+
         print(f"\n== {threads} thread(s) ==")
-        print(f"{'workload':<20}{'metric':<12}{'tapegrad':>12}{'LibTorch':>12}  {'unit':<9}{'speedup':>8}  LibTorch setting")
+        head = f"{'workload':<20}{'metric':<12}{'tapegrad':>12}"
+        for v in versions:
+            head += f"{'LibTorch ' + v:>16}"
+        print(head + f"  {'unit':<9}{'speedup':>8}  best LibTorch setting")
         for (w, m), v in sorted(tg.items(), key=lambda kv: list(HEADLINE).index(kv[0][0]) if kv[0][0] in HEADLINE else 99):
             unit = units[(w, m)]
-            t = torch.get((w, m))
-            sp = ""
-            if t is not None:
-                larger = unit in ("GFLOP/s", "GB/s")
-                sp = f"{(v / t if larger else t / v):.2f}x"
-            print(f"{w:<20}{m:<12}{v:>12.4g}{(f'{t:.4g}' if t is not None else '-'):>12}  {unit:<9}{sp:>8}  "
-                  f"{torch_label.get((w, m), '')}")
+            larger = unit in ("GFLOP/s", "GB/s")
+            row = f"{w:<20}{m:<12}{v:>12.4g}"
+            for version in versions:
+                t = torch[version].get((w, m))
+                row += f"{(f'{t[0]:.4g}' if t else '-'):>16}"
+            bt = best_torch((w, m), larger)
+            sp = f"{(v / bt[0] if larger else bt[0] / v):.2f}x" if bt else ""
+            print(row + f"  {unit:<9}{sp:>8}  {bt[1] if bt else ''}")
         for w, why in skipped.items():
             print(f"{w:<20}skipped: {why}")
         if ("mlp_small", "step") in tg:
@@ -140,27 +173,39 @@ def main():
                 peak = tg[("peak", "fma")] * threads
                 frac = MLP_SMALL_FLOP / (tg[("mlp_small", "step")] * 1e-6) / 1e9 / peak
                 print(f" = {100 * frac:.0f}% of the FP32 FMA peak ({peak:.0f} GFLOP/s on {threads} core(s))", end="")
-                if ("mlp_small", "step") in torch:
-                    tf = MLP_SMALL_FLOP / (torch[("mlp_small", "step")] * 1e-6) / 1e9 / peak
+                bt = best_torch(("mlp_small", "step"), False)
+                if bt:
+                    tf = MLP_SMALL_FLOP / (bt[0] * 1e-6) / 1e9 / peak
                     print(f"; LibTorch {100 * tf:.0f}%", end="")
             print()
         for w, (m, larger) in HEADLINE.items():
             name = f"{w}@{threads}"
-            if (w, m) in tg and (w, m) in torch:
-                v, t = tg[(w, m)], torch[(w, m)]
+            bt = best_torch((w, m), larger)
+            if (w, m) in tg and bt:
+                v, t = tg[(w, m)], bt[0]
                 machine.append(f"speedup {name} {(v / t if larger else t / v):.3f}")
             if (w, "ceiling") in tg and (w, m) in tg:
-                machine.append(f"ceiling {name} {tg[(w, m)] / tg[(w, 'ceiling')]:.3f}")
+                ceiling, by = tg[(w, "ceiling")], "the best direct GEMM/copy"
+                # a product's ceiling is the fastest GEMM of the run, LibTorch's mm included
+                if w.startswith("matmul_") and bt and bt[0] > ceiling:
+                    ceiling, by = bt[0], f"LibTorch {bt[1]}"
+                print(f"ceiling of {name}: {ceiling:.4g} {units[(w, m)]} ({by}); tapegrad at "
+                      f"{100 * tg[(w, m)] / ceiling:.0f}%")
+                machine.append(f"ceiling {name} {tg[(w, m)] / ceiling:.3f}")
         if threads == thread_counts[-1] and (not a.only or "mlp_large" in a.only.split(",")):
             steps = ["--steps", "30"] if a.quick else []
             mem_tg = peak_rss_mb([a.tapegrad, "--threads", str(threads), "--only", "mlp_large"] + steps, {})
             line = f"peak memory of mlp_large: tapegrad {mem_tg:.0f} MiB"
-            if a.libtorch:
-                label, t, env = next(((l, tt, e) for l, tt, e in torch_settings(threads)
-                                      if l == torch_label.get(("mlp_large", "step"))), torch_settings(threads)[0])
-                mem_t = peak_rss_mb([a.libtorch, "--threads", str(t), "--only", "mlp_large"] + steps, env)
-                line += f", LibTorch {mem_t:.0f} MiB ({label})"
-                machine.append(f"speedup peak_memory_mlp_large {mem_t / mem_tg:.3f}")
+            mems = []
+            for version, prog in torches:
+                best = torch[version].get(("mlp_large", "step"))
+                label, t, env = next(((l, tt, e) for l, tt, e in torch_settings(threads) if best and l == best[1]),
+                                     torch_settings(threads)[0])
+                mem_t = peak_rss_mb([prog, "--threads", str(t), "--only", "mlp_large"] + steps, env)
+                line += f", LibTorch {version} {mem_t:.0f} MiB ({label})"
+                mems.append(mem_t)
+            if mems:
+                machine.append(f"speedup peak_memory_mlp_large {min(mems) / mem_tg:.3f}")
             print(line)
     print()
     for line in machine:
