@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "autograd/cpu/openblas.hpp"
 #include "autograd/parallel.hpp"
 #include "autograd/tapegrad.hpp"
 #include "nn/nn.hpp"
@@ -208,7 +209,7 @@ struct Workloads {
 int main(int argc, char** argv) try {
   const bench::Args args = bench::parse(argc, argv, "bench_tapegrad");
   ag::set_num_threads(args.threads);
-  std::printf("tapegrad: %d thread(s)\n", ag::num_threads());
+  std::printf("tapegrad: %d thread(s), %s\n", ag::num_threads(), ag::cpu::blas_core().c_str());
   if (args.wants("peak")) Workloads::peak();
   bench::run_suite<Workloads>(args);
   return 0;
