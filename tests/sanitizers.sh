@@ -7,7 +7,7 @@
 #
 # Each builds only what it needs in its own folder, kept between runs: build-fuzz
 # (clang: the library sources the loaders use and the four targets) and
-# build-tsan (GCC: the library and the three test programs of the suite 'threads').
+# build-tsan (GCC: the library and the four test programs of the suite 'threads').
 # Any crash, leak, timeout, sanitizer report or failed test fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +70,7 @@ fuzz() {  # fuzz SECONDS
 tsan() {
   [ -f build-tsan/build.ninja ] || meson setup build-tsan -Db_sanitize=thread -Dbuildtype=debugoptimized \
     -Dcuda=disabled -Demulation=disabled -Dlibtorch=disabled
-  meson compile -C build-tsan tests/test_threads tests/test_tensor tests/test_tape
+  meson compile -C build-tsan tests/test_threads tests/test_tensor tests/test_tape tests/test_data
   # two threads for the pool even on a one-core machine; any report fails the test
   TAPEGRAD_NUM_THREADS=2 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
     meson test -C build-tsan --no-rebuild --suite threads --print-errorlogs
