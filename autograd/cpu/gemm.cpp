@@ -4,9 +4,9 @@
 #include <cblas.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #ifdef AG_HAVE_DNNL
 #include <omp.h>
@@ -32,16 +32,18 @@ namespace ag::cpu {
 //     Prescott (SSE3) kernels: 30-45 GFLOP/s at 2 threads. oneDNN 2.6 picks
 //     its AVX-512 kernels: 190-250 GFLOP/s on the large products, 130-270 on
 //     256^3 and the mlp_small layers. OpenBLAS forced to its SkylakeX kernels
-//     (OPENBLAS_CORETYPE=SkylakeX) still loses on every class but the tiny.
+//     (OPENBLAS_CORETYPE=SkylakeX) stays 1-33% behind oneDNN at one thread on
+//     every class but the tiny.
 //   - Threads: oneDNN on its own OpenMP threads beat oneDNN at one thread with
-//     the rows of C split over ag::parallel_for by 1.4-2x on every class above
-//     tiny, once its team is warm (the only case split won was the first
-//     products after the team slept, 50 ms idle). So gemm never splits.
+//     the rows of C split over ag::parallel_for by 1.3-2x on the mid-sized
+//     products and tied it (within 10%) on the large ones, once its team is
+//     warm; split won clearly only on the first products after the team slept
+//     (50 ms idle). End to end the split gained nothing. So gemm never splits.
 //   - Tiny products (m n k <= 64^3: the 10-wide output layers) run on one
-//     thread: waking a second costs more than the product.
-//   - BLIS never won a class by more than noise. libxsmm ran the tiny NN and
-//     TN products 1.6-1.9x faster alone, but made the mlp_small step twice as
-//     slow end to end. Neither is used.
+//     thread: as fast as on two, and the second core stays with the pool.
+//   - BLIS ran at about half oneDNN's rate on every class. libxsmm ran the
+//     tiny NN and TN products 1.6-1.9x faster alone, but made the mlp_small
+//     step twice as slow end to end. Neither is used.
 // So float products run on oneDNN when it is built, else on OpenBLAS; double
 // products always run on OpenBLAS (oneDNN has no double GEMM; the gradient
 // checks and PCA are the double users). TAPEGRAD_GEMM=openblas|dnnl|auto forces
@@ -52,9 +54,10 @@ namespace ag::cpu {
 // OpenMP's is per calling thread, so TAPEGRAD_NUM_THREADS and set_num_threads
 // reach both), while the pool's workers sleep on their condition variable. An
 // OpenMP team spins for a while after a product: a pool job right after a
-// oneDNN product took 165 us where it took 130 us after a split one (no
-// OpenMP team), which the mlp_large step does not show (same step time with
-// and without the split, within noise).
+// oneDNN product took 162-205 us where it took 124-170 us after a split one
+// (no OpenMP team; bench_gemm's spin lines, 4 runs), which the end-to-end
+// steps do not show (mlp_large the same with and without the split, within
+// noise).
 
 namespace {
 
@@ -143,7 +146,8 @@ const char* gemm_backend_name(GemmBackend backend) {
 }
 
 bool gemm_backend_built(GemmBackend backend) {
-  return backend == GemmBackend::automatic || std::find(std::begin(kBuilt), std::end(kBuilt), backend) != std::end(kBuilt);
+  return backend == GemmBackend::automatic ||
+         std::find(std::begin(kBuilt), std::end(kBuilt), backend) != std::end(kBuilt);
 }
 
 std::string gemm_backends_built() {
@@ -160,7 +164,9 @@ GemmBackend gemm_backend_from(const char* value) {
     if (gemm_backend_built(b)) return b;
     fail("gemm", "TAPEGRAD_GEMM={}: that backend is not in this build (built: {}, or auto)", v, gemm_backends_built());
   }
-  fail("gemm", "TAPEGRAD_GEMM={} is not a GEMM backend (built: {}, or auto; BLIS and libxsmm were measured and are not used)",
+  fail("gemm",
+       "TAPEGRAD_GEMM={} is not a GEMM backend (built: {}, or auto; "
+       "BLIS and libxsmm were measured and are not used)",
        v, gemm_backends_built());
 }
 

@@ -8,11 +8,14 @@
 //
 // A library's threads may spin after a call (OpenBLAS's pthreads, libgomp's
 // OpenMP team under oneDNN and BLIS) and slow whatever runs next on the same
-// cores, so each timed batch starts after a pause (kGapSeconds); the "spin"
-// lines then measure that cost directly: a fixed job of tapegrad's pool, run
-// right after each library's call and again after a pause.
+// cores, so each timed batch starts after a pause (--gap-ms, default 5; after
+// 50 ms an OpenMP team has gone to sleep and its first products are slow:
+// --gap-ms 50 shows that). The "spin" lines measure that cost directly: a fixed job of
+// tapegrad's pool right after each variant's product (a split variant leaves
+// no library threads behind).
 //
-//   build/tests/bench/bench_gemm [--threads N] [--quick] [--only sq1024,mlp_large_fwd2,spin] [--libs openblas,dnnl] [--gap-ms 50]
+//   build/tests/bench/bench_gemm [--threads N] [--quick] [--only sq1024,mlp_large_fwd2,spin]
+//                                [--libs openblas,dnnl] [--gap-ms 5]
 #include <cblas.h>
 
 #include <cmath>
@@ -161,7 +164,7 @@ void run_variant(const Variant& v, const Shape& s, const float* a, const float* 
   });
 }
 
-constexpr double kGapSeconds = 0.05;
+constexpr double kGapSeconds = 0.005;
 
 void pause(double seconds) { std::this_thread::sleep_for(std::chrono::duration<double>(seconds)); }
 
@@ -193,7 +196,7 @@ int main(int argc, char** argv) try {
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--libs" && i + 1 < argc)
-      only_libs = "," + std::string(argv[++i]) + ",";
+      only_libs.append(",").append(argv[++i]).append(",");
     else if (std::string(argv[i]) == "--gap-ms" && i + 1 < argc)
       gap_seconds = std::stod(argv[++i]) / 1000;
     else
