@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-dev libopenblas-dev liblapacke-dev graphviz gnuplot-nox)
+PACKAGES=(meson ninja-build pkg-config g++ libfmt-dev libboost1.81-dev doctest-dev libopenblas-dev libdnnl-dev liblapacke-dev graphviz gnuplot-nox)
 # gzip-compressed data files (nn/mnist.cpp) are read through zlib.
 PACKAGES+=(zlib1g-dev)
 # Command-line options of the demos (demos/cli.hpp).

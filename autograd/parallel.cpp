@@ -9,9 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "autograd/cpu/gemm.hpp"
 #include "autograd/error.hpp"
-
-extern "C" void openblas_set_num_threads(int);
 
 namespace ag {
 
@@ -25,7 +24,7 @@ namespace {
 // stays alive while any worker holds it: a worker still inside an old job's
 // claim() finds it exhausted and can never take or count a chunk of the next
 // job. Workers sleep on a condition variable between jobs, so an idle pool
-// costs nothing while OpenBLAS runs its own threads.
+// costs nothing while a GEMM library runs its own threads.
 class Pool {
  public:
   ~Pool() { resize(0); }
@@ -128,7 +127,7 @@ std::mutex g_pool_mutex;  // one parallel job at a time, from whichever thread
 void set_num_threads(int n) {
   if (n < 1) fail("set_num_threads", "needs at least 1 thread, got {}", n);
   g_threads.store(n);
-  openblas_set_num_threads(n);
+  cpu::gemm_set_num_threads(n);
   std::lock_guard lock(g_pool_mutex);
   if (pool().workers() != n - 1) pool().resize(n - 1);
 }

@@ -1,5 +1,6 @@
 // Intra-op parallelism: one small pool of worker threads for the loops of
-// large kernels, and the thread count that OpenBLAS's GEMM uses too.
+// large kernels, and the thread count that the GEMM library uses too
+// (autograd/cpu/gemm.cpp, Note [GEMM backend]).
 //
 // Small tensors never touch the pool (the per-op cost of a tiny model is the
 // point of this engine); a loop is split only when each thread gets at least
@@ -14,7 +15,7 @@
 
 namespace ag {
 
-// Threads used by kernels and by OpenBLAS (default: the machine's cores, or
+// Threads used by kernels and by the GEMM library (default: the machine's cores, or
 // $TAPEGRAD_NUM_THREADS). Must be called from the thread that runs the ops.
 void set_num_threads(int n);
 int num_threads();

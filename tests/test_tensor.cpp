@@ -5,7 +5,6 @@
 
 #include <fmt/format.h>
 
-#include "autograd/cpu/openblas.hpp"
 #include "helpers.hpp"
 
 using namespace ag;
@@ -167,23 +166,6 @@ TEST_CASE("move_to_: the same tensor in place; a no-op on its own device; a non-
   Tensor y = w * 2.0;
   CHECK(error_of([&] { y.move_to_(Device::cuda_host()); }).find("[move_to_] this tensor ((2,) float32, computed by "
                                                                 "mul_scalar) is not a leaf") == 0);
-}
-
-TEST_CASE("OpenBLAS runs vector kernels for this CPU (Note [OpenBLAS core detection])") {
-  const std::string core = cpu::blas_core();
-  INFO(core);
-  CHECK(core.rfind("OpenBLAS ", 0) == 0);
-#if defined(__x86_64__)
-  // Where the CPU has AVX2 and FMA and nobody forced a core, the SSE-era fallback must not be running.
-  if (!std::getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-    for (const char* old : {"Prescott", "Core2", "Penryn", "Nehalem", "Atom"})
-      CHECK(core.find(std::string(" ") + old) == std::string::npos);
-#endif
-  // and its products stay right after the kernels were chosen again
-  Generator gen(5);
-  Tensor a = randn({67, 129}, gen), b = randn({129, 33}, gen);
-  Tensor ref = matmul(cast(a, DType::float64), cast(b, DType::float64));
-  check_values(cast(matmul(a, b), DType::float64), ref.to_vector<double>(), 1e-4);
 }
 
 TEST_CASE("parallel_for: every index once, for any thread count and grain; nested loops run serially") {

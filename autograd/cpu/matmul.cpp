@@ -1,23 +1,10 @@
-// CPU kernel of MatMul: CBLAS gemm (OpenBLAS), one call per batch matrix.
-#include <cblas.h>
-
+// CPU kernels of MatMul and Affine: ag::cpu::gemm (gemm.hpp), one call per batch matrix.
 #include <algorithm>
 
+#include "autograd/cpu/gemm.hpp"
 #include "autograd/ops/op.hpp"
 
 namespace ag::cpu {
-
-namespace {
-// C = op(A) op(B) + beta C
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const float* a, int lda, const float* b,
-          int ldb, float* c, int ldc, float beta = 0.0f) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
-}
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, const double* a, int lda, const double* b,
-          int ldb, double* c, int ldc, double beta = 0.0) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
-}
-}  // namespace
 
 template <class T> void matmul(std::span<const Tensor> in, Tensor& out, const Attrs& attrs) {
   const Shape& sa = in[0].shape();
@@ -35,12 +22,9 @@ template <class T> void matmul(std::span<const Tensor> in, Tensor& out, const At
     std::fill_n(y, out.numel(), T(0));
     return;
   }
-  const auto ta = attrs.transpose_a ? CblasTrans : CblasNoTrans;
-  const auto tb = attrs.transpose_b ? CblasTrans : CblasNoTrans;
-  const int lda = static_cast<int>(sa[nd - 1]), ldb = static_cast<int>(sb[nd - 1]);
+  const int64_t lda = sa[nd - 1], ldb = sb[nd - 1];
   for (int64_t i = 0; i < batch; ++i)
-    gemm(ta, tb, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), a + i * m * k, lda, b + i * k * n, ldb,
-         y + i * m * n, static_cast<int>(n));
+    gemm(attrs.transpose_a, attrs.transpose_b, m, n, k, a + i * m * k, lda, b + i * k * n, ldb, T(0), y + i * m * n, n);
 }
 
 // y = x W + b: each row of y starts as b, then one GEMM adds x W (beta = 1), so
@@ -51,9 +35,7 @@ template <class T> void affine(std::span<const Tensor> in, Tensor& out, const At
   T* y = out.impl()->data<T>();
   for (int64_t i = 0; i < n; ++i) std::copy_n(b, o, y + i * o);
   if (n == 0 || o == 0 || k == 0) return;
-  gemm(CblasNoTrans, CblasNoTrans, static_cast<int>(n), static_cast<int>(o), static_cast<int>(k),
-       in[0].impl()->data<T>(), static_cast<int>(k), in[1].impl()->data<T>(), static_cast<int>(o), y,
-       static_cast<int>(o), T(1));
+  gemm(false, false, n, o, k, in[0].impl()->data<T>(), k, in[1].impl()->data<T>(), o, T(1), y, o);
 }
 
 AG_CPU_KERNEL(matmul, matmul);

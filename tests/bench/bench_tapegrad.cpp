@@ -2,14 +2,12 @@
 // "result WORKLOAD METRIC VALUE UNIT" lines; compare.py runs this program and
 // bench_libtorch.cpp (the same workloads in LibTorch) alternately and prints
 // the table. Run alone: build/tests/bench/bench_tapegrad [--threads N] [--only mlp_small].
-#include <cblas.h>
-
 #include <cstring>
 #include <filesystem>
 #include <thread>
 #include <vector>
 
-#include "autograd/cpu/openblas.hpp"
+#include "autograd/cpu/gemm.hpp"
 #include "autograd/parallel.hpp"
 #include "autograd/tapegrad.hpp"
 #include "nn/nn.hpp"
@@ -66,22 +64,29 @@ struct Workloads {
     bench::result(name, "step", bench::median_step(args, step) * unit_scale, unit);
   }
 
+  // The engine's product next to each GEMM library of the build called directly
+  // on the same data (ag::cpu::gemm_with); the ceiling is the fastest of them.
   static void matmul(int64_t n, const bench::Args& args) {
     ag::Generator gen(2);
     Tensor a = ag::randn({n, n}, gen), b = ag::randn({n, n}, gen);
     ag::NoGradGuard no_grad;
     const int repeats = args.quick ? 3 : (n <= 256 ? 200 : 15);
     const double flops = 2.0 * n * n * n;
-    auto engine = bench::time_runs(2, repeats, [&] { Tensor c = ag::matmul(a, b); });
-    std::vector<float> c(static_cast<size_t>(n * n));
-    const int in = static_cast<int>(n);
-    auto direct = bench::time_runs(2, repeats, [&] {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, in, in, in, 1.0f, a.data<float>(), in, b.data<float>(), in,
-                  0.0f, c.data(), in);
-    });
     const std::string name = "matmul_" + std::to_string(n);
+    auto engine = bench::time_runs(2, repeats, [&] { Tensor c = ag::matmul(a, b); });
     bench::result(name, "throughput", flops / bench::median(engine) * 1e-9, "GFLOP/s");
-    bench::result(name, "ceiling", flops / bench::median(direct) * 1e-9, "GFLOP/s");
+    std::vector<float> c(static_cast<size_t>(n * n));
+    double best = 0;
+    for (auto backend : {ag::cpu::GemmBackend::openblas, ag::cpu::GemmBackend::dnnl}) {
+      if (!ag::cpu::gemm_backend_built(backend)) continue;
+      auto direct = bench::time_runs(2, repeats, [&] {
+        ag::cpu::gemm_with(backend, false, false, n, n, n, a.data<float>(), n, b.data<float>(), n, 0.0f, c.data(), n);
+      });
+      const double gflops = flops / bench::median(direct) * 1e-9;
+      bench::result(name, std::string("direct_") + ag::cpu::gemm_backend_name(backend), gflops, "GFLOP/s");
+      best = std::max(best, gflops);
+    }
+    bench::result(name, "ceiling", best, "GFLOP/s");
   }
 
   // A copy loop the compiler vectorises but may not turn into a memcpy call.
@@ -209,7 +214,7 @@ struct Workloads {
 int main(int argc, char** argv) try {
   const bench::Args args = bench::parse(argc, argv, "bench_tapegrad");
   ag::set_num_threads(args.threads);
-  std::printf("tapegrad: %d thread(s), %s\n", ag::num_threads(), ag::cpu::blas_core().c_str());
+  std::printf("tapegrad: %d thread(s), %s\n", ag::num_threads(), ag::cpu::gemm_info().c_str());
   if (args.wants("peak")) Workloads::peak();
   bench::run_suite<Workloads>(args);
   return 0;
