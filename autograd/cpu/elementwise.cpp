@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "autograd/cpu/clones.hpp"
 #include "autograd/cpu/scalar_ops.hpp"
 #include "autograd/ops/op.hpp"
 #include "autograd/parallel.hpp"
@@ -11,19 +12,11 @@ namespace ag::cpu {
 
 namespace {
 
-// Note [Vectorised exp]: the loops are compiled twice, for x86-64-v3 (AVX2 +
-// FMA) and for the baseline, and the loader picks one for the running CPU.
-// Their bodies are functors from scalar_ops.hpp with no libm calls on float32
-// paths that matter (sigmoid), so GCC vectorises them; large tensors are split
-// across the thread pool (parallel.hpp). Clang cannot multiversion templates,
-// and under ThreadSanitizer the loader would run the instrumented ifunc
-// resolver before the runtime starts (a crash at load): those builds (the
-// fuzzers and the TSan run, docs/fuzzing.md) get the baseline loop only.
-#if defined(__clang__) || defined(__SANITIZE_THREAD__)
-#define AG_LOOP_CLONES
-#else
-#define AG_LOOP_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#endif
+// Note [Vectorised exp]: the loops are compiled for several instruction sets
+// (AG_LOOP_CLONES, Note [Loop clones] in clones.hpp). Their bodies are
+// functors from scalar_ops.hpp with no libm calls on float32 paths that
+// matter (sigmoid), so GCC vectorises them; large tensors are split across the
+// thread pool (parallel.hpp).
 template <class T, class F>
 AG_LOOP_CLONES void loop1(const T* __restrict x, T* __restrict y, int64_t n, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);

@@ -24,6 +24,7 @@ int openblas_get_num_threads(void);
 char* openblas_get_corename(void);
 void gotoblas_dynamic_init(void) __attribute__((weak));
 void gotoblas_dynamic_quit(void) __attribute__((weak));
+int blas_thread_shutdown_(void) __attribute__((weak));
 }
 
 namespace ag::cpu {
@@ -116,6 +117,22 @@ const bool core_checked = [] {
   gotoblas_dynamic_quit();
   gotoblas_dynamic_init();
   unsetenv("OPENBLAS_CORETYPE");  // this process only: child processes detect for themselves
+  return true;
+}();
+
+// Note [OpenBLAS's idle threads]: OpenBLAS starts its worker threads when it
+// loads, and an idle worker polls for work with sched_yield for 2^28 cycles
+// (about 0.1 s) before it sleeps. A program that starts and trains for a
+// second (a test, a benchmark, a small model) has a core busy polling for the
+// first tenth of it: with float products on oneDNN nothing ever wakes those
+// workers, and on this VM the poller slowed the mlp_small step of a 1-thread
+// run by a quarter (perf: a third of the samples in sched_yield). So the
+// workers are stopped when the library loads, through OpenBLAS's exported
+// blas_thread_shutdown_ (weak: an OpenBLAS without threads has none);
+// OpenBLAS starts them again by itself at its first product that uses them
+// (and at openblas_set_num_threads, so that is called only before a product).
+const bool openblas_idle = [] {
+  if (blas_thread_shutdown_) blas_thread_shutdown_();
   return true;
 }();
 
@@ -280,7 +297,9 @@ std::string gemm_info() {
 }
 
 void gemm_set_num_threads(int n) {
-  openblas_set_num_threads(n);
+  // OpenBLAS's count is set where it runs a product (openblas_gemm): setting it
+  // here would restart its idle workers (Note [OpenBLAS's idle threads]).
+  (void)n;
 #ifdef AG_HAVE_DNNL
   omp_set_num_threads(n);
 #endif

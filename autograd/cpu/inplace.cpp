@@ -6,6 +6,7 @@
 #include <array>
 #include <type_traits>
 
+#include "autograd/cpu/clones.hpp"
 #include "autograd/cpu/optim_ops.hpp"
 #include "autograd/ops/op.hpp"
 #include "autograd/parallel.hpp"
@@ -52,19 +53,28 @@ template <class T> void mul_scalar_(std::span<const Tensor>, Tensor& out, const 
 
 // out = p, in = {g, state...}: attrs.optim's functor on every element, split
 // across the thread pool (Note [One optimiser formula] in optim_ops.hpp).
+// One range of an update. The functor is a by-value copy and the buffers are
+// __restrict, so stores to w cannot alias the hyper-parameters: GCC keeps them
+// in registers and vectorises (a reference to the functor kept the loop scalar,
+// reloading lr and wd after every store: 1 ns per element).
+template <class S, class T>
+AG_LOOP_CLONES void step_range(const S step, T* __restrict w, const T* __restrict d, T* __restrict s0,
+                               T* __restrict s1, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    if constexpr (S::nstate == 0) step(w[k], d[k]);
+    else if constexpr (S::nstate == 1) step(w[k], d[k], s0[k]);
+    else step(w[k], d[k], s0[k], s1[k]);
+  }
+}
+
 template <class T> void optim_step(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   T* w = out.impl()->data<T>();
   const T* d = in[0].impl()->data<T>();
   std::array<T*, 2> s{};
   for (size_t k = 1; k < in.size(); ++k) s[k - 1] = in[k].impl()->data<T>();
   optim_ops::visit<T>(a.optim->kind, *a.optim, [&](const auto& step) {
-    using S = std::decay_t<decltype(step)>;
-    parallel_for(out.numel(), kElementwiseGrain, [&, s](int64_t b, int64_t e) {
-      for (int64_t k = b; k < e; ++k) {
-        if constexpr (S::nstate == 0) step(w[k], d[k]);
-        else if constexpr (S::nstate == 1) step(w[k], d[k], s[0][k]);
-        else step(w[k], d[k], s[0][k], s[1][k]);
-      }
+    parallel_for(out.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+      step_range(step, w + b, d + b, s[0] ? s[0] + b : nullptr, s[1] ? s[1] + b : nullptr, e - b);
     });
   });
 }
