@@ -205,6 +205,16 @@ GemmBackend env_backend() {
   return b;
 }
 
+// A product with m, n or k = 0 is C = beta C, done here: no library call.
+template <class T>
+bool empty_product(int64_t m, int64_t n, int64_t k, T beta, T* c, int64_t ldc) {
+  if (m == 0 || n == 0) return true;
+  if (k != 0) return false;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+  return true;
+}
+
 void check_built(GemmBackend backend) {
   if (!gemm_backend_built(backend))
     fail("gemm", "the {} backend is not in this build (built: {})", gemm_backend_name(backend), gemm_backends_built());
@@ -249,24 +259,14 @@ GemmBackend gemm_backend_from(const char* value) {
 void gemm_with(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float* a,
                int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
   check_built(backend);
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[i * ldc + j];
-    return;
-  }
+  if (empty_product(m, n, k, beta, c, ldc)) return;
   gemm_float(backend, Gemm{trans_a, trans_b, m, n, k, lda, ldb, ldc}, a, b, beta, c);
 }
 
 void gemm_with(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const double* a,
                int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   check_built(backend);
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == 0.0 ? 0.0 : beta * c[i * ldc + j];
-    return;
-  }
+  if (empty_product(m, n, k, beta, c, ldc)) return;
   openblas_gemm(Gemm{trans_a, trans_b, m, n, k, lda, ldb, ldc}, a, b, beta, c, num_threads());
 }
 
