@@ -74,12 +74,12 @@ int64_t DataLoader::size() const {
 namespace detail {
 
 // Note [Prefetching batches] (data.hpp): one background thread per epoch (per
-// iterator from begin()) and one batch in flight. request(i) hands batch i to
-// the thread; take(i) waits for it (or, when i is not the batch in flight,
-// assembles i here), so every batch is built by DataLoader::batch exactly as
-// without prefetching and the transform sees the batches in the same order.
-// The thread ends with the epoch's iterator, before the next begin()
-// reshuffles the order it reads.
+// iterator from begin()) and one batch in flight. request(i) hands the gather
+// of batch i to the thread; take(i) waits for it (or, when i is not the batch
+// in flight, gathers i here). The iterator then applies the transform on its
+// own thread, so every batch is DataLoader::batch's, and the transform is
+// called exactly as without prefetching. The thread ends with the epoch's
+// iterator, before the next begin() reshuffles the order it reads.
 class Prefetcher {
  public:
   explicit Prefetcher(const DataLoader* loader) : loader_(loader), thread_([this] { work(); }) {}
@@ -109,7 +109,7 @@ class Prefetcher {
     wanted_ = -1;
     if (!hit) {
       lock.unlock();
-      return loader_->batch(i);
+      return loader_->gather(i);
     }
     if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     return std::move(ready_);
@@ -126,7 +126,7 @@ class Prefetcher {
       Batch b;
       std::exception_ptr error;
       try {
-        b = loader_->batch(i);
+        b = loader_->gather(i);
       } catch (...) {
         error = std::current_exception();
       }
@@ -158,12 +158,17 @@ DataLoader::Iterator DataLoader::begin() {
 
 DataLoader::Iterator DataLoader::end() { return Iterator(this, size()); }
 
-Batch DataLoader::batch(int64_t i) const {
+Batch DataLoader::batch(int64_t i) const { return transformed(gather(i)); }
+
+Batch DataLoader::gather(int64_t i) const {
   if (i < 0 || i >= size()) ag::fail("DataLoader", "batch {} does not exist; an epoch has {} batches", i, size());
   const int64_t b = opts_.batch_size;
   const int64_t start = i * b, stop = std::min(start + b, static_cast<int64_t>(order_.size()));
   std::vector<int64_t> index(order_.begin() + start, order_.begin() + stop);
-  Batch batch = subset(data_, index);
+  return subset(data_, index);
+}
+
+Batch DataLoader::transformed(Batch batch) const {
   if (opts_.transform) {
     batch.x = opts_.transform(batch.x);
     if (!batch.x.defined() || batch.x.size(0) != batch.t.size(0))
@@ -181,8 +186,9 @@ DataLoader::Iterator::Iterator(const DataLoader* loader, int64_t i) : loader_(lo
 const Batch& DataLoader::Iterator::operator*() {
   if (!cached_) {
     if (prefetch_) {
-      batch_ = prefetch_->take(i_);
+      Batch rows = prefetch_->take(i_);
       if (i_ + 1 < loader_->size()) prefetch_->request(i_ + 1);
+      batch_ = loader_->transformed(std::move(rows));
     } else {
       batch_ = loader_->batch(i_);
     }

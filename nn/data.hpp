@@ -63,12 +63,13 @@ struct DataLoaderOptions {
   // Data-parallel training: each epoch reads only this rank's shard (size() counts its batches).
   std::optional<DistributedSampler> sampler{};
   // Note [Prefetching batches]: while the training step of batch i runs, a
-  // background thread of the loader assembles batch i + 1 (the gather and the
-  // transform), when more than one thread is set (ag::set_num_threads); at one
-  // thread everything stays on the calling thread. Batches and their order are
-  // the same either way. The transform then runs beside the training step, so
-  // it must not share mutable state (a Generator, say) with the model; set
-  // false for a transform that does.
+  // background thread of the loader gathers the rows of batch i + 1, when more
+  // than one thread is set (ag::set_num_threads); at one thread everything
+  // stays on the calling thread. The transform always runs on the calling
+  // thread, when the iterator hands the batch out, so it may share state (a
+  // Generator) with the model, and its calls, their order and the batches are
+  // the same with and without prefetching, even when a loop leaves an epoch
+  // early (a gathered batch that is never used costs no random draws).
   bool prefetch = true;
 };
 
@@ -120,6 +121,8 @@ class DataLoader {
       return *this;
     }
     bool operator==(const Iterator& o) const { return i_ == o.i_; }
+    // Whether this epoch gathers its batches ahead (Note [Prefetching batches]).
+    bool prefetching() const { return prefetch_ != nullptr; }
 
    private:
     const DataLoader* loader_;
@@ -131,6 +134,11 @@ class DataLoader {
   };
 
  private:
+  friend class detail::Prefetcher;
+  // batch(i) is transformed(gather(i)): the rows, then the transform.
+  Batch gather(int64_t i) const;
+  Batch transformed(Batch batch) const;
+
   Dataset data_;
   DataLoaderOptions opts_;
   ag::Generator gen_;

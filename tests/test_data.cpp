@@ -221,36 +221,41 @@ TEST_CASE("DataLoader: prefetching at 2 threads gives the batches of 1 thread, i
   const int before = num_threads();
   nn::Dataset d = nn::spiral(30, 3);
   // Two epochs, the first left early; the transform draws noise from its own generator.
-  auto run = [&](int threads, bool prefetch, std::set<std::thread::id>* workers) {
+  auto run = [&](int threads, bool prefetch, std::set<std::thread::id>& transform_threads, bool& prefetched) {
     set_num_threads(threads);
     Generator noise(4);
     std::vector<std::vector<float>> seen;
     nn::DataLoader loader(d, {.batch_size = 7, .seed = 3,
                               .transform = [&](const Tensor& x) {
-                                if (workers) workers->insert(std::this_thread::get_id());
+                                transform_threads.insert(std::this_thread::get_id());
                                 return x + randn(x.shape(), noise);
                               },
                               .prefetch = prefetch});
     for (int epoch = 0; epoch < 2; ++epoch) {
       int taken = 0;
-      for (const nn::Batch& b : loader) {
-        seen.push_back(b.x.to_vector<float>());
-        for (int64_t v : b.t.to_vector<int64_t>()) seen.back().push_back(static_cast<float>(v));
-        if (epoch == 0 && ++taken == 3) break;
+      for (auto it = loader.begin(); it != loader.end(); ++it) {
+        prefetched = it.prefetching();
+        seen.push_back(it->x.to_vector<float>());
+        for (int64_t v : it->t.to_vector<int64_t>()) seen.back().push_back(static_cast<float>(v));
+        if (epoch == 0 && ++taken == 3) break;  // the gathered batch 4 is dropped, its noise never drawn
       }
     }
     return seen;
   };
-  std::set<std::thread::id> workers;
-  const auto one = run(1, true, nullptr);
+  std::set<std::thread::id> threads1, threads2, threads_off;
+  bool p1 = true, p2 = false, p_off = true;
+  const auto one = run(1, true, threads1, p1);
   CHECK(one.size() == 3 + 13);
-  CHECK(run(2, true, &workers) == one);
-  CHECK(run(2, false, nullptr) == one);
-  // The batches after the first were assembled on the loader's own thread.
-  workers.erase(std::this_thread::get_id());
-  CHECK(workers.size() >= 1);
+  CHECK_FALSE(p1);
+  CHECK(run(2, true, threads2, p2) == one);
+  CHECK(p2);
+  CHECK(run(2, false, threads_off, p_off) == one);
+  CHECK_FALSE(p_off);
+  // The transform always runs on the calling thread.
+  for (const auto* ids : {&threads1, &threads2, &threads_off})
+    CHECK(*ids == std::set<std::thread::id>{std::this_thread::get_id()});
 
-  // An error in the prefetch thread reaches the loop at the batch it belongs to.
+  // An error of the transform reaches the loop at the batch it belongs to.
   set_num_threads(2);
   int calls = 0;
   nn::DataLoader failing(d, {.batch_size = 10, .shuffle = false, .transform = [&](const Tensor& x) {
