@@ -23,6 +23,8 @@ int num_threads();
 namespace detail {
 using RangeFn = void (*)(void* ctx, int64_t begin, int64_t end);
 void parallel_for_impl(int64_t n, int64_t grain, void* ctx, RangeFn fn);
+// True when the pool is the OpenMP team that oneDNN multiplies on (Note [Worker pool]).
+bool pool_is_openmp();
 }  // namespace detail
 
 // Calls f(begin, end) on disjoint ranges covering [0, n), in parallel when

@@ -92,12 +92,16 @@ TEST_CASE("gemm: every built backend matches a triple loop, double") {
   for (const Case& c : kCases) check_all<double>(c, 1e-12);
 }
 
+// At several threads a product may be split into blocks of C's rows or columns
+// (Note [Splitting a product]): uneven blocks, both ways, every transpose.
 TEST_CASE("gemm: the same results on one thread and on several") {
   const int saved = ag::num_threads();
-  for (int threads : {1, 3}) {
+  for (int threads : {1, 2, 3}) {
     ag::set_num_threads(threads);
     check_all<float>({300, 250, 1200}, 1e-4);
     check_all<float>({40, 700, 600}, 1e-4);
+    check_all<float>({257, 129, 65}, 1e-4);
+    check_all<float>({33, 500, 70}, 1e-4);
   }
   ag::set_num_threads(saved);
 }

@@ -42,11 +42,8 @@ namespace ag::cpu {
 //     GFLOP/s); on its SkylakeX kernels, which it now runs here (Note [OpenBLAS
 //     core detection] below), it stays 1-33% behind oneDNN at one thread on
 //     every class but the tiny.
-//   - Threads: oneDNN on its own OpenMP threads beat oneDNN at one thread with
-//     the rows of C split over ag::parallel_for by 1.3-2x on the mid-sized
-//     products and tied it (within 10%) on the large ones, once its team is
-//     warm; split won clearly only on the first products after the team slept
-//     (50 ms idle). End to end the split gained nothing. So gemm never splits.
+//   - Threads: oneDNN at one thread with C split over ag::parallel_for
+//     against oneDNN on its own OpenMP threads: Note [Splitting a product].
 //   - Tiny products (m n k <= 64^3: the 10-wide output layers) run on one
 //     thread: as fast as on two, and the second core stays with the pool.
 //   - BLIS ran at about half oneDNN's rate on every class. libxsmm ran the
@@ -57,20 +54,32 @@ namespace ag::cpu {
 // checks and PCA are the double users). TAPEGRAD_GEMM=openblas|dnnl|auto forces
 // one (tests, measurements).
 //
-// Threads, one set busy at a time: the library that runs a product gets
-// ag::num_threads() threads (checked per call: OpenBLAS's count is global,
-// OpenMP's is per calling thread, so TAPEGRAD_NUM_THREADS and set_num_threads
-// reach both), while the pool's workers sleep on their condition variable. An
-// OpenMP team spins for a while after a product: a pool job right after a
-// oneDNN product took 162-205 us where it took 124-170 us after a split one
-// (no OpenMP team; bench_gemm's spin lines, 4 runs), which the end-to-end
-// steps do not show (mlp_large the same with and without the split, within
-// noise).
+// Threads: the library that runs a product gets ag::num_threads() threads
+// (checked per call: OpenBLAS's count is global, OpenMP's is per calling
+// thread, so TAPEGRAD_NUM_THREADS and set_num_threads reach both). oneDNN's
+// OpenMP team is also tapegrad's pool (Note [Worker pool] in parallel.cpp);
+// OpenBLAS's threads are its own and sleep while oneDNN runs.
+
+// Note [Splitting a product]: with more than one thread, a float product on
+// oneDNN whose C has at least kSplitMin rows (or columns, for a wide C) is cut
+// into one block of rows (columns) per thread, each multiplied by oneDNN at
+// one thread on a member of the pool, where oneDNN would split the product its
+// own way over the same team. Measured with bench_gemm at 2 threads, both ways
+// alternating, 2 runs: the split was 20-25% faster on mlp_large's dX2 (256 x
+// 1024 x 1024, B transposed), 5-10% on its forward products and on 1024^2,
+// and tied (within noise) on the rest, the weight gradients included. It lost
+// by 2-4x while the pool's workers slept on a condition variable between jobs
+// (before the pool became the OpenMP team), so it is done only when the pool
+// is that team (not without OpenMP, nor under ThreadSanitizer). Double
+// products stay on OpenBLAS's own threads: its thread count is global, and
+// cannot be one on each member at once.
 
 namespace {
 
 // m n k at or below which a product runs on one thread (64^3).
 constexpr int64_t kTinyMnk = int64_t{1} << 18;
+// Rows (or columns) of C per thread below which a product is not split.
+constexpr int64_t kSplitMin = 16;
 
 // Note [OpenBLAS core detection]: Debian 12's OpenBLAS (0.3.21, built with
 // DYNAMIC_ARCH) picks its kernels by the CPU's family and model number when it
@@ -185,11 +194,32 @@ GemmBackend resolve(GemmBackend backend) {
 #endif
 }
 
+// Note [Splitting a product]: C's rows (when m >= n) or columns in blocks, one
+// block per thread, each a one-thread product on a member of the pool.
+void split_float(GemmBackend backend, const Gemm& g, const float* a, const float* b, float beta, float* c) {
+  if (g.m >= g.n) {
+    parallel_for(g.m, kSplitMin, [&](int64_t r0, int64_t r1) {
+      Gemm part = g;
+      part.m = r1 - r0;
+      run_float(backend, part, g.ta ? a + r0 : a + r0 * g.lda, b, beta, c + r0 * g.ldc, 1);
+    });
+  } else {
+    parallel_for(g.n, kSplitMin, [&](int64_t j0, int64_t j1) {
+      Gemm part = g;
+      part.n = j1 - j0;
+      run_float(backend, part, a, g.tb ? b + j0 * g.ldb : b + j0, beta, c + j0, 1);
+    });
+  }
+}
+
 void gemm_float(GemmBackend backend, const Gemm& g, const float* a, const float* b, float beta, float* c) {
   const bool tiny = g.m * g.n * g.k <= kTinyMnk;
   backend = resolve(backend);
   // OpenBLAS picks its own thread count per product, up to the one it is given.
   const int threads = tiny && backend != GemmBackend::openblas ? 1 : num_threads();
+  if (threads > 1 && backend == GemmBackend::dnnl && detail::pool_is_openmp() &&
+      std::max(g.m, g.n) >= 2 * kSplitMin)
+    return split_float(backend, g, a, b, beta, c);
   run_float(backend, g, a, b, beta, c, threads);
 }
 
