@@ -41,7 +41,7 @@ void map(std::span<const Tensor> in, Tensor& out, const Attrs& attrs) {
   const T* x[3] = {};
   for (int k = 0; k < arity; ++k) x[k] = in[static_cast<size_t>(k)].impl()->data<T>();
   T* y = out.impl()->data<T>();
-  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t s, int64_t e) {
+  parallel_for(out.numel(), elementwise_grain(), [&](int64_t s, int64_t e) {
     if constexpr (arity == 1) loop1(x[0] + s, y + s, e - s, f);
     else if constexpr (arity == 2) loop2(x[0] + s, x[1] + s, y + s, e - s, f);
     else loop3(x[0] + s, x[1] + s, x[2] + s, y + s, e - s, f);
@@ -106,7 +106,7 @@ template <class T> void dropout(std::span<const Tensor> in, Tensor& out, const A
   const scalar_ops::Dropout f = scalar_ops::Dropout::from(a);
   const T* x = in[0].impl()->data<T>();
   T* y = out.impl()->data<T>();
-  parallel_for(out.numel(), kElementwiseGrain, [&](int64_t s, int64_t e) {
+  parallel_for(out.numel(), elementwise_grain(), [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) y[i] = f(x[i], static_cast<uint64_t>(i));
   });
 }

@@ -73,7 +73,7 @@ template <class T> void optim_step(std::span<const Tensor> in, Tensor& out, cons
   std::array<T*, 2> s{};
   for (size_t k = 1; k < in.size(); ++k) s[k - 1] = in[k].impl()->data<T>();
   optim_ops::visit<T>(a.optim->kind, *a.optim, [&](const auto& step) {
-    parallel_for(out.numel(), kElementwiseGrain, [&](int64_t b, int64_t e) {
+    parallel_for(out.numel(), elementwise_grain(), [&](int64_t b, int64_t e) {
       step_range(step, w + b, d + b, s[0] ? s[0] + b : nullptr, s[1] ? s[1] + b : nullptr, e - b);
     });
   });
