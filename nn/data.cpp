@@ -179,7 +179,8 @@ Batch DataLoader::transformed(Batch batch) const {
 }
 
 DataLoader::Iterator::Iterator(const DataLoader* loader, int64_t i) : loader_(loader), i_(i) {
-  if (loader->opts_.prefetch && ag::num_threads() > 1 && i < loader->size())
+  // Note [Prefetching batches]: only where a background thread pays
+  if (loader->opts_.prefetch && ag::num_threads() > 1 && !ag::detail::pool_is_openmp() && i < loader->size())
     prefetch_ = std::make_shared<detail::Prefetcher>(loader);
 }
 
