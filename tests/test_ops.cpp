@@ -166,6 +166,69 @@ TEST_CASE("shape ops: permute, transpose, slice, concat, index_select, index_add
   check_values(one_hot(from_vector(std::vector<int64_t>{2, 0}, {2}), 3), {0, 0, 1, 1, 0, 0});
 }
 
+// The kernels merge axes and copy by rows (cpu/shape.cpp, cpu/reduce.cpp): every
+// permutation of 4-d shapes with axes of size 1 and axes that merge, against the
+// index arithmetic; repeat with rows of 1, short and long; max, min and sum over
+// short rows.
+TEST_CASE("permute, repeat and short-row reductions against index arithmetic") {
+  const int before = num_threads();
+  // 3 threads: the large shape is split into row ranges that start inside the odometer
+  set_num_threads(3);
+  for (const Shape& s :
+       {Shape{2, 3, 4, 5}, Shape{1, 3, 1, 5}, Shape{4, 1, 6, 1}, Shape{3, 2, 2, 7}, Shape{6, 7, 16, 61}}) {
+    Tensor x = arange(0, static_cast<double>(s[0] * s[1] * s[2] * s[3])).reshape(s);
+    Axes perm{0, 1, 2, 3};
+    do {
+      Tensor y = permute(x, perm);
+      INFO("shape " << s[0] << "x" << s[1] << "x" << s[2] << "x" << s[3] << ", perm " << perm[0] << perm[1]
+                    << perm[2] << perm[3]);
+      REQUIRE(y.shape() == Shape{s[size_t(perm[0])], s[size_t(perm[1])], s[size_t(perm[2])], s[size_t(perm[3])]});
+      const std::vector<float> got = y.to_vector<float>();
+      bool same = true;
+      int64_t k = 0;
+      const Shape& ys = y.shape();
+      for (int64_t i0 = 0; i0 < ys[0]; ++i0)
+        for (int64_t i1 = 0; i1 < ys[1]; ++i1)
+          for (int64_t i2 = 0; i2 < ys[2]; ++i2)
+            for (int64_t i3 = 0; i3 < ys[3]; ++i3, ++k) {
+              int64_t xi[4];
+              const int64_t yi[4] = {i0, i1, i2, i3};
+              for (int d = 0; d < 4; ++d) xi[perm[size_t(d)]] = yi[d];
+              const int64_t flat = ((xi[0] * s[1] + xi[1]) * s[2] + xi[2]) * s[3] + xi[3];
+              same = same && got[size_t(k)] == static_cast<float>(flat);
+            }
+      CHECK(same);
+    } while (std::next_permutation(perm.begin(), perm.end()));
+  }
+  for (int64_t inner : {1, 3, 20})
+    for (int64_t axis : {0, 1}) {
+      const Shape s = axis == 0 ? Shape{1, 4, inner} : Shape{4, 1, inner};
+      Tensor x = arange(0, static_cast<double>(4 * inner)).reshape(s);
+      Tensor y = repeat(x, axis, 5);
+      std::vector<float> want;
+      for (int64_t o = 0; o < (axis == 0 ? 1 : 4); ++o)
+        for (int64_t r = 0; r < 5; ++r)
+          for (int64_t i = 0; i < (axis == 0 ? 4 * inner : inner); ++i)
+            want.push_back(static_cast<float>(o * inner + i));
+      INFO("inner " << inner << ", axis " << axis);
+      CHECK(y.to_vector<float>() == want);
+    }
+  Tensor w = tensor({3, -1, 4, 1, -5, 9, 2, 6, 5, 3, -5, 8}, {3, 4});
+  check_values(max(w, {1}), {4, 9, 8});
+  check_values(min(w, {1}), {-1, -5, -5});
+  check_values(sum(w, {1}), {7, 12, 11});
+  // long enough to split: 3 x 16K rows of 4
+  Tensor big = arange(0, 4 * 49152).reshape({49152, 4});
+  std::vector<float> want_max, want_rep;
+  for (int64_t o = 0; o < 49152; ++o) {
+    want_max.push_back(static_cast<float>(4 * o + 3));
+    for (int r = 0; r < 4; ++r) want_rep.push_back(static_cast<float>(4 * o + 3));
+  }
+  CHECK(max(big, {1}).to_vector<float>() == want_max);
+  CHECK(repeat(max(big, {1}, true), 1, 4).to_vector<float>() == want_rep);
+  set_num_threads(before);
+}
+
 TEST_CASE("losses against hand-computed values") {
   Tensor logits = tensor({1, 2, 3, 1, 1, 1}, {2, 3}, DType::float64);
   Tensor labels = from_vector(std::vector<int64_t>{2, 0}, {2});

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "autograd/ops/op.hpp"
+#include "autograd/parallel.hpp"
 
 namespace ag::cpu {
 
@@ -48,6 +49,18 @@ void reduce_axes(const Tensor& x, A* py, int64_t out_numel, const Axes& axes, A 
         }
         return;
       }
+    }
+    if (inner == 1) {
+      // short rows (a pool's windows): the accumulator in a register, not reloaded through py
+      parallel_for(outer, std::max<int64_t>(1, elementwise_grain() / std::max<int64_t>(1, r)), [&](int64_t b, int64_t e) {
+        for (int64_t o = b; o < e; ++o) {
+          const T* row = px + o * r;
+          A total = init;
+          for (int64_t k = 0; k < r; ++k) total = combine(total, static_cast<A>(row[k]));
+          py[o] = total;
+        }
+      });
+      return;
     }
     for (int64_t o = 0; o < outer; ++o) {
       A* acc = py + o * inner;

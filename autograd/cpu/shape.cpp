@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "autograd/ops/op.hpp"
+#include "autograd/parallel.hpp"
 
 namespace ag::cpu {
 
@@ -24,41 +25,86 @@ template <class T> void reshape(std::span<const Tensor> in, Tensor& out, const A
   std::copy_n(in[0].impl()->data<T>(), out.numel(), out.impl()->data<T>());
 }
 
-// out[o, r, i] = x[o, 0, i]
+// out[o, r, i] = x[o, 0, i]. Short rows are copied by a loop, not a memmove
+// call per row: a max or max pool's backward repeats single values (inner 1)
+// over millions of rows.
 template <class T> void repeat(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   const T* x = in[0].impl()->data<T>();
   T* y = out.impl()->data<T>();
   const Blocks b = blocks(out.shape(), a.axis);
   const int64_t n = out.shape()[static_cast<size_t>(a.axis)];
-  for (int64_t o = 0; o < b.outer; ++o)
-    for (int64_t r = 0; r < n; ++r) std::copy_n(x + o * b.inner, b.inner, y + (o * n + r) * b.inner);
+  const int64_t per_outer = std::max<int64_t>(1, n * b.inner);
+  parallel_for(b.outer, std::max<int64_t>(1, elementwise_grain() / per_outer), [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      const T* src = x + o * b.inner;
+      T* dst = y + o * n * b.inner;
+      if (b.inner == 1) {
+        std::fill_n(dst, n, *src);
+      } else if (b.inner < 16) {
+        for (int64_t r = 0; r < n; ++r)
+          for (int64_t i = 0; i < b.inner; ++i) dst[r * b.inner + i] = src[i];
+      } else {
+        for (int64_t r = 0; r < n; ++r) std::copy_n(src, b.inner, dst + r * b.inner);
+      }
+    }
+  });
 }
 
-// out axis i is input axis perm[i]
+// out axis i is input axis perm[i]. Output axes that are adjacent in the input
+// too are merged and axes of size 1 dropped, then each output row (the last
+// merged axis) is one copy, or one strided gather, so the per-element work is
+// a load and a store and the index bookkeeping is per row.
 template <class T> void permute(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   const T* x = in[0].impl()->data<T>();
   T* y = out.impl()->data<T>();
   const Shape& xs = in[0].shape();
   const size_t nd = xs.size();
-  Shape xstride(nd, 1);
-  for (size_t i = nd; i-- > 1;) xstride[i - 1] = xstride[i] * xs[i];
-  Shape stride(nd), size(nd), idx(nd, 0);
-  for (size_t i = 0; i < nd; ++i) {
-    stride[i] = xstride[static_cast<size_t>(a.axes[i])];
-    size[i] = xs[static_cast<size_t>(a.axes[i])];
-  }
   const int64_t n = out.numel();
   if (n == 0) return;
-  int64_t off = 0;
-  for (int64_t k = 0; k < n; ++k) {
-    y[k] = x[off];
-    for (size_t d = nd; d-- > 0;) {
-      off += stride[d];
-      if (++idx[d] < size[d]) break;
-      off -= stride[d] * size[d];
-      idx[d] = 0;
+  Shape xstride(nd, 1);
+  for (size_t i = nd; i-- > 1;) xstride[i - 1] = xstride[i] * xs[i];
+  Shape stride, size;  // of the merged output axes
+  for (size_t i = 0; i < nd; ++i) {
+    const int64_t len = xs[static_cast<size_t>(a.axes[i])], st = xstride[static_cast<size_t>(a.axes[i])];
+    if (len == 1) continue;
+    if (!size.empty() && stride.back() == st * len) {
+      size.back() *= len;
+      stride.back() = st;
+    } else {
+      size.push_back(len);
+      stride.push_back(st);
     }
   }
+  if (size.empty()) {
+    y[0] = x[0];
+    return;
+  }
+  const size_t md = size.size();
+  const int64_t row = size[md - 1], step = stride[md - 1];
+  // rows [begin, end), each task starting its own odometer over the outer axes
+  parallel_for(n / row, std::max<int64_t>(1, elementwise_grain() / row), [&](int64_t begin, int64_t end) {
+    Shape idx(md, 0);
+    int64_t off = 0;
+    for (size_t d = md - 1, rest = static_cast<size_t>(begin); d-- > 0;) {
+      idx[d] = static_cast<int64_t>(rest % static_cast<size_t>(size[d]));
+      rest /= static_cast<size_t>(size[d]);
+      off += idx[d] * stride[d];
+    }
+    for (int64_t k = begin * row; k < end * row; k += row) {
+      const T* src = x + off;
+      if (step == 1) {
+        std::copy_n(src, row, y + k);
+      } else {
+        for (int64_t j = 0; j < row; ++j) y[k + j] = src[j * step];
+      }
+      for (size_t d = md - 1; d-- > 0;) {
+        off += stride[d];
+        if (++idx[d] < size[d]) break;
+        off -= stride[d] * size[d];
+        idx[d] = 0;
+      }
+    }
+  });
 }
 
 // out[o, j, i] = x[o, start + j*step, i]
