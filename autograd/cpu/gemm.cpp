@@ -65,14 +65,16 @@ namespace ag::cpu {
 // into one block of rows (columns) per thread, each multiplied by oneDNN at
 // one thread on a member of the pool, where oneDNN would split the product its
 // own way over the same team. Measured with bench_gemm at 2 threads, both ways
-// alternating, 2 runs: the split was 20-25% faster on mlp_large's dX2 (256 x
-// 1024 x 1024, B transposed), 5-10% on its forward products and on 1024^2,
-// and tied (within noise) on the rest, the weight gradients included. It lost
-// by 2-4x while the pool's workers slept on a condition variable between jobs
-// (before the pool became the OpenMP team), so it is done only when the pool
-// is that team (not without OpenMP, nor under ThreadSanitizer). Double
-// products stay on OpenBLAS's own threads: its thread count is global, and
-// cannot be one on each member at once.
+// alternating, 4 runs: the split was 20-25% faster on mlp_large's dX2 (256 x
+// 1024 x 1024, B transposed), 5-10% on its forward products, and tied (within
+// noise) on the rest, 1024^2 and the weight gradients included. End to end,
+// mlp_large at 2 threads went from 13.0-14.3 to 11.3-11.7 ms with the pool on
+// the team and this split (3 alternated rounds). It lost by 2-4x while the
+// pool's workers slept on a condition variable between jobs (before the pool
+// became the OpenMP team), so it is done only when the pool is that team (not
+// without OpenMP, nor under ThreadSanitizer). Double products stay on
+// OpenBLAS's own threads: its thread count is global, and cannot be one on
+// each member at once.
 
 namespace {
 
