@@ -106,6 +106,25 @@ TEST_CASE("gemm: the same results on one thread and on several") {
   ag::set_num_threads(saved);
 }
 
+// oneDNN rejects a row stride shorter than a row; the error reaches the caller
+// as an ag::Error, also from the blocks of a split product (Note [Splitting a
+// product]: no exception may leave the parallel region).
+TEST_CASE("gemm: a oneDNN error reaches the caller, from a split product too") {
+  if (!ag::cpu::gemm_backend_built(GemmBackend::dnnl)) return;
+  const int saved = ag::num_threads();
+  std::vector<float> a(300 * 1200, 1.0f), b(1200 * 250, 1.0f), c(300 * 250, 0.0f);
+  for (int threads : {1, 2, 3}) {
+    ag::set_num_threads(threads);
+    INFO(threads << " threads");
+    const std::string e = error_of([&] {
+      ag::cpu::gemm_with(GemmBackend::dnnl, false, false, 300, 250, 1200, a.data(), 5, b.data(), 250, 0.0f, c.data(),
+                         250);
+    });
+    CHECK(e.find("[gemm] oneDNN's sgemm failed") == 0);
+  }
+  ag::set_num_threads(saved);
+}
+
 TEST_CASE("gemm: TAPEGRAD_GEMM names a built backend or auto") {
   CHECK(ag::cpu::gemm_backend_from(nullptr) == GemmBackend::automatic);
   CHECK(ag::cpu::gemm_backend_from("") == GemmBackend::automatic);

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
+#include <mutex>
 #include <string>
 
 #include <fmt/format.h>
@@ -197,21 +199,34 @@ GemmBackend resolve(GemmBackend backend) {
 }
 
 // Note [Splitting a product]: C's rows (when m >= n) or columns in blocks, one
-// block per thread, each a one-thread product on a member of the pool.
+// block per thread, each a one-thread product on a member of the pool. A block
+// that fails (oneDNN's status) must not throw inside the parallel region: the
+// first error is kept and thrown here, after every block has run.
 void split_float(GemmBackend backend, const Gemm& g, const float* a, const float* b, float beta, float* c) {
+  std::mutex m;
+  std::exception_ptr error;
+  auto block = [&](auto&& product) {
+    try {
+      product();
+    } catch (...) {
+      std::lock_guard lock(m);
+      if (!error) error = std::current_exception();
+    }
+  };
   if (g.m >= g.n) {
     parallel_for(g.m, kSplitMin, [&](int64_t r0, int64_t r1) {
       Gemm part = g;
       part.m = r1 - r0;
-      run_float(backend, part, g.ta ? a + r0 : a + r0 * g.lda, b, beta, c + r0 * g.ldc, 1);
+      block([&] { run_float(backend, part, g.ta ? a + r0 : a + r0 * g.lda, b, beta, c + r0 * g.ldc, 1); });
     });
   } else {
     parallel_for(g.n, kSplitMin, [&](int64_t j0, int64_t j1) {
       Gemm part = g;
       part.n = j1 - j0;
-      run_float(backend, part, a, g.tb ? b + j0 * g.ldb : b + j0, beta, c + j0, 1);
+      block([&] { run_float(backend, part, a, g.tb ? b + j0 * g.ldb : b + j0, beta, c + j0, 1); });
     });
   }
+  if (error) std::rethrow_exception(error);
 }
 
 void gemm_float(GemmBackend backend, const Gemm& g, const float* a, const float* b, float beta, float* c) {
