@@ -18,8 +18,8 @@ start=$(date +%s)
 # one thread per rank: the ranks share the machine's cores
 pass_timeout=""
 [ -n "${TAPEGRAD_DIST_TIMEOUT:-}" ] && pass_timeout="-x TAPEGRAD_DIST_TIMEOUT"
-OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 timeout 120 mpirun $root --oversubscribe --bind-to none -np "$np" \
-  -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS $pass_timeout "$@" >"$out" 2>&1
+TAPEGRAD_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 timeout 120 mpirun $root --oversubscribe --bind-to none \
+  -np "$np" -x TAPEGRAD_NUM_THREADS -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS $pass_timeout "$@" >"$out" 2>&1
 rc=$?
 elapsed=$(( $(date +%s) - start ))
 cat "$out"
