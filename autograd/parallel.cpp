@@ -41,10 +41,10 @@ namespace {
 // (a range split into chunks) as one Job object under the mutex and bumps the
 // generation; workers wake, take a reference to that Job under the same mutex,
 // and claim chunks with its atomic counter; the last chunk to finish wakes the
-// caller, which claims chunks too. Everything a worker reads belongs to the Job it took, which
-// stays alive while any worker holds it: a worker still inside an old job's
-// claim() finds it exhausted and can never take or count a chunk of the next
-// job. Workers sleep on a condition variable between jobs.
+// caller, which claims chunks too. Everything a worker reads belongs to the
+// Job it took, which stays alive while any worker holds it: a worker still
+// inside an old job's claim() finds it exhausted and can never take or count a
+// chunk of the next job. Workers sleep on a condition variable between jobs.
 #ifndef AG_POOL_OPENMP
 class Pool {
  public:

@@ -1,6 +1,7 @@
-// Intra-op parallelism: one small pool of worker threads for the loops of
-// large kernels, and the thread count that the GEMM library uses too
-// (autograd/cpu/gemm.cpp, Note [GEMM backend]).
+// Intra-op parallelism: one pool of threads for the loops of large kernels and
+// for the GEMM library (the OpenMP team oneDNN multiplies on, where the build
+// has OpenMP: Note [Worker pool] in parallel.cpp; Note [GEMM backend] in
+// cpu/gemm.cpp).
 //
 // Small tensors never touch the pool (the per-op cost of a tiny model is the
 // point of this engine); a loop is split only when each thread gets at least

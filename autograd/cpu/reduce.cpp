@@ -52,7 +52,8 @@ void reduce_axes(const Tensor& x, A* py, int64_t out_numel, const Axes& axes, A 
     }
     if (inner == 1) {
       // short rows (a pool's windows): the accumulator in a register, not reloaded through py
-      parallel_for(outer, std::max<int64_t>(1, elementwise_grain() / std::max<int64_t>(1, r)), [&](int64_t b, int64_t e) {
+      const int64_t grain = std::max<int64_t>(1, elementwise_grain() / std::max<int64_t>(1, r));
+      parallel_for(outer, grain, [&](int64_t b, int64_t e) {
         for (int64_t o = b; o < e; ++o) {
           const T* row = px + o * r;
           A total = init;
