@@ -203,29 +203,29 @@ GemmBackend resolve(GemmBackend backend) {
 // that fails (oneDNN's status) must not throw inside the parallel region: the
 // first error is kept and thrown here, after every block has run.
 void split_float(GemmBackend backend, const Gemm& g, const float* a, const float* b, float beta, float* c) {
+  const bool by_rows = g.m >= g.n;
   std::mutex m;
   std::exception_ptr error;
-  auto block = [&](auto&& product) {
+  parallel_for(by_rows ? g.m : g.n, kSplitMin, [&](int64_t p0, int64_t p1) {
+    Gemm part = g;
+    const float *pa = a, *pb = b;
+    float* pc = c;
+    if (by_rows) {
+      part.m = p1 - p0;
+      pa = g.ta ? a + p0 : a + p0 * g.lda;
+      pc = c + p0 * g.ldc;
+    } else {
+      part.n = p1 - p0;
+      pb = g.tb ? b + p0 * g.ldb : b + p0;
+      pc = c + p0;
+    }
     try {
-      product();
+      run_float(backend, part, pa, pb, beta, pc, 1);
     } catch (...) {
       std::lock_guard lock(m);
       if (!error) error = std::current_exception();
     }
-  };
-  if (g.m >= g.n) {
-    parallel_for(g.m, kSplitMin, [&](int64_t r0, int64_t r1) {
-      Gemm part = g;
-      part.m = r1 - r0;
-      block([&] { run_float(backend, part, g.ta ? a + r0 : a + r0 * g.lda, b, beta, c + r0 * g.ldc, 1); });
-    });
-  } else {
-    parallel_for(g.n, kSplitMin, [&](int64_t j0, int64_t j1) {
-      Gemm part = g;
-      part.n = j1 - j0;
-      block([&] { run_float(backend, part, a, g.tb ? b + j0 * g.ldb : b + j0, beta, c + j0, 1); });
-    });
-  }
+  });
   if (error) std::rethrow_exception(error);
 }
 

@@ -51,8 +51,6 @@ template <class T> void mul_scalar_(std::span<const Tensor>, Tensor& out, const 
   for (int64_t i = 0; i < n; ++i) y[i] *= c;
 }
 
-// out = p, in = {g, state...}: attrs.optim's functor on every element, split
-// across the thread pool (Note [One optimiser formula] in optim_ops.hpp).
 // One range of an update. The functor is a by-value copy and the buffers are
 // __restrict, so stores to w cannot alias the hyper-parameters: GCC keeps them
 // in registers and vectorises (a reference to the functor kept the loop scalar,
@@ -67,6 +65,8 @@ AG_LOOP_CLONES void step_range(const S step, T* __restrict w, const T* __restric
   }
 }
 
+// out = p, in = {g, state...}: attrs.optim's functor on every element, split
+// across the thread pool (Note [One optimiser formula] in optim_ops.hpp).
 template <class T> void optim_step(std::span<const Tensor> in, Tensor& out, const Attrs& a) {
   T* w = out.impl()->data<T>();
   const T* d = in[0].impl()->data<T>();
